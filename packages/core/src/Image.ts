@@ -1,0 +1,86 @@
+/**
+ * Checking that bytes an upstream sent are really an image, and what size it is. Channels call
+ * {@link decodeBase64Image} at their boundary so bad base64 or a non-image becomes `MalformedResponse`.
+ *
+ * @since 0.1.0
+ */
+import { imageSize } from "image-size"
+
+/** @category images */
+export interface ImageInfo {
+  readonly mimeType: string
+  readonly width: number
+  readonly height: number
+}
+
+const mimeByType: Record<string, string> = {
+  png: "image/png",
+  jpg: "image/jpeg",
+  webp: "image/webp",
+  gif: "image/gif",
+}
+
+/** The type and pixel size of an image, or `undefined` if the bytes are not a whole image we know. @category images */
+export const inspectImage = (bytes: Uint8Array): ImageInfo | undefined => {
+  if (bytes.length < 24) return undefined
+  try {
+    const info = imageSize(bytes)
+    const mimeType = info.type === undefined ? undefined : mimeByType[info.type]
+    if (mimeType === undefined || info.width === undefined || info.height === undefined) return undefined
+    if (mimeType === "image/png" && !hasPngEnd(bytes)) return undefined
+    if (mimeType === "image/jpeg" && !(bytes[bytes.length - 2] === 0xff && bytes[bytes.length - 1] === 0xd9))
+      return undefined
+    return { mimeType, width: info.width, height: info.height }
+  } catch {
+    return undefined
+  }
+}
+
+const pngEnd = [0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]
+const hasPngEnd = (bytes: Uint8Array): boolean =>
+  pngEnd.every((byte, index) => bytes[bytes.length - pngEnd.length + index] === byte)
+
+const base64Pattern = /^[A-Za-z0-9+/_-]*={0,2}$/
+
+/**
+ * Strict base64 → image. Returns the bytes and what they are, or a reason they are not an image
+ * (bad base64, truncated, not an image). Truncation is caught by checking the format's end marker.
+ *
+ * @category images
+ */
+export const decodeBase64Image = (
+  data: string,
+): { readonly bytes: Uint8Array; readonly info: ImageInfo } | { readonly problem: string } => {
+  const compact = data.replace(/\s+/g, "")
+  if (compact.length === 0) return { problem: "empty image data" }
+  if (!base64Pattern.test(compact) || compact.length % 4 === 1) return { problem: "image data is not valid base64" }
+  const bytes = new Uint8Array(Buffer.from(compact, "base64"))
+  const info = inspectImage(bytes)
+  if (info === undefined) return { problem: `image data (${bytes.length} bytes) is not a complete PNG, JPEG or WebP image` }
+  return { bytes, info }
+}
+
+/** An image found inside text: inline data, or a link to fetch. @category images */
+export type TextImage =
+  | { readonly _tag: "Data"; readonly mimeType: string; readonly base64: string }
+  | { readonly _tag: "Url"; readonly url: string }
+
+const markdownDataUri = /!\[[^\]]*\]\(\s*data:(image\/[A-Za-z0-9.+-]+);base64,([A-Za-z0-9+/=_\s-]+?)\s*\)/
+const bareDataUri = /data:(image\/[A-Za-z0-9.+-]+);base64,([A-Za-z0-9+/=_-]+)/
+const markdownUrl = /!\[[^\]]*\]\(\s*(https?:\/\/[^\s)]+)\s*\)/
+const bareUrl = /https?:\/\/[^\s)"'<>]+/
+
+/**
+ * Find an image in a text answer, in the order proxies are known to use: a markdown data-URI
+ * (`![image](data:image/png;base64,...)`), a bare data-URI, a markdown image link, a bare URL.
+ *
+ * @category images
+ */
+export const findImageInText = (text: string): TextImage | undefined => {
+  const data = markdownDataUri.exec(text) ?? bareDataUri.exec(text)
+  if (data !== null) return { _tag: "Data", mimeType: data[1]!, base64: data[2]!.replace(/\s+/g, "") }
+  const link = markdownUrl.exec(text)
+  if (link !== null) return { _tag: "Url", url: link[1]! }
+  const url = bareUrl.exec(text)
+  return url === null ? undefined : { _tag: "Url", url: url[0] }
+}

@@ -1,0 +1,52 @@
+/**
+ * What a call costs, computed from the catalog's token prices: from the response's `usageMetadata`
+ * when present, from the catalog's expected output tokens otherwise (pricing.md: "Cost of one call").
+ *
+ * @since 0.1.0
+ */
+import { type AspectRatio, batchDiscount, findModel, type Size } from "./Catalog.ts"
+import type { Usage } from "./Request.ts"
+
+/** `standard` for real-time calls, `batch` for Google's Batch API (half price). @category pricing */
+export type Tier = "standard" | "batch"
+
+const roundUsd = (usd: number): number => Math.round(usd * 1e6) / 1e6
+
+/** Rough token count of a prompt (4 characters a token), used only before a call. @category pricing */
+export const estimatePromptTokens = (prompt: string): number => Math.max(1, Math.ceil(prompt.length / 4))
+
+/**
+ * Cost of one call from reported usage. Unknown models cost 0 (and `peel validate` warns about them).
+ *
+ * @category pricing
+ */
+export const costFromUsage = (model: string, usage: Usage, tier: Tier = "standard"): number => {
+  const info = findModel(model)
+  if (info === undefined) return 0
+  const factor = tier === "batch" ? batchDiscount : 1
+  const prices = info.prices
+  const usd =
+    ((usage.inputTokens ?? 0) * prices.textInputPerMillion +
+      (usage.outputImageTokens ?? 0) * prices.imageOutputPerMillion +
+      ((usage.outputTextTokens ?? 0) + (usage.thoughtTokens ?? 0)) * prices.textOutputPerMillion) /
+    1e6
+  return roundUsd(usd * factor)
+}
+
+/** The catalog's expected usage for a request (no thoughts, prompt estimated). @category pricing */
+export const expectedUsage = (model: string, size: Size, prompt = ""): Usage => ({
+  inputTokens: prompt === "" ? 0 : estimatePromptTokens(prompt),
+  outputImageTokens: findModel(model)?.outputTokens[size] ?? 0,
+})
+
+/**
+ * Expected cost of one image before the call: output image tokens for the size (prompt excluded when
+ * not given). Pro 1K/2K ≈ $0.134, 4K $0.24, Flash $0.039; batch half of that.
+ *
+ * @category pricing
+ */
+export const expectedCost = (model: string, size: Size, tier: Tier = "standard", prompt = ""): number =>
+  costFromUsage(model, expectedUsage(model, size, prompt), tier)
+
+/** Re-exported for convenience when pricing per aspect ratio matters to a plugin. @category pricing */
+export type { AspectRatio, Size }

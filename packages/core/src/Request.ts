@@ -1,0 +1,104 @@
+/**
+ * The request a user makes ({@link ImageRequest}) and the result Peel returns ({@link ImageResult}).
+ * Both are Schemas because they cross boundaries: JSONL input files, `--json` output, the Promise facade.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import { AspectRatios, Sizes } from "./Catalog.ts"
+
+/** @category schemas */
+export const Size = Schema.Literals(Sizes)
+/** @category schemas */
+export const AspectRatio = Schema.Literals(AspectRatios)
+/** @category schemas */
+export const Priority = Schema.Literals(["high", "normal", "low"])
+/** @category schemas */
+export const Urgency = Schema.Literals(["realtime", "batch"])
+
+/**
+ * One image to make. Explicit `model`, `size` and `aspectRatio` win over routing.
+ *
+ * @category schemas
+ */
+export const ImageRequest = Schema.Struct({
+  prompt: Schema.String.check(Schema.isNonEmpty({ message: "prompt must not be empty" })),
+  id: Schema.optional(
+    Schema.String.check(
+      Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, {
+        message: "id must be 1-128 characters of letters, digits, '.', '_' or '-' (it names the output file)",
+      }),
+    ),
+  ),
+  use: Schema.optional(Schema.String),
+  priority: Schema.optional(Priority),
+  urgency: Schema.optional(Urgency),
+  model: Schema.optional(Schema.String),
+  size: Schema.optional(Size),
+  aspectRatio: Schema.optional(AspectRatio),
+  metadata: Schema.optional(Schema.Record(Schema.String, Schema.Unknown)),
+})
+/** @category models */
+export type ImageRequest = typeof ImageRequest.Type
+
+/** What one try at one channel ended as. @category schemas */
+export const Attempt = Schema.Struct({
+  channel: Schema.String,
+  model: Schema.String,
+  /** `ok`, or the error's `_tag` (`RateLimited`, `Unsupported`, ...). */
+  outcome: Schema.String,
+  message: Schema.optional(Schema.String),
+  latencyMs: Schema.Number,
+})
+/** @category models */
+export type Attempt = typeof Attempt.Type
+
+/** Token counts as the upstream reported them. @category schemas */
+export const Usage = Schema.Struct({
+  inputTokens: Schema.optional(Schema.Number),
+  outputImageTokens: Schema.optional(Schema.Number),
+  outputTextTokens: Schema.optional(Schema.Number),
+  thoughtTokens: Schema.optional(Schema.Number),
+})
+/** @category models */
+export type Usage = typeof Usage.Type
+
+/**
+ * The outcome of one request, without the image bytes (those are in {@link GeneratedImage}).
+ * This is what `peel run --json` prints, one per line.
+ *
+ * @category schemas
+ */
+export const ImageResultJson = Schema.Struct({
+  id: Schema.String,
+  ok: Schema.Literal(true),
+  file: Schema.optional(Schema.String),
+  mimeType: Schema.String,
+  width: Schema.Number,
+  height: Schema.Number,
+  model: Schema.String,
+  channel: Schema.String,
+  size: Size,
+  aspectRatio: AspectRatio,
+  cached: Schema.Boolean,
+  placeholder: Schema.Boolean,
+  costUsd: Schema.Number,
+  usage: Schema.optional(Usage),
+  latencyMs: Schema.Number,
+  attempts: Schema.Array(Attempt),
+  promptHash: Schema.String,
+})
+
+/** @category models */
+export interface ImageResult extends Omit<typeof ImageResultJson.Type, "ok"> {
+  readonly bytes: Uint8Array
+}
+
+/** @category models */
+export type ImageResultJson = typeof ImageResultJson.Type
+
+/** Drop the bytes: the shape printed by `--json` and returned in reports. @category utils */
+export const toJson = (result: ImageResult): ImageResultJson => {
+  const { bytes: _bytes, ...rest } = result
+  return { ok: true, ...rest }
+}
