@@ -71,7 +71,7 @@ const proDimensions1K: Record<AspectRatio, Dimensions> = {
 const scaled = (table: Record<AspectRatio, Dimensions>, factor: number): Record<AspectRatio, Dimensions> =>
   Object.fromEntries(
     Object.entries(table).map(([ratio, [width, height]]) => [ratio, [width * factor, height * factor]]),
-  ) as Record<AspectRatio, Dimensions>
+  ) as unknown as Record<AspectRatio, Dimensions>
 
 const proDimensions = { "1K": proDimensions1K, "2K": scaled(proDimensions1K, 2), "4K": scaled(proDimensions1K, 4) }
 
