@@ -31,7 +31,11 @@ export interface ChannelImage {
   readonly bytes: Uint8Array
   readonly mimeType: string
   readonly usage?: Usage
-  /** The upstream's own authoritative figure (e.g. OpenRouter `usage.cost`), if it gave one. */
+  /**
+   * What this call cost in USD, as the channel knows it: the upstream's authoritative figure (OpenRouter
+   * `usage.cost`), usage × catalog prices (`Pricing.costFromUsage`) for token-priced channels, or the
+   * configured flat price. When absent core uses `price(request)`.
+   */
   readonly costUsd?: number
   /** The model the upstream says it used. */
   readonly modelVersion?: string

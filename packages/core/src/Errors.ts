@@ -220,3 +220,10 @@ export const describeBody = (body: string, secrets: ReadonlyArray<string> = [], 
   text = text.replace(/\s+/g, " ").trim()
   return text.length > limit ? `${text.slice(0, limit)}…` : text
 }
+
+/** A request that does not match the ImageRequest Schema (bad JSONL line, bad facade call). @category core errors */
+export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
+  message: Schema.String,
+}) {
+  readonly retryable = false
+}

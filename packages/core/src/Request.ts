@@ -4,7 +4,8 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import { Result, Schema } from "effect"
+import { flattenIssues } from "./internal/issues.ts"
 import { AspectRatios, Sizes } from "./Catalog.ts"
 
 /** @category schemas */
@@ -101,4 +102,15 @@ export type ImageResultJson = typeof ImageResultJson.Type
 export const toJson = (result: ImageResult): ImageResultJson => {
   const { bytes: _bytes, ...rest } = result
   return { ok: true, ...rest }
+}
+
+/** Decode an untrusted request strictly (unknown keys are errors), every problem in one message. @category decoding */
+export const decodeRequest = (input: unknown): Result.Result<ImageRequest, string> => {
+  const decoded = Schema.decodeUnknownResult(ImageRequest)(input, { errors: "all", onExcessProperty: "error" })
+  if (Result.isSuccess(decoded)) return Result.succeed(decoded.success)
+  return Result.fail(
+    flattenIssues(decoded.failure)
+      .map((issue) => (issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`))
+      .join("; "),
+  )
 }

@@ -1,13 +1,19 @@
 /**
  * `@peel/core`: pipeline schema and loader, stages, runner, errors, catalog, pricing and the channel
- * plugin contract. Import namespaces: `import { Catalog, Errors, Channel } from "@peel/core"`.
+ * plugin contract. Import namespaces: `import { Catalog, Errors, Channel, Pipeline, Runner } from "@peel/core"`,
+ * or the Promise facade `createRunner`.
  *
  * @since 0.1.0
  */
 export * as Catalog from "./Catalog.ts"
 export * as Channel from "./Channel.ts"
+export * as Duration from "./Duration.ts"
+export { createRunner, type PromiseRunner } from "./Embed.ts"
 export * as Errors from "./Errors.ts"
 export * as Image from "./Image.ts"
+export * as Pipeline from "./Pipeline.ts"
 export * as Plugin from "./Plugin.ts"
 export * as Pricing from "./Pricing.ts"
 export * as Request from "./Request.ts"
+export * as Runner from "./Runner.ts"
+export * as Stages from "./Stages.ts"
