@@ -104,9 +104,21 @@ export const toJson = (result: ImageResult): ImageResultJson => {
   return { ok: true, ...rest }
 }
 
+const formatIssues = (error: Schema.SchemaError): string =>
+  flattenIssues(error)
+    .map((issue) => (issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`))
+    .join("; ")
+
+const strictOptions = { errors: "all", onExcessProperty: "error" } as const
+const decodeLine = Schema.decodeUnknownResult(Schema.fromJsonString(ImageRequest))
+
+/** Decode one JSONL line (JSON text) into a request, strictly; every problem in one message. @category decoding */
+export const decodeRequestLine = (line: string): Result.Result<ImageRequest, string> =>
+  Result.mapError(decodeLine(line, strictOptions), formatIssues)
+
 /** Decode an untrusted request strictly (unknown keys are errors), every problem in one message. @category decoding */
 export const decodeRequest = (input: unknown): Result.Result<ImageRequest, string> => {
-  const decoded = Schema.decodeUnknownResult(ImageRequest)(input, { errors: "all", onExcessProperty: "error" })
+  const decoded = Schema.decodeUnknownResult(ImageRequest)(input, strictOptions)
   if (Result.isSuccess(decoded)) return Result.succeed(decoded.success)
   return Result.fail(
     flattenIssues(decoded.failure)

@@ -1,0 +1,88 @@
+/**
+ * The `peel` command tree, built with `effect/cli`. Exit codes (DESIGN §7): 0 success, 1 some requests
+ * failed, 2 usage or configuration error.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Option } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import { run } from "./commands/run.ts"
+import { simulate } from "./commands/simulate.ts"
+import { validate } from "./commands/validate.ts"
+
+const setExit = (code: number) => Effect.sync(() => {
+  process.exitCode = code
+})
+
+const optionalString = (name: string, description: string) =>
+  Flag.String(name).pipe(Flag.withDescription(description), Flag.optional)
+
+const orUndefined = <A>(option: Option.Option<A>): A | undefined => Option.getOrUndefined(option)
+
+const validateCommand = Command.make(
+  "validate",
+  { files: Argument.String("file").pipe(Argument.withDescription("Pipeline YAML files"), Argument.variadic({ min: 1 })) },
+  ({ files }) => validate(files).pipe(Effect.flatMap(setExit)),
+).pipe(Command.withDescription("Check pipeline files; print every problem as FILE:LINE:COL: message"))
+
+const runCommand = Command.make(
+  "run",
+  {
+    file: Argument.String("file").pipe(Argument.withDescription("Pipeline YAML file")),
+    prompt: optionalString("prompt", "Prompt for a single image"),
+    input: optionalString("input", "JSONL file of ImageRequests (bulk run)"),
+    id: optionalString("id", "Request id (names the output file)"),
+    use: optionalString("use", "Intended use: thumbnail, social, blog, web, hero, print, ..."),
+    priority: optionalString("priority", "high | normal | low"),
+    urgency: optionalString("urgency", "realtime | batch"),
+    size: optionalString("size", "1K | 2K | 4K"),
+    aspectRatio: optionalString("aspect-ratio", "1:1 2:3 3:2 3:4 4:3 4:5 5:4 9:16 16:9 21:9"),
+    model: optionalString("model", "Model id (overrides routing)"),
+    out: Flag.String("out").pipe(Flag.withDescription("Folder for images"), Flag.withDefault("./out")),
+    json: Flag.Boolean("json").pipe(Flag.withDescription("Print one JSON result per line"), Flag.withDefault(false)),
+    concurrency: Flag.Int("concurrency").pipe(Flag.withDescription("Requests in flight (bulk)"), Flag.withDefault(4)),
+  },
+  (flags) =>
+    run({
+      file: flags.file,
+      out: flags.out,
+      json: flags.json,
+      concurrency: flags.concurrency,
+      ...Object.fromEntries(
+        (["prompt", "input", "id", "use", "priority", "urgency", "size", "aspectRatio", "model"] as const)
+          .map((key) => [key, orUndefined(flags[key])])
+          .filter(([, value]) => value !== undefined),
+      ),
+    }).pipe(Effect.flatMap(setExit)),
+).pipe(Command.withDescription("Make images through a pipeline: one --prompt, or --input REQUESTS.jsonl"))
+
+const simulateCommand = Command.make(
+  "simulate",
+  {
+    host: Flag.String("host").pipe(Flag.withDefault("127.0.0.1"), Flag.withDescription("Address to listen on")),
+    port: Flag.Int("port").pipe(Flag.withDefault(0), Flag.withDescription("Port (0 picks a free one)")),
+    latency: optionalString("latency", "Fixed (200ms) or lognormal:median=2s,p99=20s"),
+    faults: optionalString("faults", "kind=probability,... e.g. 429=0.2,503=0.05,hang=0.01"),
+    seed: Flag.Int("seed").pipe(Flag.optional, Flag.withDescription("Random seed")),
+    rpm: Flag.Int("rpm").pipe(Flag.optional, Flag.withDescription("Requests per minute per key")),
+    timeScale: Flag.Finite("time-scale").pipe(Flag.optional, Flag.withDescription("Multiply simulated delays (0.01 = 100x faster)")),
+  },
+  (flags) =>
+    simulate({
+      host: flags.host,
+      port: flags.port,
+      ...Object.fromEntries(
+        (["latency", "faults", "seed", "rpm", "timeScale"] as const)
+          .map((key) => [key, orUndefined(flags[key] as Option.Option<unknown>)])
+          .filter(([, value]) => value !== undefined),
+      ),
+    }),
+).pipe(Command.withDescription("Start the upstream simulator; prints 'simulator listening on http://HOST:PORT'"))
+
+export const peel = Command.make("peel").pipe(
+  Command.withDescription("Peel: stable, cost-aware image generation for Gemini image models"),
+  Command.withSubcommands([validateCommand, runCommand, simulateCommand]),
+)
+
+/** Run the CLI with the process's arguments. */
+export const main = Command.run(peel, { version: "0.1.0" })
