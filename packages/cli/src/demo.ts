@@ -1,0 +1,114 @@
+/**
+ * `pnpm demo`: the offline tour. Starts the full simulator in-process (every upstream on one port, with
+ * realistic long-tail latency scaled down 100×), points a checked-in pipeline at it, makes a handful of
+ * images under `./out` — some after scripted upstream failures, to show failover — and prints what
+ * happened: channel, model, size, latency, cost, and the simulator's own bill beside Peel's accounting.
+ *
+ * `pnpm demo -- --pipeline pipelines/demo.yaml` runs another pipeline; `--out DIR` changes the folder.
+ *
+ * @since 0.1.0
+ */
+import { rmSync } from "node:fs"
+import { Pipeline, type Request, Runner } from "@peel/core"
+import { Simulator } from "@peel/simulator"
+import { Effect, Result } from "effect"
+import { printProblems, rowOf, table } from "./output.ts"
+import { loadOptions } from "./plugins.ts"
+
+const argument = (name: string, fallback: string): string => {
+  const index = process.argv.indexOf(`--${name}`)
+  return index >= 0 && process.argv[index + 1] !== undefined ? process.argv[index + 1]! : fallback
+}
+
+interface Scene {
+  readonly request: Request.ImageRequest
+  readonly note: string
+  /** Upstream failures to script before this request: [simulator route, faults]. */
+  readonly faults?: ReadonlyArray<readonly [string, ReadonlyArray<string>]>
+}
+
+const scenes: ReadonlyArray<Scene> = [
+  { request: { id: "thumbnail-fox", prompt: "a red fox in the snow, flat icon", use: "thumbnail" }, note: "1K 1:1 fits the $0.05 proxy" },
+  { request: { id: "blog-harbour", prompt: "a harbour at dawn, watercolour", use: "blog", aspectRatio: "16:9" }, note: "2K: the proxy cannot, Google can" },
+  {
+    request: { id: "hero-mountains", prompt: "mountains above the clouds, cinematic", use: "hero", aspectRatio: "21:9" },
+    note: "4K; AI Studio answers 503, Vertex takes it",
+    faults: [["gemini", ["503"]]],
+  },
+  {
+    request: { id: "print-poster", prompt: "a botanical poster of ferns", use: "print", aspectRatio: "3:4" },
+    note: "AI Studio 429, Vertex 503: OpenRouter takes it",
+    faults: [["gemini", ["429"]], ["vertex", ["503"]]],
+  },
+  {
+    request: { id: "social-low", prompt: "a cup of coffee, top view", use: "social", priority: "low", aspectRatio: "4:5" },
+    note: "low priority → Flash Image",
+  },
+  {
+    request: { id: "blocked", prompt: "something the model refuses", use: "web" },
+    note: "a safety block stops at once: no failover, nothing billed",
+    faults: [["gemini", ["safety"]]],
+  },
+]
+
+const program = Effect.gen(function* () {
+  const pipelineFile = argument("pipeline", "pipelines/realtime.yaml")
+  const outDir = argument("out", "./out")
+  const simulator = yield* Effect.acquireRelease(
+    Effect.promise(() => Simulator.start({ port: 0, seed: 7, latency: "lognormal:median=8s,p99=30s", timeScale: 0.01 })),
+    (running) => Effect.promise(() => running.stop()),
+  )
+  const env = {
+    ...process.env,
+    GEMINI_BASE_URL: simulator.url,
+    GEMINI_API_KEY: "demo-gemini-key",
+    VERTEX_BASE_URL: simulator.url,
+    GOOGLE_CLOUD_PROJECT: "peel-demo",
+    GOOGLE_CLOUD_LOCATION: "global",
+    VERTEX_ACCESS_TOKEN: "demo-vertex-token",
+    OPENROUTER_BASE_URL: `${simulator.url}/api/v1`,
+    OPENROUTER_API_KEY: "demo-openrouter-key",
+    PROXY_BASE_URL: `${simulator.url}/v1`,
+    PROXY_API_KEY: "demo-proxy-key",
+  }
+  const loaded = yield* Effect.result(Pipeline.load(pipelineFile, { ...loadOptions, env }))
+  if (Result.isFailure(loaded)) {
+    printProblems(loaded.failure.problems)
+    return 2
+  }
+  for (const id of scenes.map((scene) => scene.request.id)) rmSync(`${outDir}/${id}.png`, { force: true })
+  const runner = yield* Runner.make(loaded.success, { outDir })
+  process.stdout.write(`simulator listening on ${simulator.url}; pipeline ${pipelineFile}; images under ${outDir}\n\n`)
+
+  const rows = []
+  const notes: Array<string> = []
+  let accounted = 0
+  for (const scene of scenes) {
+    for (const [route, faults] of scene.faults ?? []) simulator.script(route as never, faults as never)
+    const result = yield* Effect.result(runner.run(scene.request))
+    const row = Result.isSuccess(result)
+      ? rowOf({ _tag: "Done", request: scene.request, result: result.success })
+      : rowOf({ _tag: "Failed", request: scene.request, failure: result.failure })
+    if (Result.isSuccess(result)) accounted += result.success.costUsd
+    const attempts = Result.isSuccess(result) ? result.success.attempts : result.failure.attempts
+    notes.push(`${row.id}: ${scene.note}  [${attempts.map((attempt) => `${attempt.channel}:${attempt.outcome}`).join(" → ")}]`)
+    rows.push(row)
+  }
+  process.stdout.write(`${table(rows)}\n\n${notes.join("\n")}\n\n`)
+  const ledger = simulator.ledger()
+  process.stdout.write(
+    `upstream calls ${ledger.totals.calls}, billed images ${ledger.totals.billedImages}; ` +
+      `simulator billed $${ledger.totals.billedUsd.toFixed(4)}, Peel accounted $${accounted.toFixed(4)}\n`,
+  )
+  return 0
+})
+
+Effect.runPromise(Effect.scoped(program)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (error: unknown) => {
+    process.stderr.write(`demo failed: ${error instanceof Error ? error.message : String(error)}\n`)
+    process.exitCode = 1
+  },
+)

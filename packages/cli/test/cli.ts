@@ -1,0 +1,69 @@
+/** Helpers to run the `peel` binary as a real child process (Node 24, the same executable as the tests). */
+import { type ChildProcess, spawn } from "node:child_process"
+import { join } from "node:path"
+
+export const root = join(import.meta.dirname, "..", "..", "..")
+const bin = join(root, "packages", "cli", "src", "bin.ts")
+
+export interface Finished {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Run `peel ARGS...` from the repo root with `env` added to a minimal environment. */
+export const peel = (args: ReadonlyArray<string>, env: Record<string, string> = {}, script = bin): Promise<Finished> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...args], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", NO_COLOR: "1", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString()
+    })
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString()
+    })
+    child.on("error", reject)
+    child.on("close", (code) => resolve({ code, stdout, stderr }))
+  })
+
+/** Start `peel simulate --port 0 ...` and wait for its first line; returns the URL and the process. */
+export const startSimulator = (args: ReadonlyArray<string> = []): Promise<{ url: string; process: ChildProcess }> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, "simulate", "--port", "0", ...args], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? "", NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    })
+    let buffer = ""
+    let errors = ""
+    child.stderr.on("data", (chunk: Buffer) => {
+      errors += chunk.toString()
+    })
+    child.stdout.on("data", (chunk: Buffer) => {
+      buffer += chunk.toString()
+      const match = /^simulator listening on (http:\/\/\S+)\n/.exec(buffer)
+      if (match !== null) resolve({ url: match[1]!, process: child })
+    })
+    child.on("close", (code) => reject(new Error(`simulator exited with ${code}: ${errors}`)))
+  })
+
+/** The endpoint variables every checked-in pipeline honours, all pointing at one simulator. */
+export const simulatorEnv = (url: string): Record<string, string> => ({
+  GEMINI_BASE_URL: url,
+  GEMINI_API_KEY: "test-gemini-key-SECRET-1",
+  VERTEX_BASE_URL: url,
+  GOOGLE_CLOUD_PROJECT: "peel-test",
+  GOOGLE_CLOUD_LOCATION: "global",
+  VERTEX_ACCESS_TOKEN: "test-vertex-token-SECRET-2",
+  OPENROUTER_BASE_URL: `${url}/api/v1`,
+  OPENROUTER_API_KEY: "test-openrouter-key-SECRET-3",
+  PROXY_BASE_URL: `${url}/v1`,
+  PROXY_API_KEY: "test-proxy-key-SECRET-4",
+})
+
+export const secrets = ["test-gemini-key-SECRET-1", "test-vertex-token-SECRET-2", "test-openrouter-key-SECRET-3", "test-proxy-key-SECRET-4"]
