@@ -8,7 +8,9 @@ const program = Effect.gen(function* () {
   const pipeline = yield* Pipeline.load("pipelines/google-direct.yaml")
   const runner = yield* Runner.make(pipeline, { outDir: "./out" })
   const result = yield* runner.run({ prompt: "a lighthouse at night", use: "hero", aspectRatio: "21:9" })
-  yield* Console.log(`${result.file}: ${result.width}x${result.height} ${result.model} via ${result.channel}, $${result.costUsd}`)
+  yield* Console.log(
+    `${result.file}: ${result.width}x${result.height} ${result.model} via ${result.channel}, $${result.costUsd}`,
+  )
 })
 
 Effect.runPromise(Effect.scoped(program)).catch((error: unknown) => {

@@ -21,7 +21,8 @@ main.pipe(
       if (Cause.hasInterruptsOnly(exit.cause)) return onExit(130)
       const rendered = Cause.pretty(exit.cause)
       // Parse errors were already printed by effect/cli; anything else is shown once, without a stack.
-      if (!rendered.includes("CliError") && !rendered.includes("ShowHelp")) process.stderr.write(`${rendered.split("\n")[0]}\n`)
+      if (!rendered.includes("CliError") && !rendered.includes("ShowHelp"))
+        process.stderr.write(`${rendered.split("\n")[0]}\n`)
       return onExit(ExitCode.usage)
     },
   }),

@@ -28,20 +28,40 @@ interface Scene {
 }
 
 const scenes: ReadonlyArray<Scene> = [
-  { request: { id: "thumbnail-fox", prompt: "a red fox in the snow, flat icon", use: "thumbnail" }, note: "1K 1:1 fits the $0.05 proxy" },
-  { request: { id: "blog-harbour", prompt: "a harbour at dawn, watercolour", use: "blog", aspectRatio: "16:9" }, note: "2K: the proxy cannot, Google can" },
   {
-    request: { id: "hero-mountains", prompt: "mountains above the clouds, cinematic", use: "hero", aspectRatio: "21:9" },
+    request: { id: "thumbnail-fox", prompt: "a red fox in the snow, flat icon", use: "thumbnail" },
+    note: "1K 1:1 fits the $0.05 proxy",
+  },
+  {
+    request: { id: "blog-harbour", prompt: "a harbour at dawn, watercolour", use: "blog", aspectRatio: "16:9" },
+    note: "2K: the proxy cannot, Google can",
+  },
+  {
+    request: {
+      id: "hero-mountains",
+      prompt: "mountains above the clouds, cinematic",
+      use: "hero",
+      aspectRatio: "21:9",
+    },
     note: "4K; AI Studio answers 503, Vertex takes it",
     faults: [["gemini", ["503"]]],
   },
   {
     request: { id: "print-poster", prompt: "a botanical poster of ferns", use: "print", aspectRatio: "3:4" },
     note: "AI Studio 429, Vertex 503: OpenRouter takes it",
-    faults: [["gemini", ["429"]], ["vertex", ["503"]]],
+    faults: [
+      ["gemini", ["429"]],
+      ["vertex", ["503"]],
+    ],
   },
   {
-    request: { id: "social-low", prompt: "a cup of coffee, top view", use: "social", priority: "low", aspectRatio: "4:5" },
+    request: {
+      id: "social-low",
+      prompt: "a cup of coffee, top view",
+      use: "social",
+      priority: "low",
+      aspectRatio: "4:5",
+    },
     note: "low priority → Flash Image",
   },
   {
@@ -55,7 +75,9 @@ const program = Effect.gen(function* () {
   const pipelineFile = argument("pipeline", "pipelines/realtime.yaml")
   const outDir = argument("out", "./out")
   const simulator = yield* Effect.acquireRelease(
-    Effect.promise(() => Simulator.start({ port: 0, seed: 7, latency: "lognormal:median=8s,p99=30s", timeScale: 0.01 })),
+    Effect.promise(() =>
+      Simulator.start({ port: 0, seed: 7, latency: "lognormal:median=8s,p99=30s", timeScale: 0.01 }),
+    ),
     (running) => Effect.promise(() => running.stop()),
   )
   const env = {
@@ -91,7 +113,9 @@ const program = Effect.gen(function* () {
       : rowOf({ _tag: "Failed", request: scene.request, failure: result.failure })
     if (Result.isSuccess(result)) accounted += result.success.costUsd
     const attempts = Result.isSuccess(result) ? result.success.attempts : result.failure.attempts
-    notes.push(`${row.id}: ${scene.note}  [${attempts.map((attempt) => `${attempt.channel}:${attempt.outcome}`).join(" → ")}]`)
+    notes.push(
+      `${row.id}: ${scene.note}  [${attempts.map((attempt) => `${attempt.channel}:${attempt.outcome}`).join(" → ")}]`,
+    )
     rows.push(row)
   }
   process.stdout.write(`${table(rows)}\n\n${notes.join("\n")}\n\n`)

@@ -10,9 +10,10 @@ import { run } from "./commands/run.ts"
 import { simulate } from "./commands/simulate.ts"
 import { validate } from "./commands/validate.ts"
 
-const setExit = (code: number) => Effect.sync(() => {
-  process.exitCode = code
-})
+const setExit = (code: number) =>
+  Effect.sync(() => {
+    process.exitCode = code
+  })
 
 const optionalString = (name: string, description: string) =>
   Flag.String(name).pipe(Flag.withDescription(description), Flag.optional)
@@ -21,7 +22,9 @@ const orUndefined = <A>(option: Option.Option<A>): A | undefined => Option.getOr
 
 const validateCommand = Command.make(
   "validate",
-  { files: Argument.String("file").pipe(Argument.withDescription("Pipeline YAML files"), Argument.variadic({ min: 1 })) },
+  {
+    files: Argument.String("file").pipe(Argument.withDescription("Pipeline YAML files"), Argument.variadic({ min: 1 })),
+  },
   ({ files }) => validate(files).pipe(Effect.flatMap(setExit)),
 ).pipe(Command.withDescription("Check pipeline files; print every problem as FILE:LINE:COL: message"))
 
@@ -65,7 +68,10 @@ const simulateCommand = Command.make(
     faults: optionalString("faults", "kind=probability,... e.g. 429=0.2,503=0.05,hang=0.01"),
     seed: Flag.Int("seed").pipe(Flag.optional, Flag.withDescription("Random seed")),
     rpm: Flag.Int("rpm").pipe(Flag.optional, Flag.withDescription("Requests per minute per key")),
-    timeScale: Flag.Finite("time-scale").pipe(Flag.optional, Flag.withDescription("Multiply simulated delays (0.01 = 100x faster)")),
+    timeScale: Flag.Finite("time-scale").pipe(
+      Flag.optional,
+      Flag.withDescription("Multiply simulated delays (0.01 = 100x faster)"),
+    ),
   },
   (flags) =>
     simulate({

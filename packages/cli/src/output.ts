@@ -43,7 +43,16 @@ export const rowOf = (outcome: Runner.Outcome): Row => {
       }
     }
     case "Skipped":
-      return { id: outcome.id, status: "skipped", channel: "", model: "", size: "", latency: "", cost: money(0), file: outcome.file }
+      return {
+        id: outcome.id,
+        status: "skipped",
+        channel: "",
+        model: "",
+        size: "",
+        latency: "",
+        cost: money(0),
+        file: outcome.file,
+      }
     case "Failed":
       return {
         id: outcome.failure.id,
@@ -60,11 +69,24 @@ export const rowOf = (outcome: Runner.Outcome): Row => {
 
 /** Render rows as an aligned plain-text table. */
 export const table = (rows: ReadonlyArray<Row>): string => {
-  const headers: Row = { id: "id", status: "status", channel: "channel", model: "model", size: "size", latency: "latency", cost: "cost", file: "file" }
+  const headers: Row = {
+    id: "id",
+    status: "status",
+    channel: "channel",
+    model: "model",
+    size: "size",
+    latency: "latency",
+    cost: "cost",
+    file: "file",
+  }
   const keys = Object.keys(headers) as Array<keyof Row>
   const all = [headers, ...rows]
   const widths = keys.map((key) => Math.max(...all.map((row) => row[key].length)))
-  const line = (row: Row) => keys.map((key, index) => row[key].padEnd(widths[index]!)).join("  ").trimEnd()
+  const line = (row: Row) =>
+    keys
+      .map((key, index) => row[key].padEnd(widths[index]!))
+      .join("  ")
+      .trimEnd()
   return [line(headers), widths.map((width) => "-".repeat(width)).join("  "), ...rows.map(line)].join("\n")
 }
 
@@ -79,7 +101,11 @@ export const jsonOf = (outcome: Runner.Outcome): Record<string, unknown> => {
       return {
         id: outcome.failure.id,
         ok: false,
-        error: { _tag: outcome.failure.reason._tag, message: outcome.failure.reason.message, retryable: (outcome.failure.reason as { retryable?: boolean }).retryable ?? false },
+        error: {
+          _tag: outcome.failure.reason._tag,
+          message: outcome.failure.reason.message,
+          retryable: (outcome.failure.reason as { retryable?: boolean }).retryable ?? false,
+        },
         attempts: outcome.failure.attempts,
       }
   }
@@ -97,7 +123,9 @@ export const makeProgress = (total: number | undefined) => {
     const width = 30
     const filled = total === undefined || total === 0 ? 0 : Math.round((width * (done + failed + skipped)) / total)
     const bar = `${"#".repeat(filled)}${"-".repeat(width - filled)}`
-    process.stderr.write(`\r[${bar}] ${done + failed + skipped}/${total ?? "?"}  ok ${done}  failed ${failed}  skipped ${skipped}  ${money(spent)}`)
+    process.stderr.write(
+      `\r[${bar}] ${done + failed + skipped}/${total ?? "?"}  ok ${done}  failed ${failed}  skipped ${skipped}  ${money(spent)}`,
+    )
   }
   return {
     update: (outcome: Runner.Outcome) => {

@@ -16,7 +16,12 @@ import { type Channel, Pipeline, Stages } from "@peel/core"
 import { Schema } from "effect"
 
 /** First-party plugins, as `plugin: NAME` names them. */
-export const firstPartyPlugins: ReadonlyArray<Channel.ChannelPlugin<any>> = [googleAiStudio, vertexAi, openRouter, openAiCompatible]
+export const firstPartyPlugins: ReadonlyArray<Channel.ChannelPlugin<any>> = [
+  googleAiStudio,
+  vertexAi,
+  openRouter,
+  openAiCompatible,
+]
 
 type JsonObject = { [key: string]: unknown }
 
@@ -67,11 +72,15 @@ export const pipelineJsonSchema = (): JsonObject => {
   return {
     $schema: "https://json-schema.org/draft/2020-12/schema",
     title: "Peel pipeline",
-    description: "A Peel image-generation pipeline: channels (upstream APIs) and stages (routing, selection, generation)",
+    description:
+      "A Peel image-generation pipeline: channels (upstream APIs) and stages (routing, selection, generation)",
     ...top,
     properties: {
       ...top.properties,
-      channels: { ...(top.properties.channels as JsonObject), additionalProperties: { anyOf: [...channelVariants, thirdParty] } },
+      channels: {
+        ...(top.properties.channels as JsonObject),
+        additionalProperties: { anyOf: [...channelVariants, thirdParty] },
+      },
       stages: { ...(top.properties.stages as JsonObject), items: { anyOf: stageVariants } },
     },
     ...(Object.keys(definitions).length === 0 ? {} : { $defs: definitions }),

@@ -66,4 +66,9 @@ export const simulatorEnv = (url: string): Record<string, string> => ({
   PROXY_API_KEY: "test-proxy-key-SECRET-4",
 })
 
-export const secrets = ["test-gemini-key-SECRET-1", "test-vertex-token-SECRET-2", "test-openrouter-key-SECRET-3", "test-proxy-key-SECRET-4"]
+export const secrets = [
+  "test-gemini-key-SECRET-1",
+  "test-vertex-token-SECRET-2",
+  "test-openrouter-key-SECRET-3",
+  "test-proxy-key-SECRET-4",
+]

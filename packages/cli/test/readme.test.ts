@@ -36,9 +36,15 @@ describe("YAML examples in the docs", () => {
         writeFileSync(path, block)
         try {
           const variables = Object.fromEntries(
-            [...block.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((match) => [match[1]!, `doc-value-for-${match[1]!}`]),
+            [...block.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((match) => [
+              match[1]!,
+              `doc-value-for-${match[1]!}`,
+            ]),
           )
-          const { code, stderr } = await peel(["validate", path], { ...variables, ...simulatorEnv("http://127.0.0.1:1") })
+          const { code, stderr } = await peel(["validate", path], {
+            ...variables,
+            ...simulatorEnv("http://127.0.0.1:1"),
+          })
           expect(stderr).toBe("")
           expect(code).toBe(0)
         } finally {

@@ -23,7 +23,19 @@ describe("peel run", () => {
   it("makes a 4K 16:9 image through google-direct.yaml and prints one JSON result", async () => {
     const out = scratch()
     const { code, stdout, stderr } = await peel(
-      ["run", "pipelines/google-direct.yaml", "--prompt", "a red fox", "--size", "4K", "--aspect-ratio", "16:9", "--json", "--out", out],
+      [
+        "run",
+        "pipelines/google-direct.yaml",
+        "--prompt",
+        "a red fox",
+        "--size",
+        "4K",
+        "--aspect-ratio",
+        "16:9",
+        "--json",
+        "--out",
+        out,
+      ],
       { GEMINI_BASE_URL: simulator.url, GEMINI_API_KEY: "any-key-SECRET-9" },
     )
     expect(stderr).toBe("")
@@ -31,7 +43,15 @@ describe("peel run", () => {
     const lines = stdout.trim().split("\n")
     expect(lines).toHaveLength(1)
     const result = JSON.parse(lines[0]!)
-    expect(result).toMatchObject({ ok: true, channel: "google", model: "gemini-3-pro-image", size: "4K", aspectRatio: "16:9", width: 5504, height: 3072 })
+    expect(result).toMatchObject({
+      ok: true,
+      channel: "google",
+      model: "gemini-3-pro-image",
+      size: "4K",
+      aspectRatio: "16:9",
+      width: 5504,
+      height: 3072,
+    })
     expect(result.costUsd).toBeGreaterThan(0.2)
     expect(result.file.startsWith(out)).toBe(true)
     const size = imageSize(readFileSync(result.file))
@@ -52,12 +72,20 @@ describe("peel run", () => {
       ].join("\n"),
     )
     const env = simulatorEnv(simulator.url)
-    const first = await peel(["run", "pipelines/google-direct.yaml", "--input", input, "--out", out, "--json", "--concurrency", "3"], env)
+    const first = await peel(
+      ["run", "pipelines/google-direct.yaml", "--input", input, "--out", out, "--json", "--concurrency", "3"],
+      env,
+    )
     expect(first.code).toBe(0)
-    const results = first.stdout.trim().split("\n").map((line) => JSON.parse(line))
+    const results = first.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line))
     expect(results).toHaveLength(3)
     expect(results.every((result) => result.ok === true && result.skipped === undefined)).toBe(true)
-    const files = readdirSync(out).filter((name) => name.endsWith(".png")).sort()
+    const files = readdirSync(out)
+      .filter((name) => name.endsWith(".png"))
+      .sort()
     expect(files).toHaveLength(3)
     expect(files).toContain("cover.png")
     for (const name of files) expect(name).toMatch(/^(cover|img-[0-9a-f]{20})\.png$/)
@@ -66,7 +94,10 @@ describe("peel run", () => {
     const before = (await ledger()).totals.calls
     const second = await peel(["run", "pipelines/google-direct.yaml", "--input", input, "--out", out, "--json"], env)
     expect(second.code).toBe(0)
-    const again = second.stdout.trim().split("\n").map((line) => JSON.parse(line))
+    const again = second.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line))
     expect(again.every((result) => result.skipped === true)).toBe(true)
     expect((await ledger()).totals.calls).toBe(before)
   })
@@ -76,7 +107,10 @@ describe("peel run", () => {
     const input = join(out, "bad.jsonl")
     writeFileSync(input, `${JSON.stringify({ prompt: "ok" })}\n{"prompt": "x", "size": "8K"}\nnot json\n`)
     const before = (await ledger()).totals.calls
-    const { code, stderr } = await peel(["run", "pipelines/google-direct.yaml", "--input", input, "--out", out], simulatorEnv(simulator.url))
+    const { code, stderr } = await peel(
+      ["run", "pipelines/google-direct.yaml", "--input", input, "--out", out],
+      simulatorEnv(simulator.url),
+    )
     expect(code).toBe(2)
     expect(stderr).toContain(`${input}:2: size: Expected "1K" | "2K" | "4K", got "8K"`)
     expect(stderr).toContain(`${input}:3:`)
@@ -97,7 +131,14 @@ describe("peel run", () => {
 
   it("usage errors exit 2", async () => {
     expect((await peel(["run", "pipelines/google-direct.yaml"])).code).toBe(2)
-    expect((await peel(["run", "pipelines/google-direct.yaml", "--prompt", "x", "--size", "3K"], simulatorEnv(simulator.url))).code).toBe(2)
+    expect(
+      (
+        await peel(
+          ["run", "pipelines/google-direct.yaml", "--prompt", "x", "--size", "3K"],
+          simulatorEnv(simulator.url),
+        )
+      ).code,
+    ).toBe(2)
     expect((await peel(["run", "pipelines/google-direct.yaml", "--prompt", "x"])).code).toBe(2) // GEMINI_API_KEY unset
     expect((await peel(["frobnicate"])).code).toBe(2)
   })

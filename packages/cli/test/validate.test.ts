@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync, mkdtempSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
@@ -35,7 +35,9 @@ describe("peel validate", () => {
     const lines = stderr.trim().split("\n")
     expect(lines).toHaveLength(3)
     expect(lines[0]).toMatch(new RegExp(`^${file}:6:13: environment variable PEEL_TEST_NEVER_SET is not set`))
-    expect(lines[1]).toMatch(new RegExp(`^${file}:7:5: unknown key "baseUrll" at channels\\.google\\.baseUrll; did you mean "baseUrl"\\?`))
+    expect(lines[1]).toMatch(
+      new RegExp(`^${file}:7:5: unknown key "baseUrll" at channels\\.google\\.baseUrll; did you mean "baseUrl"\\?`),
+    )
     expect(lines[2]).toBe(`${file}:9:26: stages.0.generate.timeout: Expected string, got 12`)
   })
 
@@ -56,7 +58,10 @@ describe("peel validate", () => {
   it("accepts every checked-in pipeline, and warns about nothing in them", async () => {
     const files = readdirSync(join(root, "pipelines")).filter((name) => name.endsWith(".yaml"))
     expect(files.length).toBeGreaterThanOrEqual(3)
-    const { code, stdout, stderr } = await peel(["validate", ...files.map((name) => `pipelines/${name}`)], simulatorEnv("http://127.0.0.1:1"))
+    const { code, stdout, stderr } = await peel(
+      ["validate", ...files.map((name) => `pipelines/${name}`)],
+      simulatorEnv("http://127.0.0.1:1"),
+    )
     expect(stderr).toBe("")
     expect(code).toBe(0)
     for (const name of files) expect(stdout).toContain(`pipelines/${name}: ok`)

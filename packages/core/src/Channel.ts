@@ -90,7 +90,10 @@ export interface ChannelPlugin<Config = unknown> {
    * `${VAR}` interpolation. Secrets should be `Schema.RedactedFromValue(Schema.String)`.
    */
   readonly config: Schema.Decoder<Config>
-  readonly make: (config: Config, context: MakeContext) => Effect.Effect<Channel, ConfigError | MissingSecret, Scope.Scope>
+  readonly make: (
+    config: Config,
+    context: MakeContext,
+  ) => Effect.Effect<Channel, ConfigError | MissingSecret, Scope.Scope>
 }
 
 /**

@@ -17,9 +17,13 @@ export const parseMillis = (text: string): number | undefined => {
 /** A duration string (`500ms`, `90s`, `5m`, `1h`) decoded to milliseconds. @category schemas */
 export const DurationMillis = Schema.String.pipe(
   Schema.check(
-    Schema.makeFilter((text: string) => parseMillis(text) !== undefined || `expected a duration such as 500ms, 90s, 5m or 1h, got "${text}"`, {
-      title: "duration",
-    }),
+    Schema.makeFilter(
+      (text: string) =>
+        parseMillis(text) !== undefined || `expected a duration such as 500ms, 90s, 5m or 1h, got "${text}"`,
+      {
+        title: "duration",
+      },
+    ),
   ),
   Schema.decodeTo(Schema.Number, {
     decode: SchemaGetter.transform((text: string) => parseMillis(text)!),

@@ -56,7 +56,8 @@ export const decodeBase64Image = (
   if (!base64Pattern.test(compact) || compact.length % 4 === 1) return { problem: "image data is not valid base64" }
   const bytes = new Uint8Array(Buffer.from(compact, "base64"))
   const info = inspectImage(bytes)
-  if (info === undefined) return { problem: `image data (${bytes.length} bytes) is not a complete PNG, JPEG or WebP image` }
+  if (info === undefined)
+    return { problem: `image data (${bytes.length} bytes) is not a complete PNG, JPEG or WebP image` }
   return { bytes, info }
 }
 

@@ -11,13 +11,13 @@ import { createRequire } from "node:module"
 import { dirname, isAbsolute, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { Effect, Result, Schema } from "effect"
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, visit, type Document } from "yaml"
+import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from "yaml"
 import { retirementWarning } from "./Catalog.ts"
 import type { ChannelPlugin } from "./Channel.ts"
 import { ConfigError, ConfigProblem } from "./Errors.ts"
+import { flattenIssues, type PathIssue, withFound } from "./internal/issues.ts"
 import { checkPlugin, decodeConfig, strict } from "./Plugin.ts"
 import * as Stages from "./Stages.ts"
-import { flattenIssues, type PathIssue, withFound } from "./internal/issues.ts"
 
 /** A channel as declared: its name, the plugin that builds it, and its decoded configuration. @category model */
 export interface ChannelDeclaration {
@@ -83,14 +83,21 @@ interface Located {
   readonly column: number
 }
 
-const locate = (document: Document, lineCounter: LineCounter, path: ReadonlyArray<PropertyKey>, preferKey: boolean): Located => {
+const locate = (
+  document: Document,
+  lineCounter: LineCounter,
+  path: ReadonlyArray<PropertyKey>,
+  preferKey: boolean,
+): Located => {
   // Walk as deep as the path exists; report the deepest node found (a missing key points at its parent).
   let node: unknown = document.contents
   let best: Node | undefined = document.contents ?? undefined
   let keyNode: Node | undefined
   for (const segment of path) {
     if (isMap(node)) {
-      const pair = node.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(segment))
+      const pair = node.items.find(
+        (item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(segment),
+      )
       if (pair === undefined) break
       keyNode = isScalar(pair.key) ? pair.key : undefined
       node = pair.value
@@ -155,9 +162,10 @@ const importPlugin = (
 ): Effect.Effect<ChannelPlugin<any>, string> => {
   const known = options.plugins?.[specifier]
   if (known !== undefined) return Effect.succeed(known)
-  const packageName = isPath(specifier) || specifier.includes("/") || specifier.startsWith("@") || specifier.includes("-channel")
-    ? specifier
-    : `${firstPartyPrefix}${specifier}`
+  const packageName =
+    isPath(specifier) || specifier.includes("/") || specifier.startsWith("@") || specifier.includes("-channel")
+      ? specifier
+      : `${firstPartyPrefix}${specifier}`
   return Effect.tryPromise({
     try: async () => {
       let location: string | undefined
@@ -165,7 +173,11 @@ const importPlugin = (
         location = resolve(dirname(file), specifier)
         if (!existsSync(location)) throw new Error(`no file ${location}`)
       } else {
-        const bases = [resolve(dirname(file), "noop.js"), resolve(process.cwd(), "noop.js"), ...(options.resolveFrom ?? [])]
+        const bases = [
+          resolve(dirname(file), "noop.js"),
+          resolve(process.cwd(), "noop.js"),
+          ...(options.resolveFrom ?? []),
+        ]
         for (const base of bases) {
           try {
             location = createRequire(base).resolve(packageName)
@@ -223,7 +235,8 @@ const readSource = (file: string): Result.Result<string, string> => {
   if (!existsSync(file)) return Result.fail("file not found")
   if (statSync(file).isDirectory()) return Result.fail("is a directory, not a pipeline file")
   const text = readFileSync(file, "utf8")
-  if (text.trim() === "") return Result.fail("file is empty; expected a pipeline document (version, name, channels, stages)")
+  if (text.trim() === "")
+    return Result.fail("file is empty; expected a pipeline document (version, name, channels, stages)")
   return Result.succeed(text)
 }
 
@@ -271,7 +284,12 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
     for (const value of interpolation.substituted) text = text.split(value).join("<redacted>")
     return text
   }
-  const report = (path: ReadonlyArray<PropertyKey>, message: string, severity: "error" | "warning" = "error", preferKey = false) => {
+  const report = (
+    path: ReadonlyArray<PropertyKey>,
+    message: string,
+    severity: "error" | "warning" = "error",
+    preferKey = false,
+  ) => {
     const { line, column } = locate(document, lineCounter, path, preferKey)
     const problem = new ConfigProblem({ file, line, column, message: redact(message), severity })
     if (severity === "error") problems.push(problem)
@@ -289,9 +307,17 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
       const where = path.map(String).join(".")
       if (issue.message.includes("excess property")) {
         const key = String(issue.path[issue.path.length - 1] ?? "")
-        report(path, `unknown key "${key}" at ${where}${suggestion(key, issue.path.length === 1 ? keys : [])}`, "error", true)
+        report(
+          path,
+          `unknown key "${key}" at ${where}${suggestion(key, issue.path.length === 1 ? keys : [])}`,
+          "error",
+          true,
+        )
       } else if (issue.message === "Missing key") {
-        report(path.slice(0, -1), `missing required key "${String(path[path.length - 1])}" at ${path.slice(0, -1).map(String).join(".") || "top level"}`)
+        report(
+          path.slice(0, -1),
+          `missing required key "${String(path[path.length - 1])}" at ${path.slice(0, -1).map(String).join(".") || "top level"}`,
+        )
       } else {
         report(path, `${where}: ${issue.message}`)
       }
@@ -314,13 +340,12 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
   const raw: unknown = document.toJS()
   const decoded = Schema.decodeUnknownResult(PipelineShape)(raw, strict)
   if (Result.isFailure(decoded)) reportIssues([], flattenIssues(decoded.failure), knownKeys(PipelineShape), raw)
-  const shape = Result.isSuccess(decoded)
-    ? decoded.success
-    : (raw as Partial<typeof PipelineShape.Type>)
+  const shape = Result.isSuccess(decoded) ? decoded.success : (raw as Partial<typeof PipelineShape.Type>)
 
   // channels
   const channels: Array<ChannelDeclaration> = []
-  const channelEntries = typeof shape.channels === "object" && shape.channels !== null ? Object.entries(shape.channels) : []
+  const channelEntries =
+    typeof shape.channels === "object" && shape.channels !== null ? Object.entries(shape.channels) : []
   for (const [name, block] of channelEntries) {
     if (typeof block !== "object" || block === null) continue
     const { plugin: pluginName, ...rest } = block as Record<string, unknown>
@@ -341,7 +366,8 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
     channels.push({ name, plugin: plugin.success, pluginName, config: config.success })
   }
   const channelNames = channelEntries.map(([name]) => name)
-  if (channelEntries.length === 0 && Result.isSuccess(decoded)) report(["channels"], "channels: define at least one channel")
+  if (channelEntries.length === 0 && Result.isSuccess(decoded))
+    report(["channels"], "channels: define at least one channel")
 
   // stages
   const stages: Array<StageDeclaration> = []
@@ -351,17 +377,30 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
     if (typeof entry !== "object" || entry === null) return
     const keys = Object.keys(entry)
     if (keys.length !== 1) {
-      report(["stages", index], `stages.${index}: each stage is a mapping with exactly one key (one of ${stageKeys.join(", ")}), found ${keys.length}`)
+      report(
+        ["stages", index],
+        `stages.${index}: each stage is a mapping with exactly one key (one of ${stageKeys.join(", ")}), found ${keys.length}`,
+      )
       return
     }
     const key = keys[0]!
     const definition = Stages.definitions.find((candidate) => candidate.key === key)
     if (definition === undefined) {
-      report(["stages", index, key], `unknown stage "${key}" (known: ${stageKeys.join(", ")})${suggestion(key, stageKeys)}`, "error", true)
+      report(
+        ["stages", index, key],
+        `unknown stage "${key}" (known: ${stageKeys.join(", ")})${suggestion(key, stageKeys)}`,
+        "error",
+        true,
+      )
       return
     }
     if (stages.some((stage) => stage.definition.terminal === true)) {
-      report(["stages", index, key], `stage "${key}" comes after "generate", which is innermost: move it above`, "error", true)
+      report(
+        ["stages", index, key],
+        `stage "${key}" comes after "generate", which is innermost: move it above`,
+        "error",
+        true,
+      )
       return
     }
     const value = (entry as Record<string, unknown>)[key] ?? {}
@@ -371,7 +410,11 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
       return
     }
     for (const finding of definition.check?.(config.success, { channelNames }) ?? []) {
-      report(["stages", index, key, ...finding.path], `stages.${index}.${key}.${finding.path.join(".")}: ${finding.message}`, finding.severity)
+      report(
+        ["stages", index, key, ...finding.path],
+        `stages.${index}.${key}.${finding.path.join(".")}: ${finding.message}`,
+        finding.severity,
+      )
     }
     stages.push({ definition, config: config.success })
   })
@@ -384,7 +427,9 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
       const warning = retirementWarning(pair.value.value, today)
       if (warning === undefined) return
       const position = lineCounter.linePos(pair.value.range?.[0] ?? 0)
-      warnings.push(new ConfigProblem({ file, line: position.line, column: position.col, message: warning, severity: "warning" }))
+      warnings.push(
+        new ConfigProblem({ file, line: position.line, column: position.col, message: warning, severity: "warning" }),
+      )
     },
   })
 

@@ -5,8 +5,8 @@
  * @since 0.1.0
  */
 import { Result, Schema } from "effect"
-import { flattenIssues } from "./internal/issues.ts"
 import { AspectRatios, Sizes } from "./Catalog.ts"
+import { flattenIssues } from "./internal/issues.ts"
 
 /** @category schemas */
 export const Size = Schema.Literals(Sizes)

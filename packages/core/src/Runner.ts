@@ -12,10 +12,10 @@ import { join } from "node:path"
 import { Cause, Context, Effect, Exit, Layer, Schema, type Scope, Stream } from "effect"
 import type { Channel } from "./Channel.ts"
 import { type ConfigError, type MissingSecret, OutputError, type PipelineError } from "./Errors.ts"
+import { hashOf, normalizePrompt } from "./internal/hash.ts"
 import * as Pipeline from "./Pipeline.ts"
 import type { Attempt, ImageRequest, ImageResult } from "./Request.ts"
 import * as Stages from "./Stages.ts"
-import { hashOf, normalizePrompt } from "./internal/hash.ts"
 
 /** A request that failed, with every attempt made for it. @category errors */
 export class RunFailure extends Schema.TaggedError<RunFailure>()("RunFailure", {
@@ -58,7 +58,12 @@ export interface RunnerShape {
   ) => Stream.Stream<Outcome>
 }
 
-const extensions: Record<string, string> = { "image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif" }
+const extensions: Record<string, string> = {
+  "image/png": "png",
+  "image/jpeg": "jpg",
+  "image/webp": "webp",
+  "image/gif": "gif",
+}
 
 /**
  * The id a request is known by: its own `id`, else a hash of what it asks for. Stable across runs, so a
@@ -91,7 +96,11 @@ export const writeAtomically = (path: string, bytes: Uint8Array): Effect.Effect<
       await writeFile(temporary, bytes)
       await rename(temporary, path)
     },
-    catch: (error) => new OutputError({ path, message: `cannot write ${path}: ${error instanceof Error ? error.message : String(error)}` }),
+    catch: (error) =>
+      new OutputError({
+        path,
+        message: `cannot write ${path}: ${error instanceof Error ? error.message : String(error)}`,
+      }),
   })
 
 /**
@@ -110,7 +119,11 @@ export const make = Effect.fn("Runner.make")(function* (
       // Plugin warnings surface through Effect's logger; `peel validate` prints them too.
       Effect.runFork(Effect.logWarning(`${pipeline.file}: channels.${declaration.name}: ${message}`))
     }
-    const channel = yield* declaration.plugin.make(declaration.config, { name: declaration.name, file: pipeline.file, warn })
+    const channel = yield* declaration.plugin.make(declaration.config, {
+      name: declaration.name,
+      file: pipeline.file,
+      warn,
+    })
     channels.set(declaration.name, channel)
   }
   const context: Stages.StageContext = { channels }
@@ -158,7 +171,9 @@ export const make = Effect.fn("Runner.make")(function* (
 
   const runAll: RunnerShape["runAll"] = (requests, runOptions = {}) => {
     const stream = Stream.isStream(requests) ? requests : Stream.fromIterable(requests)
-    return stream.pipe(Stream.mapEffect(runOne, { concurrency: Math.max(1, runOptions.concurrency ?? 4), unordered: true }))
+    return stream.pipe(
+      Stream.mapEffect(runOne, { concurrency: Math.max(1, runOptions.concurrency ?? 4), unordered: true }),
+    )
   }
 
   return { pipeline, channels, run, runAll }
@@ -172,7 +187,10 @@ export const make = Effect.fn("Runner.make")(function* (
 export class Runner extends Context.Service<Runner, RunnerShape>()("@peel/core/Runner") {
   /** Load the pipeline file and build its runner; channels close when the Layer is released. */
   static readonly layer = (path: string, options: RunnerOptions & Pipeline.LoadOptions = {}) =>
-    Layer.effect(Runner, Effect.flatMap(Pipeline.load(path, options), (pipeline) => make(pipeline, options)))
+    Layer.effect(
+      Runner,
+      Effect.flatMap(Pipeline.load(path, options), (pipeline) => make(pipeline, options)),
+    )
 }
 
 /** Run one request with the `Runner` service. @category accessors */

@@ -7,13 +7,13 @@
  * @since 0.1.0
  */
 import { Cause, Clock, Effect, Exit, Schema } from "effect"
-import { AspectRatios, findModel, Sizes } from "./Catalog.ts"
+import { type AspectRatios, findModel, Sizes } from "./Catalog.ts"
 import { type Channel, type ChannelImage, type ChannelRequest, refusal } from "./Channel.ts"
 import { DurationMillis } from "./Duration.ts"
-import { type ChannelError, isChannelError, NoChannel, Timeout, type PipelineError } from "./Errors.ts"
+import { type ChannelError, isChannelError, NoChannel, type PipelineError, Timeout } from "./Errors.ts"
 import { inspectImage } from "./Image.ts"
-import type { Attempt, ImageRequest, ImageResult } from "./Request.ts"
 import { canonicalHash } from "./internal/hash.ts"
+import type { Attempt, ImageRequest, ImageResult } from "./Request.ts"
 
 /** A request on its way through the stages: routing decisions accumulate here. @category model */
 export interface PlannedRequest {
@@ -44,7 +44,10 @@ export interface StageDefinition<Config> {
   readonly description: string
   readonly schema: Schema.Codec<Config, any>
   /** Cross-checks against the rest of the pipeline; each finding as `[path inside the block, message, severity]`. */
-  readonly check?: (config: Config, pipeline: { readonly channelNames: ReadonlyArray<string> }) => ReadonlyArray<Finding>
+  readonly check?: (
+    config: Config,
+    pipeline: { readonly channelNames: ReadonlyArray<string> },
+  ) => ReadonlyArray<Finding>
   readonly make: (config: Config, context: StageContext) => Middleware
   /** Only the innermost stage may be terminal. */
   readonly terminal?: boolean
@@ -97,7 +100,13 @@ const modelFindings = (models: ReadonlyArray<readonly [string, string | undefine
   models.flatMap(([key, model]) =>
     model === undefined || findModel(model) !== undefined
       ? []
-      : [{ path: [key], message: `unknown model "${model}": Peel has no price or size table for it`, severity: "warning" as const }],
+      : [
+          {
+            path: [key],
+            message: `unknown model "${model}": Peel has no price or size table for it`,
+            severity: "warning" as const,
+          },
+        ],
   )
 
 /** `route`: pick the model from `priority` unless the request set one. @category stages */
@@ -163,7 +172,9 @@ export const select: StageDefinition<typeof SelectConfig.Type> = {
 // generate
 
 const GenerateConfig = Schema.Struct({
-  timeout: Schema.optional(DurationMillis).annotate({ description: "Give up on one attempt after this long (e.g. 90s)" }),
+  timeout: Schema.optional(DurationMillis).annotate({
+    description: "Give up on one attempt after this long (e.g. 90s)",
+  }),
 }).annotate({ description: "Call the candidate channels in order until one returns an image" })
 
 /** The request as channels see it, with Peel's defaults (Pro model, 1K, 1:1) filled in. @category stages */
@@ -178,7 +189,9 @@ export const toChannelRequest = (planned: PlannedRequest): ChannelRequest => ({
 const outcomeOf = (exit: Exit.Exit<unknown, ChannelError>): { outcome: string; message?: string } => {
   if (Exit.isSuccess(exit)) return { outcome: "ok" }
   const error = Cause.findErrorOption(exit.cause)
-  return error._tag === "Some" ? { outcome: error.value._tag, message: error.value.message } : { outcome: "Interrupted" }
+  return error._tag === "Some"
+    ? { outcome: error.value._tag, message: error.value.message }
+    : { outcome: "Interrupted" }
 }
 
 /**
@@ -193,15 +206,16 @@ const attempt = (
 ): Effect.Effect<ImageResult, ChannelError> =>
   Effect.gen(function* () {
     const started = yield* Clock.currentTimeMillis
-    const call = timeoutMillis === undefined
-      ? channel.generate(request)
-      : channel.generate(request).pipe(
-          Effect.timeoutOrElse({
-            duration: timeoutMillis,
-            orElse: () =>
-              Effect.fail(new Timeout({ channel: channel.name, message: `no answer within ${timeoutMillis} ms` })),
-          }),
-        )
+    const call =
+      timeoutMillis === undefined
+        ? channel.generate(request)
+        : channel.generate(request).pipe(
+            Effect.timeoutOrElse({
+              duration: timeoutMillis,
+              orElse: () =>
+                Effect.fail(new Timeout({ channel: channel.name, message: `no answer within ${timeoutMillis} ms` })),
+            }),
+          )
     const exit = yield* Effect.exit(call)
     const latencyMs = (yield* Clock.currentTimeMillis) - started
     planned.attempts.push({ channel: channel.name, model: request.model, latencyMs, ...outcomeOf(exit) })
@@ -261,7 +275,13 @@ export const generate: StageDefinition<typeof GenerateConfig.Type> = {
         const reason = refusal(channel, request)
         if (reason !== undefined) {
           skipped.push(`${name}: ${reason}`)
-          planned.attempts.push({ channel: name, model: request.model, outcome: "Unsupported", message: reason, latencyMs: 0 })
+          planned.attempts.push({
+            channel: name,
+            model: request.model,
+            outcome: "Unsupported",
+            message: reason,
+            latencyMs: 0,
+          })
           continue
         }
         const exit = yield* Effect.exit(attempt(channel, planned, request, config.timeout))

@@ -3,13 +3,17 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
-import { Errors, Pipeline } from "../src/index.ts"
+import { type Errors, Pipeline } from "../src/index.ts"
 
 const fixtures = join(import.meta.dirname, "fixtures")
 const scratch = mkdtempSync(join(tmpdir(), "peel-loader-"))
 
 /** Write `text` next to the fixture plugin (so `./fixture-plugin.ts` resolves) and load it. */
-const loadText = (text: string, env: Record<string, string> = {}, name = `case-${Math.random().toString(36).slice(2)}.yaml`) => {
+const loadText = (
+  text: string,
+  env: Record<string, string> = {},
+  name = `case-${Math.random().toString(36).slice(2)}.yaml`,
+) => {
   const file = join(fixtures, "..", "..", "test", "fixtures", name)
   writeFileSync(file, text)
   return Effect.runPromiseExit(Pipeline.load(file, { env, today: "2026-11-25" })).finally(() => {
@@ -28,7 +32,9 @@ const problemsOf = (exit: Exit.Exit<unknown, unknown>): ReadonlyArray<string> =>
 
 describe("Pipeline.load", () => {
   it("loads a valid pipeline with channels and stages in order", async () => {
-    const exit = await Effect.runPromiseExit(Pipeline.load(join(fixtures, "valid.yaml"), { env: {}, today: "2026-11-25" }))
+    const exit = await Effect.runPromiseExit(
+      Pipeline.load(join(fixtures, "valid.yaml"), { env: {}, today: "2026-11-25" }),
+    )
     expect(Exit.isSuccess(exit)).toBe(true)
     if (!Exit.isSuccess(exit)) return
     const pipeline = exit.value
@@ -111,7 +117,14 @@ describe("Pipeline.load", () => {
   it("checks select's channel names against the defined channels", async () => {
     const problems = problemsOf(
       await loadText(
-        ["version: 1", "name: s", "channels:", "  main: { plugin: ./fixture-plugin.ts }", "stages:", "  - select: { channels: [main, nope] }"].join("\n"),
+        [
+          "version: 1",
+          "name: s",
+          "channels:",
+          "  main: { plugin: ./fixture-plugin.ts }",
+          "stages:",
+          "  - select: { channels: [main, nope] }",
+        ].join("\n"),
       ),
     )
     expect(problems).toEqual(['6:32: stages.0.select.channels.1: unknown channel "nope" (defined: main)'])
@@ -131,7 +144,9 @@ describe("Pipeline.load", () => {
     expect(Exit.isSuccess(exit)).toBe(true)
     if (!Exit.isSuccess(exit)) return
     expect(exit.value.warnings.map((warning) => warning.format())).toEqual([
-      expect.stringMatching(/:6:23: warning: model gemini-3-pro-image-preview was shut down at Google on 2026-06-25; use gemini-3-pro-image$/),
+      expect.stringMatching(
+        /:6:23: warning: model gemini-3-pro-image-preview was shut down at Google on 2026-06-25; use gemini-3-pro-image$/,
+      ),
     ])
   })
 
@@ -155,17 +170,27 @@ describe("Pipeline.load", () => {
 
   it("reports an unloadable plugin at its plugin key", async () => {
     const problems = problemsOf(
-      await loadText(["version: 1", "name: p", "channels:", "  main: { plugin: no-such-plugin-here }", "stages: []"].join("\n")),
+      await loadText(
+        ["version: 1", "name: p", "channels:", "  main: { plugin: no-such-plugin-here }", "stages: []"].join("\n"),
+      ),
     )
     expect(problems).toEqual([
-      expect.stringMatching(/^4:19: cannot load plugin "no-such-plugin-here": cannot find package @peel\/channel-no-such-plugin-here/),
+      expect.stringMatching(
+        /^4:19: cannot load plugin "no-such-plugin-here": cannot find package @peel\/channel-no-such-plugin-here/,
+      ),
     ])
   })
 
   it("never puts an interpolated secret into a problem message", async () => {
     const problems = problemsOf(
       await loadText(
-        ["version: 1", "name: leak", "channels:", '  main: { plugin: ./fixture-plugin.ts, price: "${PEEL_SECRET_VALUE}" }', "stages: []"].join("\n"),
+        [
+          "version: 1",
+          "name: leak",
+          "channels:",
+          '  main: { plugin: ./fixture-plugin.ts, price: "${PEEL_SECRET_VALUE}" }',
+          "stages: []",
+        ].join("\n"),
         { PEEL_SECRET_VALUE: "sk-very-secret-123" },
       ),
     )

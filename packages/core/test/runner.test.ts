@@ -69,15 +69,10 @@ describe("Runner", () => {
 
   it("writes images atomically under outDir named by id, and a bulk re-run skips what is there", async () => {
     const outDir = mkdtempSync(join(tmpdir(), "peel-out-"))
-    const requests = [
-      { prompt: "one", id: "first" },
-      { prompt: "two" },
-      { prompt: "three", id: "third" },
-    ]
-    const outcomes = await withRunner(
-      (runner) => Stream.runCollect(runner.runAll(requests, { concurrency: 2 })),
-      { outDir },
-    )
+    const requests = [{ prompt: "one", id: "first" }, { prompt: "two" }, { prompt: "three", id: "third" }]
+    const outcomes = await withRunner((runner) => Stream.runCollect(runner.runAll(requests, { concurrency: 2 })), {
+      outDir,
+    })
     expect(outcomes.map((outcome) => outcome._tag)).toEqual(["Done", "Done", "Done"])
     const files = readdirSync(outDir).sort()
     expect(files).toHaveLength(3)
@@ -86,7 +81,9 @@ describe("Runner", () => {
     expect(readFileSync(join(outDir, "first.png")).subarray(1, 4).toString()).toBe("PNG")
     const callsBefore = [...Fixture.calls.values()].flat().length
 
-    const again = await withRunner((runner) => Stream.runCollect(runner.runAll(requests, { concurrency: 2 })), { outDir })
+    const again = await withRunner((runner) => Stream.runCollect(runner.runAll(requests, { concurrency: 2 })), {
+      outDir,
+    })
     expect(again.map((outcome) => outcome._tag)).toEqual(["Skipped", "Skipped", "Skipped"])
     expect([...Fixture.calls.values()].flat().length).toBe(callsBefore)
   })
@@ -97,14 +94,18 @@ describe("Runner", () => {
     const outcomes = await withRunner((runner) =>
       Stream.runCollect(
         Stream.fromIterable(Array.from({ length: 12 }, (_, index) => ({ prompt: `p${index}` }))).pipe(
-          Stream.tap(() => Effect.sync(() => {
-            inFlight += 1
-            peak = Math.max(peak, inFlight)
-          })),
+          Stream.tap(() =>
+            Effect.sync(() => {
+              inFlight += 1
+              peak = Math.max(peak, inFlight)
+            }),
+          ),
           (requests) => runner.runAll(requests, { concurrency: 3 }),
-          Stream.tap(() => Effect.sync(() => {
-            inFlight -= 1
-          })),
+          Stream.tap(() =>
+            Effect.sync(() => {
+              inFlight -= 1
+            }),
+          ),
         ),
       ),
     )
@@ -162,5 +163,3 @@ describe("createRunner (Promise facade)", () => {
     await expect(createRunner(join(tmpdir(), "does-not-exist.yaml"))).rejects.toMatchObject({ _tag: "ConfigError" })
   })
 })
-
-

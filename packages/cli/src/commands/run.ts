@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from "node:fs"
 import { Pipeline, Request, Runner } from "@peel/core"
 import { Effect, Result, Stream } from "effect"
-import { ExitCode, jsonOf, makeProgress, printProblems, rowOf, table, type Row } from "../output.ts"
+import { ExitCode, jsonOf, makeProgress, printProblems, type Row, rowOf, table } from "../output.ts"
 import { loadOptions } from "../plugins.ts"
 
 export interface RunOptions {

@@ -23,7 +23,9 @@ export const validate = Effect.fn("validate")(function* (files: ReadonlyArray<st
     const pipeline = loaded.success
     process.stdout.write(
       `${file}: ok (${pipeline.channels.length} channel${pipeline.channels.length === 1 ? "" : "s"}, ${pipeline.stages.length} stage${pipeline.stages.length === 1 ? "" : "s"}${
-        pipeline.warnings.length > 0 ? `, ${pipeline.warnings.length} warning${pipeline.warnings.length === 1 ? "" : "s"}` : ""
+        pipeline.warnings.length > 0
+          ? `, ${pipeline.warnings.length} warning${pipeline.warnings.length === 1 ? "" : "s"}`
+          : ""
       })\n`,
     )
   }

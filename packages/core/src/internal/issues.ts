@@ -14,7 +14,10 @@ export const describeValue = (value: unknown): string => {
   return String(value)
 }
 
-const valueAt = (root: unknown, path: ReadonlyArray<PropertyKey>): { readonly found: boolean; readonly value?: unknown } => {
+const valueAt = (
+  root: unknown,
+  path: ReadonlyArray<PropertyKey>,
+): { readonly found: boolean; readonly value?: unknown } => {
   let node: unknown = root
   for (const segment of path) {
     if (typeof node !== "object" || node === null || !Object.hasOwn(node, segment)) return { found: false }
