@@ -145,11 +145,29 @@ export const models: Readonly<Record<string, ModelInfo>> = {
   },
 }
 
+/**
+ * Friendly names a pipeline or request may use instead of Google's id.
+ *
+ * @category models
+ */
+export const aliases: Readonly<Record<string, string>> = {
+  "nano-banana-pro": "gemini-3-pro-image",
+  "nano-banana": "gemini-2.5-flash-image",
+  "gemini-3-pro": "gemini-3-pro-image",
+  "flash-image": "gemini-2.5-flash-image",
+}
+
+/** Google's id for an alias; any other name unchanged. @category models */
+export const resolveModel = (name: string): string => (Object.hasOwn(aliases, name) ? aliases[name]! : name)
+
 /** Share of the standard price charged by Google's Batch API. @category pricing */
 export const batchDiscount = 0.5
 
 /** The catalog entry for a model id, if Peel knows it. @category models */
-export const findModel = (id: string): ModelInfo | undefined => (Object.hasOwn(models, id) ? models[id] : undefined)
+export const findModel = (id: string): ModelInfo | undefined => {
+  const resolved = resolveModel(id)
+  return Object.hasOwn(models, resolved) ? models[resolved] : undefined
+}
 
 /**
  * The id a given channel knows this model by: its entry in `channelIds`, else Google's id.

@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { Cause, Clock, Effect, Exit, Schema } from "effect"
-import { type AspectRatios, findModel, Sizes } from "./Catalog.ts"
+import { type AspectRatios, findModel, resolveModel, Sizes } from "./Catalog.ts"
 import { type Channel, type ChannelImage, type ChannelRequest, refusal } from "./Channel.ts"
 import { DurationMillis } from "./Duration.ts"
 import { type ChannelError, isChannelError, NoChannel, type PipelineError, Timeout } from "./Errors.ts"
@@ -116,9 +116,9 @@ export const route: StageDefinition<typeof RouteConfig.Type> = {
   schema: RouteConfig,
   check: (config) => modelFindings(Object.entries(config)),
   make: (config) => (next) => (planned) => {
-    if (planned.request.model !== undefined) return next({ ...planned, model: planned.request.model })
+    if (planned.request.model !== undefined) return next({ ...planned, model: resolveModel(planned.request.model) })
     const model = config[planned.request.priority ?? "normal"] ?? config.default
-    return next(model === undefined ? planned : { ...planned, model })
+    return next(model === undefined ? planned : { ...planned, model: resolveModel(model) })
   },
 }
 
@@ -181,7 +181,7 @@ const GenerateConfig = Schema.Struct({
 export const toChannelRequest = (planned: PlannedRequest): ChannelRequest => ({
   id: planned.id,
   prompt: planned.request.prompt,
-  model: planned.model ?? "gemini-3-pro-image",
+  model: planned.model ?? (planned.request.model === undefined ? "gemini-3-pro-image" : resolveModel(planned.request.model)),
   size: planned.size ?? "1K",
   aspectRatio: planned.aspectRatio ?? planned.request.aspectRatio ?? "1:1",
 })

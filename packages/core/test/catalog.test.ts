@@ -42,6 +42,8 @@ describe("Catalog", () => {
     expect(Catalog.channelModelId("gemini-3-pro-image", "openrouter")).toBe("google/gemini-3-pro-image")
     expect(Catalog.channelModelId("gemini-3-pro-image", "google-ai-studio")).toBe("gemini-3-pro-image")
     expect(Catalog.findModel("toString")).toBeUndefined()
+    expect(Catalog.resolveModel("nano-banana-pro")).toBe("gemini-3-pro-image")
+    expect(Catalog.findModel("nano-banana")?.id).toBe("gemini-2.5-flash-image")
   })
 })
 
