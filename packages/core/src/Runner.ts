@@ -49,6 +49,8 @@ export interface RunnerOptions {
 export interface RunnerShape {
   readonly pipeline: Pipeline.Pipeline
   readonly channels: ReadonlyMap<string, Channel>
+  /** What plugins warned about while building their channels (settings they ignore, doubtful values). */
+  readonly warnings: ReadonlyArray<string>
   /** Run one request through the pipeline. */
   readonly run: (request: ImageRequest) => Effect.Effect<ImageResult, RunFailure>
   /** Run many, at most `concurrency` at once; results in completion order. */
@@ -114,16 +116,12 @@ export const make = Effect.fn("Runner.make")(function* (
   options: RunnerOptions = {},
 ): Effect.fn.Return<RunnerShape, ConfigError | MissingSecret, Scope.Scope> {
   const channels = new Map<string, Channel>()
+  const warnings: Array<string> = []
   for (const declaration of pipeline.channels) {
     const warn = (message: string) => {
-      // Plugin warnings surface through Effect's logger; `peel validate` prints them too.
-      Effect.runFork(Effect.logWarning(`${pipeline.file}: channels.${declaration.name}: ${message}`))
+      warnings.push(`${pipeline.file}: channels.${declaration.name}: ${message}`)
     }
-    const channel = yield* declaration.plugin.make(declaration.config, {
-      name: declaration.name,
-      file: pipeline.file,
-      warn,
-    })
+    const channel = yield* declaration.plugin.make(declaration.config, { name: declaration.name, file: pipeline.file, warn })
     channels.set(declaration.name, channel)
   }
   const context: Stages.StageContext = { channels }
@@ -176,7 +174,7 @@ export const make = Effect.fn("Runner.make")(function* (
     )
   }
 
-  return { pipeline, channels, run, runAll }
+  return { pipeline, channels, warnings, run, runAll }
 })
 
 /**

@@ -111,6 +111,7 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
         return ExitCode.usage
       }
       const runner = built.success
+      for (const warning of runner.warnings) process.stderr.write(`warning: ${warning}\n`)
       const bulk = options.input !== undefined
       const progress = makeProgress(bulk ? requests.length : undefined)
       const rows: Array<Row> = []
