@@ -1,0 +1,71 @@
+/**
+ * One HTTP exchange as the route handlers see it, and the answer they give back. Route modules are pure
+ * functions from an exchange (and a fault) to an {@link Answer}; the server does the I/O.
+ *
+ * @since 0.1.0
+ */
+import type { FaultKind, RouteName } from "./Faults.ts"
+
+export interface Exchange {
+  readonly route: RouteName
+  readonly method: string
+  readonly path: string
+  readonly query: Readonly<Record<string, string>>
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: unknown
+  readonly rawBody: Buffer
+  /** The credential the client sent (API key or bearer token), if any. */
+  readonly credential: string | undefined
+}
+
+export interface Answer {
+  readonly status: number
+  readonly contentType?: string
+  readonly headers?: Readonly<Record<string, string>>
+  readonly body: string | Buffer
+  /** Never answer; wait until the client goes away. */
+  readonly hang?: boolean
+  /** Extra delay before answering, in unscaled milliseconds. */
+  readonly delayMillis?: number
+}
+
+/** What a generation call asked for, parsed from the route's own request shape. */
+export interface ImageAsk {
+  readonly model: string
+  readonly size: "1K" | "2K" | "4K"
+  readonly aspectRatio: string
+  readonly prompt: string
+}
+
+export const json = (status: number, value: unknown, headers: Record<string, string> = {}): Answer => ({
+  status,
+  contentType: "application/json; charset=utf-8",
+  headers,
+  body: JSON.stringify(value),
+})
+
+export const htmlErrorPage = (): Answer => ({
+  status: 502,
+  contentType: "text/html; charset=utf-8",
+  body: "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1><p>The server encountered a temporary error.</p></body></html>",
+})
+
+export const malformedJson = (): Answer => ({
+  status: 200,
+  contentType: "application/json; charset=utf-8",
+  body: '{"candidates": [{"content": {"parts": [{"text": "Here is',
+})
+
+/** Faults every route renders the same way. */
+export const commonFault = (fault: FaultKind): Answer | undefined => {
+  switch (fault) {
+    case "hang":
+      return { status: 200, body: "", hang: true }
+    case "html":
+      return htmlErrorPage()
+    case "malformed":
+      return malformedJson()
+    default:
+      return undefined
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * The Gemini `generateContent` wire shape (wire-formats.md §1), shared by four routes: the Gemini API
+ * (`gemini`), a proxy's Gemini-native route with Bearer auth (`proxy-gemini`), Vertex AI with a project
+ * and location (`vertex`) and Vertex express mode (`vertex-express`). Errors are `google.rpc.Status`
+ * bodies whose HTTP status equals `error.code`; safety blocks are HTTP 200.
+ *
+ * @since 0.1.0
+ */
+import { Catalog, Pricing } from "@peel/core"
+import { type Answer, commonFault, type Exchange, type ImageAsk, json } from "../Exchange.ts"
+import type { FaultKind } from "../Faults.ts"
+import { colourOf, jpeg, png } from "../Png.ts"
+
+const statusNames: Record<number, string> = {
+  400: "INVALID_ARGUMENT",
+  401: "UNAUTHENTICATED",
+  402: "FAILED_PRECONDITION",
+  403: "PERMISSION_DENIED",
+  404: "NOT_FOUND",
+  429: "RESOURCE_EXHAUSTED",
+  500: "INTERNAL",
+  502: "UNAVAILABLE",
+  503: "UNAVAILABLE",
+  504: "DEADLINE_EXCEEDED",
+}
+
+export const googleError = (code: number, message: string, details: ReadonlyArray<unknown> = []): Answer =>
+  json(code, { error: { code, message, status: statusNames[code] ?? "UNKNOWN", ...(details.length === 0 ? {} : { details }) } })
+
+export const rateLimited = (daily: boolean, retryDelay = "34s"): Answer =>
+  googleError(
+    429,
+    daily
+      ? "You exceeded your current quota, please check your plan and billing details. Quota exceeded for metric: generativelanguage.googleapis.com/generate_requests_per_model_per_day"
+      : "Resource exhausted. Please try again later.",
+    [
+      {
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        violations: [
+          daily
+            ? { quotaMetric: "generativelanguage.googleapis.com/generate_requests_per_model_per_day", quotaId: "GenerateRequestsPerDayPerProjectPerModel" }
+            : { quotaMetric: "generativelanguage.googleapis.com/generate_requests_per_model", quotaId: "GenerateRequestsPerMinutePerProjectPerModel" },
+        ],
+      },
+      ...(daily ? [] : [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay }]),
+    ],
+  )
+
+/** The error a missing or unusable credential gets. */
+export const unauthenticated = (): Answer =>
+  googleError(403, "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.")
+
+const textOf = (body: unknown): string => {
+  const contents = (body as { contents?: Array<{ parts?: Array<{ text?: unknown }> }> } | undefined)?.contents
+  if (!Array.isArray(contents)) return ""
+  return contents
+    .flatMap((content) => (Array.isArray(content?.parts) ? content.parts : []))
+    .map((part) => (typeof part?.text === "string" ? part.text : ""))
+    .join(" ")
+}
+
+/** Parse a generateContent body; a 400 in Google's shape when it is not acceptable. */
+export const parseAsk = (model: string, body: unknown): ImageAsk | Answer => {
+  if (Catalog.findModel(model) === undefined || Catalog.resolveModel(model) !== model)
+    return googleError(404, `models/${model} is not found for API version v1, or is not supported for generateContent.`)
+  if (typeof body !== "object" || body === null || !Array.isArray((body as { contents?: unknown }).contents))
+    return googleError(400, "Invalid JSON payload received. Required field 'contents' is missing.")
+  const config = ((body as { generationConfig?: unknown }).generationConfig ?? {}) as {
+    imageConfig?: { aspectRatio?: unknown; imageSize?: unknown }
+  }
+  const aspectRatio = config.imageConfig?.aspectRatio ?? "1:1"
+  const imageSize = config.imageConfig?.imageSize ?? "1K"
+  if (typeof aspectRatio !== "string" || !(Catalog.AspectRatios as ReadonlyArray<string>).includes(aspectRatio))
+    return googleError(400, `Invalid value at 'generation_config.image_config.aspect_ratio' (${String(aspectRatio)}).`)
+  if (typeof imageSize !== "string" || !(Catalog.Sizes as ReadonlyArray<string>).includes(imageSize))
+    return googleError(400, `Invalid value at 'generation_config.image_config.image_size' (${String(imageSize)}): use 1K, 2K or 4K.`)
+  return { model, size: imageSize as ImageAsk["size"], aspectRatio, prompt: textOf(body) }
+}
+
+/** Token usage the real API reports for this ask. */
+export const usageOf = (ask: ImageAsk) => {
+  const info = Catalog.findModel(ask.model)!
+  const promptTokens = Pricing.estimatePromptTokens(ask.prompt)
+  const imageTokens = info.outputTokens[ask.size]
+  const textTokens = 6
+  const thoughtTokens = info.acceptsImageSize ? 96 : 0
+  return {
+    usage: { inputTokens: promptTokens, outputImageTokens: imageTokens, outputTextTokens: textTokens, thoughtTokens },
+    usageMetadata: {
+      promptTokenCount: promptTokens,
+      candidatesTokenCount: imageTokens + textTokens,
+      ...(thoughtTokens > 0 ? { thoughtsTokenCount: thoughtTokens } : {}),
+      totalTokenCount: promptTokens + imageTokens + textTokens + thoughtTokens,
+      promptTokensDetails: [{ modality: "TEXT", tokenCount: promptTokens }],
+      candidatesTokensDetails: [{ modality: "IMAGE", tokenCount: imageTokens }],
+    },
+  }
+}
+
+/** The image bytes for an ask: exact catalog dimensions, colour from the prompt. */
+export const imageFor = (ask: ImageAsk, format: "png" | "jpeg" = "png"): { bytes: Buffer; mimeType: string } => {
+  const [width, height] = Catalog.dimensionsOf(ask.model, ask.size, ask.aspectRatio as Catalog.AspectRatio)!
+  return format === "jpeg"
+    ? { bytes: jpeg(width, height), mimeType: "image/jpeg" }
+    : { bytes: png(width, height, colourOf(ask.prompt)), mimeType: "image/png" }
+}
+
+let responseCounter = 0
+
+/** A successful GenerateContentResponse (as JSON), or a 200 that carries a content fault. */
+export const generateResponse = (ask: ImageAsk, fault: FaultKind): Record<string, unknown> => {
+  const { usageMetadata } = usageOf(ask)
+  const image = imageFor(ask, fault === "jpeg" ? "jpeg" : "png")
+  const base64 = image.bytes.toString("base64")
+  const thoughts = Catalog.findModel(ask.model)!.acceptsImageSize ? [{ text: "Composing the scene and lighting.", thought: true }] : []
+  const common = { modelVersion: ask.model, responseId: `sim-${++responseCounter}` }
+  switch (fault) {
+    case "safety":
+      return {
+        candidates: [{ content: { role: "model", parts: [] }, finishReason: "IMAGE_SAFETY", finishMessage: "Unable to show the generated image.", index: 0 }],
+        usageMetadata: { promptTokenCount: usageMetadata.promptTokenCount, totalTokenCount: usageMetadata.promptTokenCount },
+        ...common,
+      }
+    case "blocked":
+      return {
+        promptFeedback: { blockReason: "PROHIBITED_CONTENT", blockReasonMessage: "The prompt was blocked." },
+        usageMetadata: { promptTokenCount: usageMetadata.promptTokenCount, totalTokenCount: usageMetadata.promptTokenCount },
+        ...common,
+      }
+    case "text-only":
+      return {
+        candidates: [{ content: { role: "model", parts: [...thoughts, { text: "I can describe it instead: a fox, in red." }] }, finishReason: "STOP", index: 0 }],
+        usageMetadata: { ...usageMetadata, candidatesTokensDetails: [{ modality: "TEXT", tokenCount: 12 }] },
+        ...common,
+      }
+    case "markdown-image":
+      return {
+        candidates: [{ content: { role: "model", parts: [{ text: `Here is your image.\n\n![image](data:${image.mimeType};base64,${base64})` }] }, finishReason: "STOP", index: 0 }],
+        usageMetadata,
+        ...common,
+      }
+    default: {
+      const data = fault === "truncated" ? base64.slice(0, Math.floor(base64.length / 2)) : base64
+      return {
+        candidates: [
+          {
+            content: {
+              role: "model",
+              parts: [
+                ...thoughts,
+                { text: "Here is your image.", thoughtSignature: "c2ltdWxhdG9yLXNpZ25hdHVyZQ==" },
+                { inlineData: { mimeType: image.mimeType, data }, thoughtSignature: "c2ltdWxhdG9yLXNpZ25hdHVyZQ==" },
+              ],
+            },
+            finishReason: "STOP",
+            index: 0,
+            safetyRatings: [],
+          },
+        ],
+        usageMetadata,
+        ...common,
+      }
+    }
+  }
+}
+
+/** The answer a Gemini-shaped route gives for a fault (or success). */
+export const answer = (exchange: Exchange, ask: ImageAsk, fault: FaultKind, stream: boolean): Answer => {
+  const common = commonFault(fault)
+  if (common !== undefined) return common
+  switch (fault) {
+    case "429":
+      return rateLimited(false)
+    case "429-daily":
+      return rateLimited(true)
+    case "400":
+      return googleError(400, "Request contains an invalid argument.")
+    case "401":
+      return json(400, {
+        error: {
+          code: 400,
+          message: "API key not valid. Please pass a valid API key.",
+          status: "INVALID_ARGUMENT",
+          details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "API_KEY_INVALID", domain: "googleapis.com" }],
+        },
+      })
+    case "403":
+      return googleError(403, "This API method requires billing to be enabled. Please enable billing on project #1234 and retry.")
+    case "402":
+      return googleError(400, "FAILED_PRECONDITION: Billing is not enabled for this project.")
+    case "500":
+      return googleError(500, "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting")
+    case "502":
+      return googleError(502, "Bad gateway.")
+    case "503":
+      return googleError(503, "The model is overloaded. Please try again later.")
+    case "504":
+      return googleError(504, "Deadline expired before operation could complete.")
+    case "error-in-200":
+      return json(200, { error: { code: 503, message: "upstream overloaded", status: "UNAVAILABLE" } })
+    default: {
+      const response = generateResponse(ask, fault)
+      const delayMillis = fault === "slow" ? 120_000 : 0
+      if (stream) return { status: 200, contentType: "text/event-stream", body: `data: ${JSON.stringify(response)}\r\n\r\n`, delayMillis }
+      return { ...json(200, response), delayMillis }
+    }
+  }
+  void exchange
+}
+
+/** Whether a fault's answer is a billed image. */
+export const billable = (fault: FaultKind): boolean =>
+  fault === "ok" || fault === "slow" || fault === "jpeg" || fault === "markdown-image" || fault === "truncated"
