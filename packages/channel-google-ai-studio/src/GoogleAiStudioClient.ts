@@ -1,0 +1,68 @@
+/**
+ * The transport for Google AI Studio (the Gemini API): a `@google/genai` client with SDK retries off
+ * (no `retryOptions`: Peel owns retry policy), the key only in the `x-goog-api-key` header — or, for an
+ * OpenAI-compatible proxy that exposes the Gemini-native route (laozhang), only as `Authorization:
+ * Bearer` — and every call abortable, so interrupting the Effect aborts the HTTP request.
+ *
+ * @since 0.1.0
+ */
+import { GoogleGenAI } from "@google/genai"
+import type { Errors } from "@peel/core"
+import { Effect, Redacted } from "effect"
+import { classify } from "./internal/errors.ts"
+
+/** @category models */
+export interface ClientOptions {
+  readonly channel: string
+  readonly apiKey: Redacted.Redacted<string>
+  readonly baseUrl: string
+  readonly apiVersion?: string
+  readonly auth: "header" | "bearer"
+  readonly timeoutMillis?: number
+}
+
+/** @category models */
+export interface Client {
+  /** One `generateContent` call; the raw response object. */
+  readonly generateContent: (parameters: {
+    readonly model: string
+    readonly contents: string
+    readonly config: Record<string, unknown>
+  }) => Effect.Effect<unknown, Errors.ChannelError>
+}
+
+/** A fetch that moves the key from `x-goog-api-key` to a Bearer token (proxies' Gemini-native routes). */
+const bearerFetch =
+  (key: string): typeof fetch =>
+  (input, init) => {
+    const headers = new Headers(init?.headers)
+    headers.delete("x-goog-api-key")
+    headers.set("authorization", `Bearer ${key}`)
+    return fetch(input, { ...init, headers })
+  }
+
+/** Build the client. @category constructors */
+export const make = (options: ClientOptions): Client => {
+  const key = Redacted.value(options.apiKey)
+  const sdk = new GoogleGenAI({
+    apiKey: key,
+    httpOptions: {
+      baseUrl: options.baseUrl,
+      ...(options.apiVersion === undefined ? {} : { apiVersion: options.apiVersion }),
+      ...(options.timeoutMillis === undefined ? {} : { timeout: options.timeoutMillis }),
+      ...(options.auth === "bearer" ? { fetch: bearerFetch(key) } : {}),
+    },
+  })
+  return {
+    generateContent: (parameters) =>
+      Effect.tryPromise({
+        try: (signal) =>
+          sdk.models.generateContent({
+            model: parameters.model,
+            contents: parameters.contents,
+            config: { ...parameters.config, abortSignal: signal },
+          }),
+        catch: (thrown) => classify(options.channel, thrown, key),
+      }),
+  }
+}

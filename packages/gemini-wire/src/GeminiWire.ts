@@ -1,0 +1,290 @@
+/**
+ * The Gemini `generateContent` wire, shared by every channel that speaks it (AI Studio, Vertex AI, and
+ * the Batch API): the request builder, final-image extraction (skipping `thought: true` parts, accepting
+ * `inlineData` / `inline_data` and a markdown data-URI inside a text part), finish-reason and
+ * `promptFeedback` mapping, usage mapping, and the classification of Google's errors — in one place.
+ *
+ * @since 0.1.0
+ */
+import { Catalog, type Channel, Errors, Image, type Request } from "@peel/core"
+
+// ---------------------------------------------------------------------------------------------------
+// request
+
+/** The SDK parameters of one `generateContent` call for a request. */
+export interface GenerateParameters {
+  readonly model: string
+  readonly contents: string
+  readonly config: {
+    readonly responseModalities: ReadonlyArray<"TEXT" | "IMAGE">
+    readonly imageConfig: { readonly aspectRatio: string; readonly imageSize?: string }
+  }
+}
+
+/**
+ * Build the SDK parameters: both modalities, the aspect ratio, and `imageSize` (uppercase K) only for
+ * models that accept it (Gemini 3 image models; `gemini-2.5-flash-image` must not be sent one).
+ *
+ * @category request
+ */
+export const buildRequest = (request: Channel.ChannelRequest, model: string = request.model): GenerateParameters => {
+  const acceptsImageSize = Catalog.findModel(request.model)?.acceptsImageSize ?? true
+  return {
+    model,
+    contents: request.prompt,
+    config: {
+      responseModalities: ["TEXT", "IMAGE"],
+      imageConfig: { aspectRatio: request.aspectRatio, ...(acceptsImageSize ? { imageSize: request.size } : {}) },
+    },
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// response
+
+interface Part {
+  readonly text?: unknown
+  readonly thought?: unknown
+  readonly inlineData?: { readonly mimeType?: unknown; readonly data?: unknown }
+  readonly inline_data?: { readonly mime_type?: unknown; readonly mimeType?: unknown; readonly data?: unknown }
+}
+
+interface Response {
+  readonly candidates?: ReadonlyArray<{
+    readonly content?: { readonly parts?: ReadonlyArray<Part> }
+    readonly finishReason?: unknown
+    readonly finishMessage?: unknown
+  }>
+  readonly promptFeedback?: { readonly blockReason?: unknown; readonly blockReasonMessage?: unknown }
+  readonly usageMetadata?: {
+    readonly promptTokenCount?: unknown
+    readonly candidatesTokenCount?: unknown
+    readonly thoughtsTokenCount?: unknown
+    readonly candidatesTokensDetails?: ReadonlyArray<{ readonly modality?: unknown; readonly tokenCount?: unknown }>
+  }
+  readonly modelVersion?: unknown
+  readonly error?: { readonly code?: unknown; readonly message?: unknown; readonly status?: unknown }
+}
+
+/** Finish reasons that mean the content was blocked. */
+const blockedReasons: ReadonlySet<string> = new Set([
+  "SAFETY",
+  "IMAGE_SAFETY",
+  "PROHIBITED_CONTENT",
+  "IMAGE_PROHIBITED_CONTENT",
+  "BLOCKLIST",
+  "SPII",
+  "RECITATION",
+  "IMAGE_RECITATION",
+  "LANGUAGE",
+])
+
+const numberOr = (value: unknown): number | undefined => (typeof value === "number" && Number.isFinite(value) ? value : undefined)
+
+/**
+ * Token usage from `usageMetadata`: the IMAGE entry of `candidatesTokensDetails` is image output; the
+ * rest of `candidatesTokenCount` is text; `thoughtsTokenCount` is thoughts. Tolerates missing details.
+ *
+ * @category response
+ */
+export const usageOf = (response: Response): Request.Usage | undefined => {
+  const metadata = response.usageMetadata
+  if (metadata === undefined || metadata === null) return undefined
+  const candidates = numberOr(metadata.candidatesTokenCount)
+  const image = (metadata.candidatesTokensDetails ?? []).find((detail) => detail?.modality === "IMAGE")
+  const imageTokens = numberOr(image?.tokenCount) ?? (image === undefined ? candidates : undefined)
+  const input = numberOr(metadata.promptTokenCount)
+  const thoughts = numberOr(metadata.thoughtsTokenCount)
+  const text = candidates !== undefined && imageTokens !== undefined ? Math.max(0, candidates - imageTokens) : undefined
+  return {
+    ...(input === undefined ? {} : { inputTokens: input }),
+    ...(imageTokens === undefined ? {} : { outputImageTokens: imageTokens }),
+    ...(text === undefined ? {} : { outputTextTokens: text }),
+    ...(thoughts === undefined ? {} : { thoughtTokens: thoughts }),
+  }
+}
+
+/** The image or the typed reason there is none. */
+export type Extracted =
+  | { readonly _tag: "Image"; readonly bytes: Uint8Array; readonly mimeType: string }
+  | { readonly _tag: "Url"; readonly url: string }
+  | { readonly _tag: "Error"; readonly error: Errors.ChannelError }
+
+/**
+ * Take the final image from a GenerateContentResponse (as JSON or the SDK's object). Thought parts are
+ * skipped; the last non-thought `inlineData` wins; failing that, a data-URI (or a URL) inside a text part.
+ *
+ * @category response
+ */
+export const extractImage = (channel: string, value: unknown): Extracted => {
+  if (typeof value !== "object" || value === null)
+    return { _tag: "Error", error: new Errors.MalformedResponse({ channel, message: "the answer is not a JSON object" }) }
+  const response = value as Response
+  if (response.error !== undefined && response.error !== null) {
+    const code = numberOr(response.error.code) ?? 500
+    return { _tag: "Error", error: classifyStatus(channel, code, String(response.error.status ?? ""), describeMessage(response.error.message), {}) }
+  }
+  const blockReason = response.promptFeedback?.blockReason
+  const candidate = response.candidates?.[0]
+  if (candidate === undefined) {
+    if (typeof blockReason === "string" && blockReason !== "")
+      return {
+        _tag: "Error",
+        error: new Errors.ContentBlocked({ channel, reason: blockReason, message: `the prompt was blocked (${blockReason})` }),
+      }
+    return { _tag: "Error", error: new Errors.NoImage({ channel, message: "the answer has no candidates" }) }
+  }
+  const parts = (candidate.content?.parts ?? []).filter((part) => part !== null && part?.thought !== true)
+  const finishReason = typeof candidate.finishReason === "string" ? candidate.finishReason : undefined
+  for (const part of [...parts].reverse()) {
+    const inline = part.inlineData ?? part.inline_data
+    if (inline === undefined || inline === null) continue
+    if (typeof inline.data !== "string")
+      return { _tag: "Error", error: new Errors.MalformedResponse({ channel, message: "an image part has no data" }) }
+    return decoded(channel, inline.data)
+  }
+  for (const part of [...parts].reverse()) {
+    if (typeof part.text !== "string") continue
+    const found = Image.findImageInText(part.text)
+    if (found?._tag === "Data") return decoded(channel, found.base64)
+    if (found?._tag === "Url") return { _tag: "Url", url: found.url }
+  }
+  if (finishReason !== undefined && blockedReasons.has(finishReason))
+    return {
+      _tag: "Error",
+      error: new Errors.ContentBlocked({
+        channel,
+        reason: finishReason,
+        message: `the image was blocked (${finishReason})${typeof candidate.finishMessage === "string" ? `: ${describeMessage(candidate.finishMessage)}` : ""}`,
+      }),
+    }
+  if (finishReason === "MALFORMED_RESPONSE")
+    return { _tag: "Error", error: new Errors.MalformedResponse({ channel, message: "the model reported MALFORMED_RESPONSE" }) }
+  return {
+    _tag: "Error",
+    error: new Errors.NoImage({
+      channel,
+      message: `the answer has no image (finishReason ${finishReason ?? "missing"})`,
+      ...(finishReason === undefined ? {} : { finishReason }),
+    }),
+  }
+}
+
+const decoded = (channel: string, base64: string): Extracted => {
+  const image = Image.decodeBase64Image(base64)
+  if ("problem" in image) return { _tag: "Error", error: new Errors.MalformedResponse({ channel, message: image.problem }) }
+  return { _tag: "Image", bytes: image.bytes, mimeType: image.info.mimeType }
+}
+
+/** The model the answer says it used. @category response */
+export const modelVersionOf = (value: unknown): string | undefined => {
+  const version = (value as Response | undefined)?.modelVersion
+  return typeof version === "string" ? version : undefined
+}
+
+// ---------------------------------------------------------------------------------------------------
+// errors
+
+const describeMessage = (message: unknown): string => Errors.describeBody(typeof message === "string" ? message : "", [], 200)
+
+/** Parse Google's `retryDelay` ("34s", "1.5s"); absurd values (over an hour) are ignored. */
+export const parseRetryDelay = (text: unknown): number | undefined => {
+  if (typeof text !== "string") return undefined
+  const match = /^(\d+(?:\.\d+)?)s$/.exec(text.trim())
+  if (match === null) return undefined
+  const millis = Number(match[1]) * 1000
+  return millis > 0 && millis <= 3_600_000 ? millis : undefined
+}
+
+interface GoogleErrorBody {
+  readonly error?: {
+    readonly code?: unknown
+    readonly message?: unknown
+    readonly status?: unknown
+    readonly details?: ReadonlyArray<{
+      readonly "@type"?: unknown
+      readonly retryDelay?: unknown
+      readonly reason?: unknown
+      readonly violations?: ReadonlyArray<{ readonly quotaId?: unknown; readonly quotaMetric?: unknown }>
+    }>
+  }
+}
+
+const classifyStatus = (
+  channel: string,
+  status: number,
+  googleStatus: string,
+  message: string,
+  extra: { readonly retryAfterMs?: number; readonly daily?: boolean; readonly apiKeyInvalid?: boolean },
+): Errors.ChannelError => {
+  const fields = { channel, status, message: `${status}${googleStatus === "" ? "" : ` ${googleStatus}`}: ${message}` }
+  if (status === 429 || googleStatus === "RESOURCE_EXHAUSTED")
+    return new Errors.RateLimited({
+      ...fields,
+      ...(extra.retryAfterMs === undefined ? {} : { retryAfterMs: extra.retryAfterMs }),
+      ...(extra.daily === true ? { daily: true } : {}),
+    })
+  if (status === 401 || status === 403 || extra.apiKeyInvalid === true) return new Errors.Unauthorized(fields)
+  if (status === 400 && (googleStatus === "FAILED_PRECONDITION" || /billing/i.test(message))) return new Errors.Unauthorized(fields)
+  if (status === 402) return new Errors.InsufficientCredits(fields)
+  if (status === 408) return new Errors.Timeout(fields)
+  if (status >= 500) return new Errors.Unavailable(fields)
+  return new Errors.Rejected(fields)
+}
+
+/**
+ * Classify an HTTP error from a Google endpoint: status plus body (the SDK's `ApiError.message` is the
+ * body as JSON text; a non-JSON body is wrapped by the SDK). Reads `RetryInfo.retryDelay`, tells a
+ * per-day quota from a per-minute one, and spots `API_KEY_INVALID`. `secrets` are removed from messages.
+ *
+ * @category errors
+ */
+export const classifyHttpError = (
+  channel: string,
+  status: number,
+  bodyText: string,
+  secrets: ReadonlyArray<string> = [],
+): Errors.ChannelError => {
+  let body: GoogleErrorBody | undefined
+  try {
+    body = JSON.parse(bodyText) as GoogleErrorBody
+  } catch {
+    body = undefined
+  }
+  const error = body?.error
+  const details = Array.isArray(error?.details) ? error.details : []
+  const retryInfo = details.find((detail) => String(detail?.["@type"] ?? "").endsWith("google.rpc.RetryInfo"))
+  const violations = details.flatMap((detail) => (Array.isArray(detail?.violations) ? detail.violations : []))
+  const daily = violations.some((violation) => /PerDay|per_day/i.test(`${String(violation?.quotaId ?? "")} ${String(violation?.quotaMetric ?? "")}`))
+  const apiKeyInvalid = details.some((detail) => detail?.reason === "API_KEY_INVALID")
+  const retryAfterMs = parseRetryDelay(retryInfo?.retryDelay)
+  const rawMessage = typeof error?.message === "string" ? error.message : bodyText
+  const message = Errors.describeBody(rawMessage, secrets, 300)
+  const htmlPage = error === undefined && /<html|<!doctype/i.test(bodyText)
+  const code = htmlPage && status < 500 ? 502 : status
+  return classifyStatus(channel, code, typeof error?.status === "string" ? error.status : "", message || "(empty body)", {
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    daily,
+    apiKeyInvalid,
+  })
+}
+
+/**
+ * Classify whatever an SDK call threw: Google's `ApiError` (by `status` and its JSON message), an abort
+ * caused by a timeout, or a network failure (connection refused/reset → `Unavailable`).
+ *
+ * @category errors
+ */
+export const classifyThrown = (channel: string, thrown: unknown, secrets: ReadonlyArray<string> = []): Errors.ChannelError => {
+  const error = thrown as { name?: unknown; status?: unknown; message?: unknown; cause?: { code?: unknown; message?: unknown } }
+  const message = typeof error?.message === "string" ? error.message : String(thrown)
+  if (typeof error?.status === "number" && error.status >= 400) return classifyHttpError(channel, error.status, message, secrets)
+  if (error?.name === "AbortError" || error?.name === "TimeoutError")
+    return new Errors.Timeout({ channel, message: "the request was aborted before an answer arrived (timeout)" })
+  const code = typeof error?.cause?.code === "string" ? error.cause.code : ""
+  if (/ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|EPIPE|UND_ERR/.test(code) || /fetch failed|network|socket/i.test(message))
+    return new Errors.Unavailable({ channel, message: `cannot reach the upstream${code === "" ? "" : ` (${code})`}` })
+  if (error instanceof SyntaxError || /JSON/.test(message))
+    return new Errors.MalformedResponse({ channel, message: `the answer is not valid JSON: ${Errors.describeBody(message, secrets, 200)}` })
+  return new Errors.MalformedResponse({ channel, message: Errors.describeBody(message, secrets, 300) })
+}
