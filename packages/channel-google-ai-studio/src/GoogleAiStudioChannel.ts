@@ -17,20 +17,28 @@ import * as GoogleAiStudioClient from "./GoogleAiStudioClient.ts"
  */
 export const Config = Schema.Struct({
   apiKey: Schema.RedactedFromValue(Schema.String).annotate({
-    description: "API key (use ${GEMINI_API_KEY}); sent only in the x-goog-api-key header (or as a Bearer token with auth: bearer)",
+    description:
+      "API key (use ${GEMINI_API_KEY}); sent only in the x-goog-api-key header (or as a Bearer token with auth: bearer)",
   }),
   baseUrl: Schema.optional(Schema.String).annotate({
     description: "Endpoint root; default https://generativelanguage.googleapis.com",
   }),
-  apiVersion: Schema.optional(Schema.Literals(["v1", "v1beta"])).annotate({ description: "API version; the SDK's default (v1) when unset" }),
-  auth: Schema.optional(Schema.Literals(["header", "bearer"])).annotate({
-    description: "header: x-goog-api-key (Google). bearer: Authorization: Bearer (proxies' Gemini-native routes, e.g. laozhang)",
+  apiVersion: Schema.optional(Schema.Literals(["v1", "v1beta"])).annotate({
+    description: "API version; the SDK's default (v1) when unset",
   }),
-  models: Schema.optional(Schema.Array(Schema.String)).annotate({ description: "Model ids this channel serves; every catalog model by default" }),
+  auth: Schema.optional(Schema.Literals(["header", "bearer"])).annotate({
+    description:
+      "header: x-goog-api-key (Google). bearer: Authorization: Bearer (proxies' Gemini-native routes, e.g. laozhang)",
+  }),
+  models: Schema.optional(Schema.Array(Schema.String)).annotate({
+    description: "Model ids this channel serves; every catalog model by default",
+  }),
   price: Schema.optional(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))).annotate({
     description: "Flat USD per image (e.g. a proxy's price); Google's token price from the catalog when unset",
   }),
-  timeout: Schema.optional(Duration.DurationMillis).annotate({ description: "Per-request timeout inside the SDK, e.g. 120s" }),
+  timeout: Schema.optional(Duration.DurationMillis).annotate({
+    description: "Per-request timeout inside the SDK, e.g. 120s",
+  }),
 })
 
 /** @category config */
@@ -52,9 +60,11 @@ export const make = (config: Config, context: Channel.MakeContext): Effect.Effec
     })
     const models = config.models ?? Object.keys(Catalog.models)
     for (const model of models)
-      if (Catalog.findModel(model) === undefined) context.warn(`model ${model} is not in Peel's catalog: its price and pixel size are unknown`)
+      if (Catalog.findModel(model) === undefined)
+        context.warn(`model ${model} is not in Peel's catalog: its price and pixel size are unknown`)
     const capabilities: Channel.Capabilities = { models }
-    const price = (request: Channel.ChannelRequest): number => config.price ?? Pricing.expectedCost(request.model, request.size)
+    const price = (request: Channel.ChannelRequest): number =>
+      config.price ?? Pricing.expectedCost(request.model, request.size)
 
     const generate = (request: Channel.ChannelRequest) =>
       Effect.gen(function* () {
@@ -62,19 +72,7 @@ export const make = (config: Config, context: Channel.MakeContext): Effect.Effec
         if (refusal !== undefined) return yield* new Errors.Unsupported({ channel: name, message: refusal })
         const parameters = GeminiWire.buildRequest(request, Catalog.channelModelId(request.model, "google-ai-studio"))
         const response = yield* client.generateContent(parameters)
-        const extracted = GeminiWire.extractImage(name, response)
-        if (extracted._tag === "Error") return yield* Effect.fail(extracted.error)
-        if (extracted._tag === "Url")
-          return yield* new Errors.MalformedResponse({ channel: name, message: "the answer links to an image instead of including it" })
-        const usage = GeminiWire.usageOf(response as never)
-        const modelVersion = GeminiWire.modelVersionOf(response)
-        return {
-          bytes: extracted.bytes,
-          mimeType: extracted.mimeType,
-          costUsd: config.price ?? (usage === undefined ? price(request) : Pricing.costFromUsage(request.model, usage)),
-          ...(usage === undefined ? {} : { usage }),
-          ...(modelVersion === undefined ? {} : { modelVersion }),
-        } satisfies Channel.ChannelImage
+        return yield* GeminiWire.toChannelImage(name, request, response, config.price)
       })
 
     return { name, plugin: "google-ai-studio", capabilities, price, generate }

@@ -13,7 +13,8 @@ export * as GoogleAiStudioClient from "./GoogleAiStudioClient.ts"
 export default Channel.definePlugin({
   specificationVersion: 1,
   name: "google-ai-studio",
-  description: "Google AI Studio (Gemini API) through @google/genai; also a proxy's Gemini-native route with auth: bearer",
+  description:
+    "Google AI Studio (Gemini API) through @google/genai; also a proxy's Gemini-native route with auth: bearer",
   config: GoogleAiStudioChannel.Config,
   make: GoogleAiStudioChannel.make,
 })

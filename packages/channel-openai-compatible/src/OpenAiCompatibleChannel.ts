@@ -15,18 +15,40 @@ import { type Preset, presetNames, presets } from "./Presets.ts"
 
 /** @category config */
 export const Config = Schema.Struct({
-  apiKey: Schema.RedactedFromValue(Schema.String).annotate({ description: "Proxy key (use ${PROXY_API_KEY}); sent as a Bearer token" }),
-  preset: Schema.optional(Schema.Literals(presetNames)).annotate({ description: "Known proxy: supplies baseUrl, price, sizes, aspect ratios and models" }),
-  baseUrl: Schema.optional(Schema.String).annotate({ description: "Endpoint root ending in /v1 (required without a preset)" }),
+  apiKey: Schema.RedactedFromValue(Schema.String).annotate({
+    description: "Proxy key (use ${PROXY_API_KEY}); sent as a Bearer token",
+  }),
+  preset: Schema.optional(Schema.Literals(presetNames)).annotate({
+    description: "Known proxy: supplies baseUrl, price, sizes, aspect ratios and models",
+  }),
+  baseUrl: Schema.optional(Schema.String).annotate({
+    description: "Endpoint root ending in /v1 (required without a preset)",
+  }),
   models: Schema.optional(Schema.Array(Schema.String)).annotate({ description: "Google model ids the proxy serves" }),
-  modelIds: Schema.optional(Schema.Record(Schema.String, Schema.String)).annotate({ description: "The proxy's own id per Google id" }),
-  sizes: Schema.optional(Schema.Array(Schema.Literals(Catalog.Sizes))).annotate({ description: "Sizes the proxy can honour (chat routes: 1K)" }),
-  aspectRatios: Schema.optional(Schema.Array(Schema.Literals(Catalog.AspectRatios))).annotate({ description: "Aspect ratios the proxy can honour (chat routes: 1:1)" }),
-  price: Schema.optional(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))).annotate({ description: "Flat USD per image" }),
-  sendImageConfig: Schema.optional(Schema.Boolean).annotate({ description: "Send image_config (aspect_ratio, image_size); off for plain chat proxies" }),
-  allowPrivateUrls: Schema.optional(Schema.Boolean).annotate({ description: "Allow downloading image URLs that resolve to private or loopback addresses" }),
-  maxDownloadBytes: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))).annotate({ description: "Largest image URL download accepted (default 50 MB)" }),
-  timeout: Schema.optional(Duration.DurationMillis).annotate({ description: "Per-request timeout inside the SDK, e.g. 120s" }),
+  modelIds: Schema.optional(Schema.Record(Schema.String, Schema.String)).annotate({
+    description: "The proxy's own id per Google id",
+  }),
+  sizes: Schema.optional(Schema.Array(Schema.Literals(Catalog.Sizes))).annotate({
+    description: "Sizes the proxy can honour (chat routes: 1K)",
+  }),
+  aspectRatios: Schema.optional(Schema.Array(Schema.Literals(Catalog.AspectRatios))).annotate({
+    description: "Aspect ratios the proxy can honour (chat routes: 1:1)",
+  }),
+  price: Schema.optional(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))).annotate({
+    description: "Flat USD per image",
+  }),
+  sendImageConfig: Schema.optional(Schema.Boolean).annotate({
+    description: "Send image_config (aspect_ratio, image_size); off for plain chat proxies",
+  }),
+  allowPrivateUrls: Schema.optional(Schema.Boolean).annotate({
+    description: "Allow downloading image URLs that resolve to private or loopback addresses",
+  }),
+  maxDownloadBytes: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))).annotate({
+    description: "Largest image URL download accepted (default 50 MB)",
+  }),
+  timeout: Schema.optional(Duration.DurationMillis).annotate({
+    description: "Per-request timeout inside the SDK, e.g. 120s",
+  }),
 }).check(
   Schema.makeFilter((config: { readonly preset?: string | undefined; readonly baseUrl?: string | undefined }) =>
     config.preset !== undefined || config.baseUrl !== undefined ? true : "baseUrl is required unless a preset is given",
@@ -79,7 +101,10 @@ export const make = (config: Config, context: Channel.MakeContext): Effect.Effec
         const image = yield* ChatClient.generateImage({
           channel: name,
           client,
-          body: OpenAiWire.buildRequest(request, { model: config.modelIds?.[request.model] ?? request.model, imageConfig: sendImageConfig }),
+          body: OpenAiWire.buildRequest(request, {
+            model: config.modelIds?.[request.model] ?? request.model,
+            imageConfig: sendImageConfig,
+          }),
           download,
         })
         return { ...image, costUsd: image.costUsd ?? flatPrice }

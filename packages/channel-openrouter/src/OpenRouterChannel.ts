@@ -15,14 +15,25 @@ export const markup = 1.05
 
 /** @category config */
 export const Config = Schema.Struct({
-  apiKey: Schema.RedactedFromValue(Schema.String).annotate({ description: "OpenRouter key (use ${OPENROUTER_API_KEY}); sent as a Bearer token" }),
-  baseUrl: Schema.optional(Schema.String).annotate({ description: "Endpoint root ending in /api/v1; default https://openrouter.ai/api/v1" }),
-  models: Schema.optional(Schema.Array(Schema.String)).annotate({ description: "Google model ids this channel serves; every catalog model by default" }),
-  modelIds: Schema.optional(Schema.Record(Schema.String, Schema.String)).annotate({
-    description: "OpenRouter slug per Google id, overriding the catalog (e.g. gemini-3-pro-image: google/gemini-3-pro-image-preview)",
+  apiKey: Schema.RedactedFromValue(Schema.String).annotate({
+    description: "OpenRouter key (use ${OPENROUTER_API_KEY}); sent as a Bearer token",
   }),
-  price: Schema.optional(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))).annotate({ description: "Expected USD per image before a call" }),
-  timeout: Schema.optional(Duration.DurationMillis).annotate({ description: "Per-request timeout inside the SDK, e.g. 120s" }),
+  baseUrl: Schema.optional(Schema.String).annotate({
+    description: "Endpoint root ending in /api/v1; default https://openrouter.ai/api/v1",
+  }),
+  models: Schema.optional(Schema.Array(Schema.String)).annotate({
+    description: "Google model ids this channel serves; every catalog model by default",
+  }),
+  modelIds: Schema.optional(Schema.Record(Schema.String, Schema.String)).annotate({
+    description:
+      "OpenRouter slug per Google id, overriding the catalog (e.g. gemini-3-pro-image: google/gemini-3-pro-image-preview)",
+  }),
+  price: Schema.optional(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))).annotate({
+    description: "Expected USD per image before a call",
+  }),
+  timeout: Schema.optional(Duration.DurationMillis).annotate({
+    description: "Per-request timeout inside the SDK, e.g. 120s",
+  }),
 })
 
 /** @category config */

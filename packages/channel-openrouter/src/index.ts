@@ -13,7 +13,8 @@ export * as OpenRouterClient from "./OpenRouterClient.ts"
 export default Channel.definePlugin({
   specificationVersion: 1,
   name: "openrouter",
-  description: "OpenRouter chat completions (modalities + image_config, message.images, usage.cost) through the openai SDK",
+  description:
+    "OpenRouter chat completions (modalities + image_config, message.images, usage.cost) through the openai SDK",
   config: OpenRouterChannel.Config,
   make: OpenRouterChannel.make,
 })

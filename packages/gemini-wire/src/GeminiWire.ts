@@ -6,7 +6,8 @@
  *
  * @since 0.1.0
  */
-import { Catalog, type Channel, Errors, Image, type Request } from "@peel/core"
+import { Catalog, type Channel, Errors, Image, Pricing, type Request } from "@peel/core"
+import { Effect } from "effect"
 
 // ---------------------------------------------------------------------------------------------------
 // request
@@ -79,7 +80,8 @@ const blockedReasons: ReadonlySet<string> = new Set([
   "LANGUAGE",
 ])
 
-const numberOr = (value: unknown): number | undefined => (typeof value === "number" && Number.isFinite(value) ? value : undefined)
+const numberOr = (value: unknown): number | undefined =>
+  typeof value === "number" && Number.isFinite(value) ? value : undefined
 
 /**
  * Token usage from `usageMetadata`: the IMAGE entry of `candidatesTokensDetails` is image output; the
@@ -118,11 +120,23 @@ export type Extracted =
  */
 export const extractImage = (channel: string, value: unknown): Extracted => {
   if (typeof value !== "object" || value === null)
-    return { _tag: "Error", error: new Errors.MalformedResponse({ channel, message: "the answer is not a JSON object" }) }
+    return {
+      _tag: "Error",
+      error: new Errors.MalformedResponse({ channel, message: "the answer is not a JSON object" }),
+    }
   const response = value as Response
   if (response.error !== undefined && response.error !== null) {
     const code = numberOr(response.error.code) ?? 500
-    return { _tag: "Error", error: classifyStatus(channel, code, String(response.error.status ?? ""), describeMessage(response.error.message), {}) }
+    return {
+      _tag: "Error",
+      error: classifyStatus(
+        channel,
+        code,
+        String(response.error.status ?? ""),
+        describeMessage(response.error.message),
+        {},
+      ),
+    }
   }
   const blockReason = response.promptFeedback?.blockReason
   const candidate = response.candidates?.[0]
@@ -130,7 +144,11 @@ export const extractImage = (channel: string, value: unknown): Extracted => {
     if (typeof blockReason === "string" && blockReason !== "")
       return {
         _tag: "Error",
-        error: new Errors.ContentBlocked({ channel, reason: blockReason, message: `the prompt was blocked (${blockReason})` }),
+        error: new Errors.ContentBlocked({
+          channel,
+          reason: blockReason,
+          message: `the prompt was blocked (${blockReason})`,
+        }),
       }
     return { _tag: "Error", error: new Errors.NoImage({ channel, message: "the answer has no candidates" }) }
   }
@@ -159,7 +177,10 @@ export const extractImage = (channel: string, value: unknown): Extracted => {
       }),
     }
   if (finishReason === "MALFORMED_RESPONSE")
-    return { _tag: "Error", error: new Errors.MalformedResponse({ channel, message: "the model reported MALFORMED_RESPONSE" }) }
+    return {
+      _tag: "Error",
+      error: new Errors.MalformedResponse({ channel, message: "the model reported MALFORMED_RESPONSE" }),
+    }
   return {
     _tag: "Error",
     error: new Errors.NoImage({
@@ -172,7 +193,8 @@ export const extractImage = (channel: string, value: unknown): Extracted => {
 
 const decoded = (channel: string, base64: string): Extracted => {
   const image = Image.decodeBase64Image(base64)
-  if ("problem" in image) return { _tag: "Error", error: new Errors.MalformedResponse({ channel, message: image.problem }) }
+  if ("problem" in image)
+    return { _tag: "Error", error: new Errors.MalformedResponse({ channel, message: image.problem }) }
   return { _tag: "Image", bytes: image.bytes, mimeType: image.info.mimeType }
 }
 
@@ -185,7 +207,8 @@ export const modelVersionOf = (value: unknown): string | undefined => {
 // ---------------------------------------------------------------------------------------------------
 // errors
 
-const describeMessage = (message: unknown): string => Errors.describeBody(typeof message === "string" ? message : "", [], 200)
+const describeMessage = (message: unknown): string =>
+  Errors.describeBody(typeof message === "string" ? message : "", [], 200)
 
 /** Parse Google's `retryDelay` ("34s", "1.5s"); absurd values (over an hour) are ignored. */
 export const parseRetryDelay = (text: unknown): number | undefined => {
@@ -225,7 +248,8 @@ const classifyStatus = (
       ...(extra.daily === true ? { daily: true } : {}),
     })
   if (status === 401 || status === 403 || extra.apiKeyInvalid === true) return new Errors.Unauthorized(fields)
-  if (status === 400 && (googleStatus === "FAILED_PRECONDITION" || /billing/i.test(message))) return new Errors.Unauthorized(fields)
+  if (status === 400 && (googleStatus === "FAILED_PRECONDITION" || /billing/i.test(message)))
+    return new Errors.Unauthorized(fields)
   if (status === 402) return new Errors.InsufficientCredits(fields)
   if (status === 408) return new Errors.Timeout(fields)
   if (status >= 500) return new Errors.Unavailable(fields)
@@ -255,18 +279,26 @@ export const classifyHttpError = (
   const details = Array.isArray(error?.details) ? error.details : []
   const retryInfo = details.find((detail) => String(detail?.["@type"] ?? "").endsWith("google.rpc.RetryInfo"))
   const violations = details.flatMap((detail) => (Array.isArray(detail?.violations) ? detail.violations : []))
-  const daily = violations.some((violation) => /PerDay|per_day/i.test(`${String(violation?.quotaId ?? "")} ${String(violation?.quotaMetric ?? "")}`))
+  const daily = violations.some((violation) =>
+    /PerDay|per_day/i.test(`${String(violation?.quotaId ?? "")} ${String(violation?.quotaMetric ?? "")}`),
+  )
   const apiKeyInvalid = details.some((detail) => detail?.reason === "API_KEY_INVALID")
   const retryAfterMs = parseRetryDelay(retryInfo?.retryDelay)
   const rawMessage = typeof error?.message === "string" ? error.message : bodyText
   const message = Errors.describeBody(rawMessage, secrets, 300)
   const htmlPage = error === undefined && /<html|<!doctype/i.test(bodyText)
   const code = htmlPage && status < 500 ? 502 : status
-  return classifyStatus(channel, code, typeof error?.status === "string" ? error.status : "", message || "(empty body)", {
-    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-    daily,
-    apiKeyInvalid,
-  })
+  return classifyStatus(
+    channel,
+    code,
+    typeof error?.status === "string" ? error.status : "",
+    message || "(empty body)",
+    {
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      daily,
+      apiKeyInvalid,
+    },
+  )
 }
 
 /**
@@ -275,16 +307,68 @@ export const classifyHttpError = (
  *
  * @category errors
  */
-export const classifyThrown = (channel: string, thrown: unknown, secrets: ReadonlyArray<string> = []): Errors.ChannelError => {
-  const error = thrown as { name?: unknown; status?: unknown; message?: unknown; cause?: { code?: unknown; message?: unknown } }
+export const classifyThrown = (
+  channel: string,
+  thrown: unknown,
+  secrets: ReadonlyArray<string> = [],
+): Errors.ChannelError => {
+  const error = thrown as {
+    name?: unknown
+    status?: unknown
+    message?: unknown
+    cause?: { code?: unknown; message?: unknown }
+  }
   const message = typeof error?.message === "string" ? error.message : String(thrown)
-  if (typeof error?.status === "number" && error.status >= 400) return classifyHttpError(channel, error.status, message, secrets)
+  if (typeof error?.status === "number" && error.status >= 400)
+    return classifyHttpError(channel, error.status, message, secrets)
   if (error?.name === "AbortError" || error?.name === "TimeoutError")
     return new Errors.Timeout({ channel, message: "the request was aborted before an answer arrived (timeout)" })
   const code = typeof error?.cause?.code === "string" ? error.cause.code : ""
-  if (/ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|EPIPE|UND_ERR/.test(code) || /fetch failed|network|socket/i.test(message))
+  if (
+    /ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|EPIPE|UND_ERR/.test(code) ||
+    /fetch failed|network|socket/i.test(message)
+  )
     return new Errors.Unavailable({ channel, message: `cannot reach the upstream${code === "" ? "" : ` (${code})`}` })
   if (error instanceof SyntaxError || /JSON/.test(message))
-    return new Errors.MalformedResponse({ channel, message: `the answer is not valid JSON: ${Errors.describeBody(message, secrets, 200)}` })
+    return new Errors.MalformedResponse({
+      channel,
+      message: `the answer is not valid JSON: ${Errors.describeBody(message, secrets, 200)}`,
+    })
   return new Errors.MalformedResponse({ channel, message: Errors.describeBody(message, secrets, 300) })
+}
+
+// ---------------------------------------------------------------------------------------------------
+// the whole answer
+
+/**
+ * Turn a GenerateContentResponse into the channel's image: the final image, its usage, and its cost —
+ * the configured flat `price` when given, else usage × catalog prices, else the catalog's expectation.
+ *
+ * @category response
+ */
+export const toChannelImage = (
+  channel: string,
+  request: Channel.ChannelRequest,
+  response: unknown,
+  flatPrice: number | undefined,
+): Effect.Effect<Channel.ChannelImage, Errors.ChannelError> => {
+  const extracted = extractImage(channel, response)
+  if (extracted._tag === "Error") return Effect.fail(extracted.error)
+  if (extracted._tag === "Url")
+    return Effect.fail(
+      new Errors.MalformedResponse({ channel, message: "the answer links to an image instead of including it" }),
+    )
+  const usage = usageOf(response as Response)
+  const modelVersion = modelVersionOf(response)
+  return Effect.succeed({
+    bytes: extracted.bytes,
+    mimeType: extracted.mimeType,
+    costUsd:
+      flatPrice ??
+      (usage === undefined
+        ? Pricing.expectedCost(request.model, request.size)
+        : Pricing.costFromUsage(request.model, usage)),
+    ...(usage === undefined ? {} : { usage }),
+    ...(modelVersion === undefined ? {} : { modelVersion }),
+  })
 }

@@ -9,7 +9,7 @@
 import { type Channel, Errors } from "@peel/core"
 import { Effect, Redacted } from "effect"
 import OpenAI from "openai"
-import { classifyThrown, type DownloadLimits, costOf, download, extractImage, usageOf } from "./OpenAiWire.ts"
+import { classifyThrown, costOf, type DownloadLimits, download, extractImage, usageOf } from "./OpenAiWire.ts"
 
 /** @category models */
 export interface ChatClientOptions {
@@ -43,7 +43,9 @@ export const make = (options: ChatClientOptions): ChatClient => {
       Effect.tryPromise({
         try: (signal) => sdk.chat.completions.create(body as never, { signal }) as Promise<unknown>,
         catch: (thrown) =>
-          options.classify === undefined ? classifyThrown(options.channel, thrown, [key]) : options.classify(options.channel, thrown, key),
+          options.classify === undefined
+            ? classifyThrown(options.channel, thrown, [key])
+            : options.classify(options.channel, thrown, key),
       }),
   }
 }
@@ -69,7 +71,10 @@ export const generateImage = (options: GenerateOptions) =>
     if (extracted._tag === "Url") extracted = yield* download(options.channel, extracted.url, options.download)
     if (extracted._tag === "Error") return yield* Effect.fail(extracted.error)
     if (extracted._tag === "Url")
-      return yield* new Errors.MalformedResponse({ channel: options.channel, message: "the image link led to another link" })
+      return yield* new Errors.MalformedResponse({
+        channel: options.channel,
+        message: "the image link led to another link",
+      })
     const usage = usageOf(response)
     const costUsd = costOf(response)
     return {

@@ -54,7 +54,8 @@ interface Completion {
   readonly error?: { readonly code?: unknown; readonly message?: unknown }
 }
 
-const numberOr = (value: unknown): number | undefined => (typeof value === "number" && Number.isFinite(value) ? value : undefined)
+const numberOr = (value: unknown): number | undefined =>
+  typeof value === "number" && Number.isFinite(value) ? value : undefined
 
 /** Token usage as the upstream reported it. @category response */
 export const usageOf = (value: unknown): Request.Usage | undefined => {
@@ -89,7 +90,11 @@ const contentText = (content: unknown): string => {
   if (Array.isArray(content))
     return content
       .map((part: { text?: unknown; image_url?: { url?: unknown } }) =>
-        typeof part?.text === "string" ? part.text : typeof part?.image_url?.url === "string" ? `![image](${part.image_url.url})` : "",
+        typeof part?.text === "string"
+          ? part.text
+          : typeof part?.image_url?.url === "string"
+            ? `![image](${part.image_url.url})`
+            : "",
       )
       .join("\n")
   return ""
@@ -110,14 +115,21 @@ const fromData = (channel: string, base64: string): Extracted => {
  */
 export const extractImage = (channel: string, value: unknown): Extracted => {
   if (typeof value !== "object" || value === null)
-    return { _tag: "Error", error: new Errors.MalformedResponse({ channel, message: "the answer is not a JSON object" }) }
+    return {
+      _tag: "Error",
+      error: new Errors.MalformedResponse({ channel, message: "the answer is not a JSON object" }),
+    }
   const completion = value as Completion
   if (completion.error !== undefined && completion.error !== null) {
     const code = numberOr(completion.error.code) ?? 502
-    return { _tag: "Error", error: classifyStatus(channel, code, String(completion.error.message ?? "error in a 200 answer"), undefined) }
+    return {
+      _tag: "Error",
+      error: classifyStatus(channel, code, String(completion.error.message ?? "error in a 200 answer"), undefined),
+    }
   }
   const choice = completion.choices?.[0]
-  if (choice === undefined) return { _tag: "Error", error: new Errors.NoImage({ channel, message: "the answer has no choices" }) }
+  if (choice === undefined)
+    return { _tag: "Error", error: new Errors.NoImage({ channel, message: "the answer has no choices" }) }
   for (const image of choice.message?.images ?? []) {
     const url = image?.image_url?.url
     if (typeof url !== "string") continue
@@ -131,13 +143,23 @@ export const extractImage = (channel: string, value: unknown): Extracted => {
   const finishReason = typeof choice.finish_reason === "string" ? choice.finish_reason : undefined
   if (finishReason === "content_filter") {
     const reason = typeof choice.native_finish_reason === "string" ? choice.native_finish_reason : "content_filter"
-    return { _tag: "Error", error: new Errors.ContentBlocked({ channel, reason, message: `the image was blocked (${reason})` }) }
+    return {
+      _tag: "Error",
+      error: new Errors.ContentBlocked({ channel, reason, message: `the image was blocked (${reason})` }),
+    }
   }
   if (finishReason === "error")
-    return { _tag: "Error", error: new Errors.Unavailable({ channel, message: "the upstream reported an error while generating" }) }
+    return {
+      _tag: "Error",
+      error: new Errors.Unavailable({ channel, message: "the upstream reported an error while generating" }),
+    }
   return {
     _tag: "Error",
-    error: new Errors.NoImage({ channel, message: `the answer has no image (finish_reason ${finishReason ?? "missing"})`, ...(finishReason === undefined ? {} : { finishReason }) }),
+    error: new Errors.NoImage({
+      channel,
+      message: `the answer has no image (finish_reason ${finishReason ?? "missing"})`,
+      ...(finishReason === undefined ? {} : { finishReason }),
+    }),
   }
 }
 
@@ -154,7 +176,15 @@ export interface DownloadLimits {
 
 const privateV4 = (address: string): boolean => {
   const [a, b] = address.split(".").map(Number) as [number, number]
-  return a === 10 || a === 127 || a === 0 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127)
+  return (
+    a === 10 ||
+    a === 127 ||
+    a === 0 ||
+    (a === 169 && b === 254) ||
+    (a === 172 && b >= 16 && b <= 31) ||
+    (a === 192 && b === 168) ||
+    (a === 100 && b >= 64 && b <= 127)
+  )
 }
 
 /** True for loopback, private, link-local and unique-local addresses. @category download */
@@ -162,7 +192,9 @@ export const isPrivateAddress = (address: string): boolean => {
   if (isIP(address) === 4) return privateV4(address)
   const lower = address.toLowerCase()
   if (lower.startsWith("::ffff:")) return privateV4(lower.slice(7))
-  return lower === "::1" || lower === "::" || lower.startsWith("fc") || lower.startsWith("fd") || lower.startsWith("fe80")
+  return (
+    lower === "::1" || lower === "::" || lower.startsWith("fc") || lower.startsWith("fd") || lower.startsWith("fe80")
+  )
 }
 
 /**
@@ -176,32 +208,64 @@ export const download = (channel: string, url: string, limits: DownloadLimits): 
     try: async (signal): Promise<Extracted> => {
       const parsed = new URL(url)
       if (parsed.protocol !== "https:" && parsed.protocol !== "http:")
-        return { _tag: "Error", error: new Errors.MalformedResponse({ channel, message: `refusing to fetch a ${parsed.protocol} image URL` }) }
+        return {
+          _tag: "Error",
+          error: new Errors.MalformedResponse({ channel, message: `refusing to fetch a ${parsed.protocol} image URL` }),
+        }
       if (!limits.allowPrivate) {
         const host = parsed.hostname.replace(/^\[|\]$/g, "")
         const addresses = isIP(host) !== 0 ? [host] : (await lookup(host, { all: true })).map((entry) => entry.address)
         if (addresses.some(isPrivateAddress))
-          return { _tag: "Error", error: new Errors.MalformedResponse({ channel, message: `refusing to fetch an image from a private address (${parsed.hostname})` }) }
+          return {
+            _tag: "Error",
+            error: new Errors.MalformedResponse({
+              channel,
+              message: `refusing to fetch an image from a private address (${parsed.hostname})`,
+            }),
+          }
       }
       const timeout = AbortSignal.timeout(limits.timeoutMillis)
       const response = await fetch(parsed, { signal: AbortSignal.any([signal, timeout]), redirect: "error" })
       if (!response.ok || response.body === null)
-        return { _tag: "Error", error: new Errors.Unavailable({ channel, status: response.status, message: `image download answered ${response.status}` }) }
+        return {
+          _tag: "Error",
+          error: new Errors.Unavailable({
+            channel,
+            status: response.status,
+            message: `image download answered ${response.status}`,
+          }),
+        }
       const declared = Number(response.headers.get("content-length") ?? 0)
       if (declared > limits.maxBytes)
-        return { _tag: "Error", error: new Errors.MalformedResponse({ channel, message: `image is ${declared} bytes, over the ${limits.maxBytes}-byte limit` }) }
+        return {
+          _tag: "Error",
+          error: new Errors.MalformedResponse({
+            channel,
+            message: `image is ${declared} bytes, over the ${limits.maxBytes}-byte limit`,
+          }),
+        }
       const chunks: Array<Uint8Array> = []
       let size = 0
       for await (const chunk of response.body) {
         size += chunk.length
         if (size > limits.maxBytes) {
-          return { _tag: "Error", error: new Errors.MalformedResponse({ channel, message: `image is over the ${limits.maxBytes}-byte limit` }) }
+          return {
+            _tag: "Error",
+            error: new Errors.MalformedResponse({
+              channel,
+              message: `image is over the ${limits.maxBytes}-byte limit`,
+            }),
+          }
         }
         chunks.push(chunk)
       }
       const bytes = new Uint8Array(Buffer.concat(chunks))
       const info = Image.inspectImage(bytes)
-      if (info === undefined) return { _tag: "Error", error: new Errors.MalformedResponse({ channel, message: "the downloaded file is not an image" }) }
+      if (info === undefined)
+        return {
+          _tag: "Error",
+          error: new Errors.MalformedResponse({ channel, message: "the downloaded file is not an image" }),
+        }
       return { _tag: "Image", bytes, mimeType: info.mimeType }
     },
     catch: (thrown) => thrown,
@@ -212,7 +276,10 @@ export const download = (channel: string, url: string, limits: DownloadLimits): 
         error:
           (thrown as { name?: string })?.name === "TimeoutError"
             ? new Errors.Timeout({ channel, message: `image download took longer than ${limits.timeoutMillis} ms` })
-            : new Errors.Unavailable({ channel, message: `image download failed: ${Errors.describeBody(String((thrown as Error)?.message ?? thrown), [], 200)}` }),
+            : new Errors.Unavailable({
+                channel,
+                message: `image download failed: ${Errors.describeBody(String((thrown as Error)?.message ?? thrown), [], 200)}`,
+              }),
       }),
     ),
   )
@@ -239,15 +306,22 @@ const parseRetryAfter = (headers: unknown): number | undefined => {
 /** Ignore absurd waits: negative, zero, or over an hour. */
 const bounded = (millis: number): number | undefined => (millis > 0 && millis <= 3_600_000 ? millis : undefined)
 
-const classifyStatus = (channel: string, status: number, message: string, retryAfterMs: number | undefined): Errors.ChannelError => {
+const classifyStatus = (
+  channel: string,
+  status: number,
+  message: string,
+  retryAfterMs: number | undefined,
+): Errors.ChannelError => {
   const fields = { channel, status, message: `${status}: ${message}` }
-  if (status === 429) return new Errors.RateLimited({ ...fields, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) })
+  if (status === 429)
+    return new Errors.RateLimited({ ...fields, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) })
   if (status === 402) return new Errors.InsufficientCredits(fields)
   if (status === 403 && /moderat|flagged|guardrail|safety/i.test(message))
     return new Errors.ContentBlocked({ ...fields, reason: "moderation" })
   if (status === 401 || status === 403) return new Errors.Unauthorized(fields)
   if (status === 408) return new Errors.Timeout(fields)
-  if (status >= 500) return new Errors.Unavailable({ ...fields, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) })
+  if (status >= 500)
+    return new Errors.Unavailable({ ...fields, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) })
   return new Errors.Rejected(fields)
 }
 
@@ -258,17 +332,40 @@ const classifyStatus = (channel: string, status: number, message: string, retryA
  *
  * @category errors
  */
-export const classifyThrown = (channel: string, thrown: unknown, secrets: ReadonlyArray<string> = []): Errors.ChannelError => {
-  const error = thrown as { name?: unknown; status?: unknown; message?: unknown; headers?: unknown; error?: { message?: unknown } }
-  const raw = typeof error?.error?.message === "string" ? error.error.message : typeof error?.message === "string" ? error.message : String(thrown)
+export const classifyThrown = (
+  channel: string,
+  thrown: unknown,
+  secrets: ReadonlyArray<string> = [],
+): Errors.ChannelError => {
+  const error = thrown as {
+    name?: unknown
+    status?: unknown
+    message?: unknown
+    headers?: unknown
+    error?: { message?: unknown }
+  }
+  const raw =
+    typeof error?.error?.message === "string"
+      ? error.error.message
+      : typeof error?.message === "string"
+        ? error.message
+        : String(thrown)
   const message = Errors.describeBody(raw, secrets, 300)
   const name = typeof error?.name === "string" ? error.name : ""
   if (typeof error?.status === "number" && error.status >= 400) {
     const html = /<html|<!doctype/i.test(raw)
-    return classifyStatus(channel, html && error.status < 500 ? 502 : error.status, html ? "an HTML error page" : message, parseRetryAfter(error.headers))
+    return classifyStatus(
+      channel,
+      html && error.status < 500 ? 502 : error.status,
+      html ? "an HTML error page" : message,
+      parseRetryAfter(error.headers),
+    )
   }
-  if (name === "APIConnectionTimeoutError" || name === "TimeoutError") return new Errors.Timeout({ channel, message: "the request timed out" })
-  if (name === "APIConnectionError") return new Errors.Unavailable({ channel, message: `cannot reach the upstream: ${message}` })
-  if (name === "SyntaxError" || /JSON/.test(raw)) return new Errors.MalformedResponse({ channel, message: `the answer is not valid JSON: ${message}` })
+  if (name === "APIConnectionTimeoutError" || name === "TimeoutError")
+    return new Errors.Timeout({ channel, message: "the request timed out" })
+  if (name === "APIConnectionError")
+    return new Errors.Unavailable({ channel, message: `cannot reach the upstream: ${message}` })
+  if (name === "SyntaxError" || /JSON/.test(raw))
+    return new Errors.MalformedResponse({ channel, message: `the answer is not valid JSON: ${message}` })
   return new Errors.MalformedResponse({ channel, message })
 }

@@ -126,7 +126,11 @@ export class BatchService {
 
   private handleFiles(exchange: Exchange): Answer {
     const { method, path, headers } = exchange
-    if (/^\/upload\/(v1|v1beta)\/files$/.test(path) && method === "POST" && headers["x-goog-upload-command"] === "start") {
+    if (
+      /^\/upload\/(v1|v1beta)\/files$/.test(path) &&
+      method === "POST" &&
+      headers["x-goog-upload-command"] === "start"
+    ) {
       const meta = (exchange.body as { file?: { displayName?: string; mimeType?: string } } | undefined)?.file ?? {}
       const id = `sim${++this.counter}`
       const file: StoredFile = {
@@ -138,7 +142,11 @@ export class BatchService {
       }
       this.uploads.set(id, file)
       const host = headers.host ?? "127.0.0.1"
-      return json(200, {}, { "x-goog-upload-url": `http://${host}/_simulator/upload/${id}`, "x-goog-upload-status": "active" })
+      return json(
+        200,
+        {},
+        { "x-goog-upload-url": `http://${host}/_simulator/upload/${id}`, "x-goog-upload-status": "active" },
+      )
     }
     const upload = /^\/_simulator\/upload\/([^/]+)$/.exec(path)
     if (upload !== null && method === "POST") {
@@ -175,9 +183,20 @@ export class BatchService {
   }
 
   private create(model: string, body: unknown): Answer {
-    if (Catalog.findModel(model) === undefined) return Gemini.googleError(404, `models/${model} is not found for API version v1beta.`)
-    const batch = (body as { batch?: { displayName?: string; inputConfig?: { requests?: { requests?: Array<InputRequest> }; fileName?: string } } } | undefined)?.batch
-    if (batch === undefined || batch.inputConfig === undefined) return Gemini.googleError(400, "batch.inputConfig is required.")
+    if (Catalog.findModel(model) === undefined)
+      return Gemini.googleError(404, `models/${model} is not found for API version v1beta.`)
+    const batch = (
+      body as
+        | {
+            batch?: {
+              displayName?: string
+              inputConfig?: { requests?: { requests?: Array<InputRequest> }; fileName?: string }
+            }
+          }
+        | undefined
+    )?.batch
+    if (batch === undefined || batch.inputConfig === undefined)
+      return Gemini.googleError(400, "batch.inputConfig is required.")
     let inputs: Array<InputRequest>
     let fromFile = false
     if (batch.inputConfig.fileName !== undefined) {
@@ -252,13 +271,24 @@ export class BatchService {
     const results = job.inputs.map((input) => this.result(job, input))
     if (job.fromFile) {
       const name = `batch-${job.id}`
-      const bytes = Buffer.from(`${results.map((result) => JSON.stringify({ key: result.key, ...result.body })).join("\n")}\n`)
-      this.files.set(name, { name: `files/${name}`, mimeType: "application/jsonl", displayName: name, bytes, complete: true })
+      const bytes = Buffer.from(
+        `${results.map((result) => JSON.stringify({ key: result.key, ...result.body })).join("\n")}\n`,
+      )
+      this.files.set(name, {
+        name: `files/${name}`,
+        mimeType: "application/jsonl",
+        displayName: name,
+        bytes,
+        complete: true,
+      })
       job.output = { responsesFile: `files/${name}` }
     } else {
       job.output = {
         inlinedResponses: {
-          inlinedResponses: results.map((result) => ({ ...result.body, ...(result.metadata === undefined ? {} : { metadata: result.metadata }) })),
+          inlinedResponses: results.map((result) => ({
+            ...result.body,
+            ...(result.metadata === undefined ? {} : { metadata: result.metadata }),
+          })),
         },
       }
     }
@@ -273,7 +303,12 @@ export class BatchService {
     if (!("prompt" in parsed)) return { ...base, body: { error: { code: 3, message: "Invalid request." } } }
     const fault: FaultKind = this.plan?.next("gemini-batch") ?? "ok"
     const ask: ImageAsk = parsed
-    const call = this.ledger.open({ route: "gemini-batch", model: ask.model, size: ask.size, aspectRatio: ask.aspectRatio })
+    const call = this.ledger.open({
+      route: "gemini-batch",
+      model: ask.model,
+      size: ask.size,
+      aspectRatio: ask.aspectRatio,
+    })
     if (fault === "ok" || fault === "safety" || fault === "blocked" || fault === "text-only" || fault === "jpeg") {
       call.status = 200
       call.outcome = fault
@@ -283,7 +318,10 @@ export class BatchService {
     }
     call.status = 200
     call.outcome = fault
-    return { ...base, body: { error: { code: fault === "429" ? 8 : 13, message: `request failed inside the batch (${fault})` } } }
+    return {
+      ...base,
+      body: { error: { code: fault === "429" ? 8 : 13, message: `request failed inside the batch (${fault})` } },
+    }
   }
 
   private operation(job: Job): Record<string, unknown> {
@@ -313,7 +351,12 @@ export class BatchService {
       metadata,
       done,
       ...(done && job.output !== undefined
-        ? { response: { "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput", ...(job.output as object) } }
+        ? {
+            response: {
+              "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput",
+              ...(job.output as object),
+            },
+          }
         : {}),
       ...(job.state.endsWith("FAILED") ? { error: { code: 13, message: "The batch job failed." } } : {}),
     }

@@ -72,7 +72,11 @@ export const parseFaults = (spec: string): ReadonlyArray<FaultRule> =>
         throw new Error(`unknown route "${route}" (known: ${routeNames.join(", ")})`)
       const value = Number(probability)
       if (!(value >= 0 && value <= 1)) throw new Error(`fault probability must be between 0 and 1, got ${probability}`)
-      return { kind: kind as FaultKind, probability: value, ...(route === undefined ? {} : { route: route as RouteName }) }
+      return {
+        kind: kind as FaultKind,
+        probability: value,
+        ...(route === undefined ? {} : { route: route as RouteName }),
+      }
     })
 
 /** Scripts and rules together: which fault (or `ok`) the next call on a route gets. */

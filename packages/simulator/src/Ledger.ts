@@ -40,12 +40,26 @@ export class Ledger {
   private seq = 0
 
   open(entry: Omit<LedgerCall, "seq" | "status" | "outcome" | "clientWentAway" | "latencyMs">): LedgerCall {
-    const call: LedgerCall = { seq: ++this.seq, ...entry, status: 0, outcome: "pending", clientWentAway: false, latencyMs: 0 }
+    const call: LedgerCall = {
+      seq: ++this.seq,
+      ...entry,
+      status: 0,
+      outcome: "pending",
+      clientWentAway: false,
+      latencyMs: 0,
+    }
     this.calls.push(call)
     return call
   }
 
-  bill(call: LedgerCall, usd: number, tier: LedgerBill["tier"], model = call.model, size = call.size, aspectRatio = call.aspectRatio): void {
+  bill(
+    call: LedgerCall,
+    usd: number,
+    tier: LedgerBill["tier"],
+    model = call.model,
+    size = call.size,
+    aspectRatio = call.aspectRatio,
+  ): void {
     this.billed.push({ seq: call.seq, route: call.route, model, size, aspectRatio, usd, tier })
   }
 

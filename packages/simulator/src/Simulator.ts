@@ -21,7 +21,7 @@ import { Pricing } from "@peel/core"
 import { Context, Effect, Layer } from "effect"
 import { type BatchOptions, BatchService } from "./Batch.ts"
 import { type Answer, type Exchange, type ImageAsk, json } from "./Exchange.ts"
-import { FaultPlan, type FaultKind, type FaultRule, parseFaults, type RouteName } from "./Faults.ts"
+import { type FaultKind, FaultPlan, type FaultRule, parseFaults, type RouteName } from "./Faults.ts"
 import { type Latency, parseLatency, sampleLatency } from "./Latency.ts"
 import { Ledger, type LedgerJson } from "./Ledger.ts"
 import { makeRandom } from "./Random.ts"
@@ -80,7 +80,10 @@ const maxRecorded = 5_000
 
 const headerMap = (request: IncomingMessage): Record<string, string> =>
   Object.fromEntries(
-    Object.entries(request.headers).map(([name, value]) => [name.toLowerCase(), Array.isArray(value) ? value.join(", ") : (value ?? "")]),
+    Object.entries(request.headers).map(([name, value]) => [
+      name.toLowerCase(),
+      Array.isArray(value) ? value.join(", ") : (value ?? ""),
+    ]),
   )
 
 const readBody = (request: IncomingMessage, limit: number): Promise<Buffer> =>
@@ -118,7 +121,10 @@ interface Matched {
 /** Start a simulator. Resolves once it is listening. */
 export const start = async (options: Options = {}): Promise<Handle> => {
   const random = makeRandom(options.seed ?? 1)
-  const latency = typeof options.latency === "string" ? parseLatency(options.latency) : (options.latency ?? { _tag: "Fixed", millis: 0 })
+  const latency =
+    typeof options.latency === "string"
+      ? parseLatency(options.latency)
+      : (options.latency ?? { _tag: "Fixed", millis: 0 })
   const rules = typeof options.faults === "string" ? parseFaults(options.faults) : (options.faults ?? [])
   const timeScale = options.timeScale ?? 1
   if (!(timeScale >= 0)) throw new Error(`time scale must be a non-negative number, got ${timeScale}`)
@@ -127,7 +133,11 @@ export const start = async (options: Options = {}): Promise<Handle> => {
   let recorded: Array<RecordedRequest> = []
   let windows = new Map<string, Array<number>>()
   const open = new Set<ServerResponse>()
-  const batch = new BatchService({ ledger, timeScale, ...(options.batch === undefined ? {} : { schedule: options.batch }) })
+  const batch = new BatchService({
+    ledger,
+    timeScale,
+    ...(options.batch === undefined ? {} : { schedule: options.batch }),
+  })
 
   const overLimit = (family: string, credential: string | undefined): boolean => {
     if (options.rpm === undefined || credential === undefined) return false
@@ -144,22 +154,50 @@ export const start = async (options: Options = {}): Promise<Handle> => {
     return false
   }
 
-  const match = (method: string, path: string, headers: Record<string, string>, query: Record<string, string>): Matched | undefined => {
+  const match = (
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    query: Record<string, string>,
+  ): Matched | undefined => {
     const key = headers["x-goog-api-key"] ?? query.key
     const bearer = bearerOf(headers)
     let found = /^\/(v1|v1beta)\/models\/([^/:]+):(generateContent|streamGenerateContent)$/.exec(path)
     if (method === "POST" && found !== null) {
       const route = key === undefined && bearer !== undefined ? "proxy-gemini" : "gemini"
-      return { route, kind: "generate", model: found[2]!, stream: found[3] === "streamGenerateContent", credential: key ?? bearer }
+      return {
+        route,
+        kind: "generate",
+        model: found[2]!,
+        stream: found[3] === "streamGenerateContent",
+        credential: key ?? bearer,
+      }
     }
-    found = /^\/(v1|v1beta1)\/projects\/[^/]+\/locations\/[^/]+\/publishers\/google\/models\/([^/:]+):(generateContent|streamGenerateContent)$/.exec(path)
+    found =
+      /^\/(v1|v1beta1)\/projects\/[^/]+\/locations\/[^/]+\/publishers\/google\/models\/([^/:]+):(generateContent|streamGenerateContent)$/.exec(
+        path,
+      )
     if (method === "POST" && found !== null)
-      return { route: "vertex", kind: "generate", model: found[2]!, stream: found[3] === "streamGenerateContent", credential: bearer }
+      return {
+        route: "vertex",
+        kind: "generate",
+        model: found[2]!,
+        stream: found[3] === "streamGenerateContent",
+        credential: bearer,
+      }
     found = /^\/(v1|v1beta1)\/publishers\/google\/models\/([^/:]+):(generateContent|streamGenerateContent)$/.exec(path)
     if (method === "POST" && found !== null)
-      return { route: "vertex-express", kind: "generate", model: found[2]!, stream: found[3] === "streamGenerateContent", credential: key }
-    if (method === "POST" && path === "/api/v1/chat/completions") return { route: "openrouter", kind: "generate", credential: bearer }
-    if (method === "POST" && path === "/v1/chat/completions") return { route: "proxy-chat", kind: "generate", credential: bearer }
+      return {
+        route: "vertex-express",
+        kind: "generate",
+        model: found[2]!,
+        stream: found[3] === "streamGenerateContent",
+        credential: key,
+      }
+    if (method === "POST" && path === "/api/v1/chat/completions")
+      return { route: "openrouter", kind: "generate", credential: bearer }
+    if (method === "POST" && path === "/v1/chat/completions")
+      return { route: "proxy-chat", kind: "generate", credential: bearer }
     const batchRoute = batch.match(method, path)
     if (batchRoute !== undefined) return { route: batchRoute, kind: "batch", credential: key ?? bearer }
     return undefined
@@ -202,7 +240,9 @@ export const start = async (options: Options = {}): Promise<Handle> => {
     const parsed = "prompt" in ask
     const call = ledger.open({
       route: matched.route,
-      model: parsed ? ask.model : (matched.model ?? String((exchange.body as { model?: unknown } | undefined)?.model ?? "")),
+      model: parsed
+        ? ask.model
+        : (matched.model ?? String((exchange.body as { model?: unknown } | undefined)?.model ?? "")),
       size: parsed ? ask.size : "",
       aspectRatio: parsed ? ask.aspectRatio : "",
     })
@@ -213,7 +253,11 @@ export const start = async (options: Options = {}): Promise<Handle> => {
       call.latencyMs = Math.round((performance.now() - started) * 100) / 100
     }
     if (matched.credential === undefined) {
-      const denied = geminiShaped ? (matched.route === "vertex" ? Gemini.googleError(401, "Request had invalid authentication credentials. Expected OAuth 2 access token.") : Gemini.unauthenticated()) : OpenAi.unauthenticated()
+      const denied = geminiShaped
+        ? matched.route === "vertex"
+          ? Gemini.googleError(401, "Request had invalid authentication credentials. Expected OAuth 2 access token.")
+          : Gemini.unauthenticated()
+        : OpenAi.unauthenticated()
       finish(denied.status, "unauthenticated", false)
       return send(response, denied)
     }
@@ -227,7 +271,9 @@ export const start = async (options: Options = {}): Promise<Handle> => {
       return send(response, limited)
     }
     const fault = plan.next(matched.route)
-    const answer = geminiShaped ? Gemini.answer(exchange, ask, fault, matched.stream === true) : OpenAi.answer(flavour, ask, fault)
+    const answer = geminiShaped
+      ? Gemini.answer(exchange, ask, fault, matched.stream === true)
+      : OpenAi.answer(flavour, ask, fault)
     const delay = (sampleLatency(latency, random) + (answer.delayMillis ?? 0)) * timeScale
     const wentAway = await wait(response, answer.hang === true ? undefined : delay)
     if (wentAway) return finish(0, fault, true)
@@ -235,7 +281,8 @@ export const start = async (options: Options = {}): Promise<Handle> => {
     finish(answer.status, fault, false)
     const billable = geminiShaped ? Gemini.billable(fault) : OpenAi.billable(fault)
     if (!billable) return
-    if (matched.route === "proxy-gemini" || matched.route === "proxy-chat") ledger.bill(call, OpenAi.proxyFlatPrice, "flat")
+    if (matched.route === "proxy-gemini" || matched.route === "proxy-chat")
+      ledger.bill(call, OpenAi.proxyFlatPrice, "flat")
     else if (matched.route === "openrouter") ledger.bill(call, OpenAi.priceOf("openrouter", ask), "standard")
     else ledger.bill(call, Pricing.costFromUsage(ask.model, Gemini.usageOf(ask).usage), "standard")
   }
@@ -258,13 +305,20 @@ export const start = async (options: Options = {}): Promise<Handle> => {
     const rawBody = await readBody(request, 2 * 1024 * 1024 * 1024).catch(() => Buffer.alloc(0))
     let body: unknown
     const contentType = headers["content-type"] ?? ""
-    if (rawBody.length > 0 && !contentType.startsWith("application/octet-stream") && !contentType.startsWith("text/plain")) {
+    if (
+      rawBody.length > 0 &&
+      !contentType.startsWith("application/octet-stream") &&
+      !contentType.startsWith("text/plain")
+    ) {
       try {
         body = JSON.parse(rawBody.toString("utf8"))
       } catch {
         body = undefined
         if (matched?.kind === "generate") {
-          const bad = matched.route === "openrouter" || matched.route === "proxy-chat" ? OpenAi.openAiError(400, "Invalid JSON body") : Gemini.googleError(400, "Invalid JSON payload received.")
+          const bad =
+            matched.route === "openrouter" || matched.route === "proxy-chat"
+              ? OpenAi.openAiError(400, "Invalid JSON body")
+              : Gemini.googleError(400, "Invalid JSON payload received.")
           return send(response, bad)
         }
       }
@@ -272,7 +326,16 @@ export const start = async (options: Options = {}): Promise<Handle> => {
     if (matched === undefined) return send(response, Gemini.googleError(404, `Method not found: ${method} ${path}`))
     if (recorded.length >= maxRecorded) recorded = recorded.slice(-maxRecorded / 2)
     recorded.push({ route: matched.route, method, path, query, headers, body })
-    const exchange: Exchange = { route: matched.route, method, path, query, headers, body, rawBody, credential: matched.credential }
+    const exchange: Exchange = {
+      route: matched.route,
+      method,
+      path,
+      query,
+      headers,
+      body,
+      rawBody,
+      credential: matched.credential,
+    }
     if (matched.kind === "batch") return send(response, batch.handle(exchange, plan))
     return generate(matched, exchange, response)
   }
@@ -287,7 +350,10 @@ export const start = async (options: Options = {}): Promise<Handle> => {
 
   const server: Server = createServer((request, response) => {
     handle(request, response).catch((error: unknown) => {
-      send(response, Gemini.googleError(500, `simulator error: ${error instanceof Error ? error.message : String(error)}`))
+      send(
+        response,
+        Gemini.googleError(500, `simulator error: ${error instanceof Error ? error.message : String(error)}`),
+      )
     })
   })
   server.keepAliveTimeout = 5_000

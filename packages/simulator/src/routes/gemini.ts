@@ -25,7 +25,9 @@ const statusNames: Record<number, string> = {
 }
 
 export const googleError = (code: number, message: string, details: ReadonlyArray<unknown> = []): Answer =>
-  json(code, { error: { code, message, status: statusNames[code] ?? "UNKNOWN", ...(details.length === 0 ? {} : { details }) } })
+  json(code, {
+    error: { code, message, status: statusNames[code] ?? "UNKNOWN", ...(details.length === 0 ? {} : { details }) },
+  })
 
 export const rateLimited = (daily: boolean, retryDelay = "34s"): Answer =>
   googleError(
@@ -38,8 +40,14 @@ export const rateLimited = (daily: boolean, retryDelay = "34s"): Answer =>
         "@type": "type.googleapis.com/google.rpc.QuotaFailure",
         violations: [
           daily
-            ? { quotaMetric: "generativelanguage.googleapis.com/generate_requests_per_model_per_day", quotaId: "GenerateRequestsPerDayPerProjectPerModel" }
-            : { quotaMetric: "generativelanguage.googleapis.com/generate_requests_per_model", quotaId: "GenerateRequestsPerMinutePerProjectPerModel" },
+            ? {
+                quotaMetric: "generativelanguage.googleapis.com/generate_requests_per_model_per_day",
+                quotaId: "GenerateRequestsPerDayPerProjectPerModel",
+              }
+            : {
+                quotaMetric: "generativelanguage.googleapis.com/generate_requests_per_model",
+                quotaId: "GenerateRequestsPerMinutePerProjectPerModel",
+              },
         ],
       },
       ...(daily ? [] : [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay }]),
@@ -48,7 +56,10 @@ export const rateLimited = (daily: boolean, retryDelay = "34s"): Answer =>
 
 /** The error a missing or unusable credential gets. */
 export const unauthenticated = (): Answer =>
-  googleError(403, "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.")
+  googleError(
+    403,
+    "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+  )
 
 const textOf = (body: unknown): string => {
   const contents = (body as { contents?: Array<{ parts?: Array<{ text?: unknown }> }> } | undefined)?.contents
@@ -73,7 +84,10 @@ export const parseAsk = (model: string, body: unknown): ImageAsk | Answer => {
   if (typeof aspectRatio !== "string" || !(Catalog.AspectRatios as ReadonlyArray<string>).includes(aspectRatio))
     return googleError(400, `Invalid value at 'generation_config.image_config.aspect_ratio' (${String(aspectRatio)}).`)
   if (typeof imageSize !== "string" || !(Catalog.Sizes as ReadonlyArray<string>).includes(imageSize))
-    return googleError(400, `Invalid value at 'generation_config.image_config.image_size' (${String(imageSize)}): use 1K, 2K or 4K.`)
+    return googleError(
+      400,
+      `Invalid value at 'generation_config.image_config.image_size' (${String(imageSize)}): use 1K, 2K or 4K.`,
+    )
   return { model, size: imageSize as ImageAsk["size"], aspectRatio, prompt: textOf(body) }
 }
 
@@ -112,30 +126,60 @@ export const generateResponse = (ask: ImageAsk, fault: FaultKind): Record<string
   const { usageMetadata } = usageOf(ask)
   const image = imageFor(ask, fault === "jpeg" ? "jpeg" : "png")
   const base64 = image.bytes.toString("base64")
-  const thoughts = Catalog.findModel(ask.model)!.acceptsImageSize ? [{ text: "Composing the scene and lighting.", thought: true }] : []
+  const thoughts = Catalog.findModel(ask.model)!.acceptsImageSize
+    ? [{ text: "Composing the scene and lighting.", thought: true }]
+    : []
   const common = { modelVersion: ask.model, responseId: `sim-${++responseCounter}` }
   switch (fault) {
     case "safety":
       return {
-        candidates: [{ content: { role: "model", parts: [] }, finishReason: "IMAGE_SAFETY", finishMessage: "Unable to show the generated image.", index: 0 }],
-        usageMetadata: { promptTokenCount: usageMetadata.promptTokenCount, totalTokenCount: usageMetadata.promptTokenCount },
+        candidates: [
+          {
+            content: { role: "model", parts: [] },
+            finishReason: "IMAGE_SAFETY",
+            finishMessage: "Unable to show the generated image.",
+            index: 0,
+          },
+        ],
+        usageMetadata: {
+          promptTokenCount: usageMetadata.promptTokenCount,
+          totalTokenCount: usageMetadata.promptTokenCount,
+        },
         ...common,
       }
     case "blocked":
       return {
         promptFeedback: { blockReason: "PROHIBITED_CONTENT", blockReasonMessage: "The prompt was blocked." },
-        usageMetadata: { promptTokenCount: usageMetadata.promptTokenCount, totalTokenCount: usageMetadata.promptTokenCount },
+        usageMetadata: {
+          promptTokenCount: usageMetadata.promptTokenCount,
+          totalTokenCount: usageMetadata.promptTokenCount,
+        },
         ...common,
       }
     case "text-only":
       return {
-        candidates: [{ content: { role: "model", parts: [...thoughts, { text: "I can describe it instead: a fox, in red." }] }, finishReason: "STOP", index: 0 }],
+        candidates: [
+          {
+            content: { role: "model", parts: [...thoughts, { text: "I can describe it instead: a fox, in red." }] },
+            finishReason: "STOP",
+            index: 0,
+          },
+        ],
         usageMetadata: { ...usageMetadata, candidatesTokensDetails: [{ modality: "TEXT", tokenCount: 12 }] },
         ...common,
       }
     case "markdown-image":
       return {
-        candidates: [{ content: { role: "model", parts: [{ text: `Here is your image.\n\n![image](data:${image.mimeType};base64,${base64})` }] }, finishReason: "STOP", index: 0 }],
+        candidates: [
+          {
+            content: {
+              role: "model",
+              parts: [{ text: `Here is your image.\n\n![image](data:${image.mimeType};base64,${base64})` }],
+            },
+            finishReason: "STOP",
+            index: 0,
+          },
+        ],
         usageMetadata,
         ...common,
       }
@@ -181,15 +225,27 @@ export const answer = (exchange: Exchange, ask: ImageAsk, fault: FaultKind, stre
           code: 400,
           message: "API key not valid. Please pass a valid API key.",
           status: "INVALID_ARGUMENT",
-          details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "API_KEY_INVALID", domain: "googleapis.com" }],
+          details: [
+            {
+              "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+              reason: "API_KEY_INVALID",
+              domain: "googleapis.com",
+            },
+          ],
         },
       })
     case "403":
-      return googleError(403, "This API method requires billing to be enabled. Please enable billing on project #1234 and retry.")
+      return googleError(
+        403,
+        "This API method requires billing to be enabled. Please enable billing on project #1234 and retry.",
+      )
     case "402":
       return googleError(400, "FAILED_PRECONDITION: Billing is not enabled for this project.")
     case "500":
-      return googleError(500, "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting")
+      return googleError(
+        500,
+        "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
+      )
     case "502":
       return googleError(502, "Bad gateway.")
     case "503":
@@ -201,7 +257,13 @@ export const answer = (exchange: Exchange, ask: ImageAsk, fault: FaultKind, stre
     default: {
       const response = generateResponse(ask, fault)
       const delayMillis = fault === "slow" ? 120_000 : 0
-      if (stream) return { status: 200, contentType: "text/event-stream", body: `data: ${JSON.stringify(response)}\r\n\r\n`, delayMillis }
+      if (stream)
+        return {
+          status: 200,
+          contentType: "text/event-stream",
+          body: `data: ${JSON.stringify(response)}\r\n\r\n`,
+          delayMillis,
+        }
       return { ...json(200, response), delayMillis }
     }
   }

@@ -43,7 +43,9 @@ const promptOf = (body: unknown): string => {
       typeof message?.content === "string"
         ? message.content
         : Array.isArray(message?.content)
-          ? message.content.map((part: { text?: unknown }) => (typeof part?.text === "string" ? part.text : "")).join(" ")
+          ? message.content
+              .map((part: { text?: unknown }) => (typeof part?.text === "string" ? part.text : ""))
+              .join(" ")
           : "",
     )
     .join(" ")
@@ -52,7 +54,11 @@ const promptOf = (body: unknown): string => {
 /** Parse a chat-completions body into an image ask; a 400 when the model or shape is wrong. */
 export const parseAsk = (flavour: "openrouter" | "proxy-chat", body: unknown): ImageAsk | Answer => {
   if (typeof body !== "object" || body === null) return openAiError(400, "Invalid JSON body")
-  const { model, messages, image_config: imageConfig } = body as {
+  const {
+    model,
+    messages,
+    image_config: imageConfig,
+  } = body as {
     model?: unknown
     messages?: unknown
     image_config?: { aspect_ratio?: unknown; image_size?: unknown }
@@ -62,7 +68,8 @@ export const parseAsk = (flavour: "openrouter" | "proxy-chat", body: unknown): I
   const googleId = model.startsWith("google/") ? model.slice("google/".length) : model
   if (Catalog.findModel(googleId) === undefined || (flavour === "openrouter" && !model.startsWith("google/")))
     return openAiError(400, `${model} is not a valid model ID`)
-  if (flavour === "proxy-chat") return { model: Catalog.resolveModel(googleId), size: "1K", aspectRatio: "1:1", prompt: promptOf(body) }
+  if (flavour === "proxy-chat")
+    return { model: Catalog.resolveModel(googleId), size: "1K", aspectRatio: "1:1", prompt: promptOf(body) }
   const aspectRatio = imageConfig?.aspect_ratio ?? "1:1"
   const size = imageConfig?.image_size ?? "1K"
   if (typeof aspectRatio !== "string" || !(Catalog.AspectRatios as ReadonlyArray<string>).includes(aspectRatio))
@@ -124,10 +131,18 @@ export const answer = (flavour: "openrouter" | "proxy-chat", ask: ImageAsk, faul
   const textOnly = fault === "text-only"
   const message =
     blocked || textOnly
-      ? { role: "assistant", content: textOnly ? "I can describe it instead: a fox, in red." : "", ...(flavour === "openrouter" ? { images: [] } : {}) }
+      ? {
+          role: "assistant",
+          content: textOnly ? "I can describe it instead: a fox, in red." : "",
+          ...(flavour === "openrouter" ? { images: [] } : {}),
+        }
       : flavour === "proxy-chat" || fault === "markdown-image"
         ? { role: "assistant", content: `![image](${dataUri})` }
-        : { role: "assistant", content: "Here is your image.", images: [{ type: "image_url", image_url: { url: dataUri } }] }
+        : {
+            role: "assistant",
+            content: "Here is your image.",
+            images: [{ type: "image_url", image_url: { url: dataUri } }],
+          }
   const body = {
     id: `gen-sim-${++completionCounter}`,
     object: "chat.completion",

@@ -1,0 +1,99 @@
+/**
+ * The transport for Vertex AI: `@google/genai` with `vertexai: true`. Project mode (project + location,
+ * default `global`) authenticates with Application Default Credentials, an explicit service-account
+ * file, or a token source (a Bearer access token); express mode uses an API key in `x-goog-api-key`.
+ * SDK retries stay off and every call is abortable.
+ *
+ * @since 0.1.0
+ */
+import { GoogleGenAI } from "@google/genai"
+import type { Errors } from "@peel/core"
+import { Effect, Redacted } from "effect"
+import { classify } from "./internal/errors.ts"
+
+/** How the client authenticates. @category models */
+export type Auth =
+  | { readonly _tag: "Express"; readonly apiKey: Redacted.Redacted<string> }
+  | { readonly _tag: "Adc"; readonly project: string; readonly location: string }
+  | { readonly _tag: "ServiceAccount"; readonly project: string; readonly location: string; readonly keyFile: string }
+  | {
+      readonly _tag: "Token"
+      readonly project: string
+      readonly location: string
+      readonly accessToken: Redacted.Redacted<string>
+    }
+
+/** @category models */
+export interface ClientOptions {
+  readonly channel: string
+  readonly auth: Auth
+  readonly baseUrl?: string
+  readonly apiVersion?: string
+  readonly timeoutMillis?: number
+}
+
+/** @category models */
+export interface Client {
+  readonly generateContent: (parameters: {
+    readonly model: string
+    readonly contents: string
+    readonly config: Record<string, unknown>
+  }) => Effect.Effect<unknown, Errors.ChannelError>
+}
+
+const secretsOf = (auth: Auth): ReadonlyArray<string> =>
+  auth._tag === "Express"
+    ? [Redacted.value(auth.apiKey)]
+    : auth._tag === "Token"
+      ? [Redacted.value(auth.accessToken)]
+      : []
+
+/** @category constructors */
+export const make = (options: ClientOptions): Client => {
+  const auth = options.auth
+  const httpOptions = {
+    ...(options.baseUrl === undefined ? {} : { baseUrl: options.baseUrl.replace(/\/+$/, "") }),
+    ...(options.apiVersion === undefined ? {} : { apiVersion: options.apiVersion }),
+    ...(options.timeoutMillis === undefined ? {} : { timeout: options.timeoutMillis }),
+  }
+  const sdk =
+    auth._tag === "Express"
+      ? new GoogleGenAI({ vertexai: true, apiKey: Redacted.value(auth.apiKey), httpOptions })
+      : new GoogleGenAI({
+          vertexai: true,
+          project: auth.project,
+          location: auth.location,
+          httpOptions,
+          ...(auth._tag === "ServiceAccount"
+            ? {
+                googleAuthOptions: {
+                  keyFile: auth.keyFile,
+                  scopes: ["https://www.googleapis.com/auth/cloud-platform"],
+                },
+              }
+            : auth._tag === "Token"
+              ? {
+                  googleAuthOptions: {
+                    // A token source: the caller refreshes the token (e.g. `gcloud auth print-access-token`).
+                    authClient: {
+                      getRequestHeaders: async () =>
+                        new Headers({ Authorization: `Bearer ${Redacted.value(auth.accessToken)}` }),
+                    } as never,
+                  },
+                }
+              : {}),
+        })
+  const secrets = secretsOf(auth)
+  return {
+    generateContent: (parameters) =>
+      Effect.tryPromise({
+        try: (signal) =>
+          sdk.models.generateContent({
+            model: parameters.model,
+            contents: parameters.contents,
+            config: { ...parameters.config, abortSignal: signal },
+          }),
+        catch: (thrown) => classify(options.channel, thrown, secrets),
+      }),
+  }
+}
