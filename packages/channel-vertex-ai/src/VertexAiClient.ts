@@ -48,6 +48,21 @@ const secretsOf = (auth: Auth): ReadonlyArray<string> =>
       ? [Redacted.value(auth.accessToken)]
       : []
 
+/**
+ * Construct without the SDK's `console.debug` notes (e.g. "project/location will take precedence over
+ * the API key from the environment variables" whenever GEMINI_API_KEY is set): they go to stdout, which
+ * belongs to the program embedding Peel (and to `peel run --json`).
+ */
+const quietly = <A>(construct: () => A): A => {
+  const debug = console.debug
+  console.debug = () => {}
+  try {
+    return construct()
+  } finally {
+    console.debug = debug
+  }
+}
+
 /** @category constructors */
 export const make = (options: ClientOptions): Client => {
   const auth = options.auth
@@ -56,7 +71,7 @@ export const make = (options: ClientOptions): Client => {
     ...(options.apiVersion === undefined ? {} : { apiVersion: options.apiVersion }),
     ...(options.timeoutMillis === undefined ? {} : { timeout: options.timeoutMillis }),
   }
-  const sdk =
+  const sdk = quietly(() =>
     auth._tag === "Express"
       ? new GoogleGenAI({ vertexai: true, apiKey: Redacted.value(auth.apiKey), httpOptions })
       : new GoogleGenAI({
@@ -82,7 +97,8 @@ export const make = (options: ClientOptions): Client => {
                   },
                 }
               : {}),
-        })
+        }),
+  )
   const secrets = secretsOf(auth)
   return {
     generateContent: (parameters) =>

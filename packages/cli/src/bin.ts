@@ -11,6 +11,13 @@ import { Cause, Effect, Exit } from "effect"
 import { main } from "./main.ts"
 import { ExitCode } from "./output.ts"
 
+// stdout carries results (`--json` lines, tables); anything a library prints through console goes to stderr.
+for (const level of ["log", "info", "debug", "warn"] as const) {
+  console[level] = (...values: Array<unknown>) => {
+    process.stderr.write(`${values.map((value) => (typeof value === "string" ? value : String(value))).join(" ")}\n`)
+  }
+}
+
 main.pipe(
   Effect.scoped,
   Effect.provide(NodeServices.layer),

@@ -113,6 +113,7 @@ describe("peel run", () => {
     )
     expect(code).toBe(2)
     expect(stderr).toContain(`${input}:2: size: Expected "1K" | "2K" | "4K", got "8K"`)
+    expect(stderr).toContain(`${input}:3: not valid JSON`)
     expect(stderr).toContain(`${input}:3:`)
     expect((await ledger()).totals.calls).toBe(before)
   })

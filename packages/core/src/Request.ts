@@ -6,7 +6,7 @@
  */
 import { Result, Schema } from "effect"
 import { AspectRatios, Sizes } from "./Catalog.ts"
-import { flattenIssues } from "./internal/issues.ts"
+import { flattenIssues, withFound } from "./internal/issues.ts"
 
 /** @category schemas */
 export const Size = Schema.Literals(Sizes)
@@ -104,25 +104,22 @@ export const toJson = (result: ImageResult): ImageResultJson => {
   return { ok: true, ...rest }
 }
 
-const formatIssues = (error: Schema.SchemaError): string =>
+const formatIssues = (error: Schema.SchemaError, input: unknown): string =>
   flattenIssues(error)
+    .map((found) => withFound(found, input))
     .map((issue) => (issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`))
     .join("; ")
 
 const strictOptions = { errors: "all", onExcessProperty: "error" } as const
-const decodeLine = Schema.decodeUnknownResult(Schema.fromJsonString(ImageRequest))
+const parseJson = Schema.decodeUnknownResult(Schema.fromJsonString(Schema.Unknown))
 
 /** Decode one JSONL line (JSON text) into a request, strictly; every problem in one message. @category decoding */
-export const decodeRequestLine = (line: string): Result.Result<ImageRequest, string> =>
-  Result.mapError(decodeLine(line, strictOptions), formatIssues)
+export const decodeRequestLine = (line: string): Result.Result<ImageRequest, string> => {
+  const parsed = parseJson(line)
+  if (Result.isFailure(parsed)) return Result.fail("not valid JSON (expected one ImageRequest object per line)")
+  return decodeRequest(parsed.success)
+}
 
 /** Decode an untrusted request strictly (unknown keys are errors), every problem in one message. @category decoding */
-export const decodeRequest = (input: unknown): Result.Result<ImageRequest, string> => {
-  const decoded = Schema.decodeUnknownResult(ImageRequest)(input, strictOptions)
-  if (Result.isSuccess(decoded)) return Result.succeed(decoded.success)
-  return Result.fail(
-    flattenIssues(decoded.failure)
-      .map((issue) => (issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`))
-      .join("; "),
-  )
-}
+export const decodeRequest = (input: unknown): Result.Result<ImageRequest, string> =>
+  Result.mapError(Schema.decodeUnknownResult(ImageRequest)(input, strictOptions), (error) => formatIssues(error, input))

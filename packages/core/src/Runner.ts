@@ -121,7 +121,11 @@ export const make = Effect.fn("Runner.make")(function* (
     const warn = (message: string) => {
       warnings.push(`${pipeline.file}: channels.${declaration.name}: ${message}`)
     }
-    const channel = yield* declaration.plugin.make(declaration.config, { name: declaration.name, file: pipeline.file, warn })
+    const channel = yield* declaration.plugin.make(declaration.config, {
+      name: declaration.name,
+      file: pipeline.file,
+      warn,
+    })
     channels.set(declaration.name, channel)
   }
   const context: Stages.StageContext = { channels }

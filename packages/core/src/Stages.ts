@@ -181,7 +181,8 @@ const GenerateConfig = Schema.Struct({
 export const toChannelRequest = (planned: PlannedRequest): ChannelRequest => ({
   id: planned.id,
   prompt: planned.request.prompt,
-  model: planned.model ?? (planned.request.model === undefined ? "gemini-3-pro-image" : resolveModel(planned.request.model)),
+  model:
+    planned.model ?? (planned.request.model === undefined ? "gemini-3-pro-image" : resolveModel(planned.request.model)),
   size: planned.size ?? "1K",
   aspectRatio: planned.aspectRatio ?? planned.request.aspectRatio ?? "1:1",
 })
