@@ -130,3 +130,14 @@ export const jpeg = (width: number, height: number): Buffer => {
   cache.set(key, encoded)
   return encoded
 }
+
+const base64Cache = new WeakMap<Buffer, string>()
+
+/** Base64 of a (cached) encoded image, itself cached: 4K answers never re-encode. */
+export const base64Of = (bytes: Buffer): string => {
+  const cached = base64Cache.get(bytes)
+  if (cached !== undefined) return cached
+  const encoded = bytes.toString("base64")
+  base64Cache.set(bytes, encoded)
+  return encoded
+}

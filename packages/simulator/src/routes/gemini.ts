@@ -9,7 +9,7 @@
 import { Catalog, Pricing } from "@peel/core"
 import { type Answer, commonFault, type Exchange, type ImageAsk, json } from "../Exchange.ts"
 import type { FaultKind } from "../Faults.ts"
-import { colourOf, jpeg, png } from "../Png.ts"
+import { base64Of, colourOf, jpeg, png } from "../Png.ts"
 
 const statusNames: Record<number, string> = {
   400: "INVALID_ARGUMENT",
@@ -125,7 +125,7 @@ let responseCounter = 0
 export const generateResponse = (ask: ImageAsk, fault: FaultKind): Record<string, unknown> => {
   const { usageMetadata } = usageOf(ask)
   const image = imageFor(ask, fault === "jpeg" ? "jpeg" : "png")
-  const base64 = image.bytes.toString("base64")
+  const base64 = base64Of(image.bytes)
   const thoughts = Catalog.findModel(ask.model)!.acceptsImageSize
     ? [{ text: "Composing the scene and lighting.", thought: true }]
     : []

@@ -10,6 +10,7 @@
 import { Catalog, Pricing } from "@peel/core"
 import { type Answer, commonFault, type ImageAsk, json } from "../Exchange.ts"
 import type { FaultKind } from "../Faults.ts"
+import { base64Of } from "../Png.ts"
 import { imageFor, usageOf } from "./gemini.ts"
 
 /** OpenRouter's markup over Google's price, reflected in `usage.cost`. */
@@ -122,7 +123,7 @@ export const answer = (flavour: "openrouter" | "proxy-chat", ask: ImageAsk, faul
       break
   }
   const image = imageFor(ask, fault === "jpeg" ? "jpeg" : "png")
-  const base64 = image.bytes.toString("base64")
+  const base64 = base64Of(image.bytes)
   const data = fault === "truncated" ? base64.slice(0, Math.floor(base64.length / 2)) : base64
   const dataUri = `data:${image.mimeType};base64,${data}`
   const { usage } = usageOf(ask)
