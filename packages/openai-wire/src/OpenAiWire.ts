@@ -351,7 +351,14 @@ export const classifyThrown = (
         ? error.message
         : String(thrown)
   const message = Errors.describeBody(raw, secrets, 300)
-  const name = typeof error?.name === "string" ? error.name : ""
+  // The SDK's classes keep the generic `name` "Error"; their constructor names tell them apart.
+  const className = (thrown as { constructor?: { name?: unknown } })?.constructor?.name
+  const name =
+    typeof className === "string" && className !== "Error"
+      ? className
+      : typeof error?.name === "string"
+        ? error.name
+        : ""
   if (typeof error?.status === "number" && error.status >= 400) {
     const html = /<html|<!doctype/i.test(raw)
     return classifyStatus(
