@@ -1,6 +1,5 @@
-import { spawnSync } from "node:child_process"
-import { mkdtempSync, readFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { Simulator } from "@peel/simulator"
 import { imageSize } from "image-size"
@@ -13,25 +12,35 @@ beforeAll(async () => {
 })
 afterAll(() => simulator.stop())
 
-/** Run an example exactly as the README says, from the repository root, in a scratch output folder. */
-const runExample = (file: string) => {
-  const scratch = mkdtempSync(join(tmpdir(), "peel-example-"))
-  const source = join(import.meta.dirname, "..", file)
-  const result = spawnSync(process.execPath, [source], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? "", GEMINI_BASE_URL: simulator.url, GEMINI_API_KEY: "example-key-SECRET" },
-    encoding: "utf8",
+/**
+ * Run an example exactly as the README says, from the repository root. Asynchronously: the simulator
+ * answers from this same process, so a synchronous spawn would deadlock.
+ */
+const runExample = (file: string): Promise<{ status: number | null; stdout: string; stderr: string }> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(import.meta.dirname, "..", file)], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? "", GEMINI_BASE_URL: simulator.url, GEMINI_API_KEY: "example-key-SECRET" },
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString()
+    })
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString()
+    })
+    child.on("error", reject)
+    child.on("close", (status) => resolve({ status, stdout, stderr }))
   })
-  return { ...result, scratch }
-}
 
 describe("embedding examples (the README's code, executed)", () => {
   for (const [file, size] of [
     ["promise.ts", [2752, 1536]],
     ["effect.ts", [6336, 2688]],
   ] as const) {
-    it(`${file} makes an image and prints where it went`, () => {
-      const { status, stdout, stderr } = runExample(file)
+    it(`${file} makes an image and prints where it went`, async () => {
+      const { status, stdout, stderr } = await runExample(file)
       expect(stderr).toBe("")
       expect(status).toBe(0)
       const match = /^(\S+): (\d+)x(\d+) gemini-3-pro-image via google, \$([0-9.]+)\n$/.exec(stdout)

@@ -14,7 +14,8 @@ const bodyCarries = (body: unknown, request: { model: string; size: string; aspe
     contents: [{ parts: [{ text: request.prompt }] }],
     generationConfig: { responseModalities: ["TEXT", "IMAGE"], imageConfig: { aspectRatio: request.aspectRatio } },
   })
-  const imageConfig = (body as { generationConfig: { imageConfig: { imageSize?: string } } }).generationConfig.imageConfig
+  const imageConfig = (body as { generationConfig: { imageConfig: { imageSize?: string } } }).generationConfig
+    .imageConfig
   if (Catalog.findModel(request.model)?.acceptsImageSize === true) expect(imageConfig.imageSize).toBe(request.size)
   else expect(imageConfig.imageSize).toBeUndefined()
 }
@@ -34,7 +35,7 @@ conformance({
     expect(recorded.path).toBe(`/v1/models/${request.model}:generateContent`)
     expect(recorded.headers["x-goog-api-key"]).toBe(secret)
     expect(recorded.headers.authorization).toBeUndefined()
-    expect(recorded.query.key).toBeUndefined()
+    expect((recorded.query as Record<string, string>).key).toBeUndefined()
     bodyCarries(recorded.body, request)
   },
 })

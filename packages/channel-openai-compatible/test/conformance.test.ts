@@ -15,7 +15,11 @@ conformance({
   assertBody: (recorded, request) => {
     expect(recorded.path).toBe("/v1/chat/completions")
     expect(recorded.headers.authorization).toBe(`Bearer ${secret}`)
-    expect(recorded.body).toMatchObject({ model: request.model, messages: [{ role: "user", content: request.prompt }], modalities: ["image", "text"] })
+    expect(recorded.body).toMatchObject({
+      model: request.model,
+      messages: [{ role: "user", content: request.prompt }],
+      modalities: ["image", "text"],
+    })
     expect((recorded.body as { image_config?: unknown }).image_config).toBeUndefined()
   },
 })

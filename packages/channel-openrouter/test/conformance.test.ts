@@ -10,7 +10,11 @@ conformance({
   route: "openrouter",
   config: (url) => ({ apiKey: secret, baseUrl: `${url}/api/v1` }),
   secret,
-  claims: { models: ["gemini-3-pro-image", "gemini-2.5-flash-image"], sizes: ["1K", "2K", "4K"], aspectRatios: ["1:1", "16:9", "21:9", "2:3"] },
+  claims: {
+    models: ["gemini-3-pro-image", "gemini-2.5-flash-image"],
+    sizes: ["1K", "2K", "4K"],
+    aspectRatios: ["1:1", "16:9", "21:9", "2:3"],
+  },
   unsupported: [{ model: "imagen-4" }],
   assertBody: (recorded, request) => {
     expect(recorded.path).toBe("/api/v1/chat/completions")

@@ -12,7 +12,10 @@ const key = "AIza-test-SECRET-vertex-express"
 const bodyCarries = (body: unknown, request: { size: string; aspectRatio: string; prompt: string }) =>
   expect(body).toMatchObject({
     contents: [{ parts: [{ text: request.prompt }] }],
-    generationConfig: { responseModalities: ["TEXT", "IMAGE"], imageConfig: { aspectRatio: request.aspectRatio, imageSize: request.size } },
+    generationConfig: {
+      responseModalities: ["TEXT", "IMAGE"],
+      imageConfig: { aspectRatio: request.aspectRatio, imageSize: request.size },
+    },
   })
 
 conformance({
@@ -23,7 +26,9 @@ conformance({
   claims: { models: ["gemini-3-pro-image"], sizes: ["1K", "2K", "4K"], aspectRatios: ["1:1", "16:9", "4:5"] },
   unsupported: [{ model: "imagen-4" }],
   assertBody: (recorded, request) => {
-    expect(recorded.path).toBe(`/v1beta1/projects/peel-test/locations/global/publishers/google/models/${request.model}:generateContent`)
+    expect(recorded.path).toBe(
+      `/v1beta1/projects/peel-test/locations/global/publishers/google/models/${request.model}:generateContent`,
+    )
     expect(recorded.headers.authorization).toBe(`Bearer ${token}`)
     bodyCarries(recorded.body, request)
   },
