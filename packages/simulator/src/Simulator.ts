@@ -272,7 +272,7 @@ export const start = async (options: Options = {}): Promise<Handle> => {
     }
     const fault = plan.next(matched.route)
     const answer = geminiShaped
-      ? Gemini.answer(exchange, ask, fault, matched.stream === true)
+      ? Gemini.answer(ask, fault, matched.stream === true)
       : OpenAi.answer(flavour, ask, fault)
     const delay = (sampleLatency(latency, random) + (answer.delayMillis ?? 0)) * timeScale
     const wentAway = await wait(response, answer.hang === true ? undefined : delay)

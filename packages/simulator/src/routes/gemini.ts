@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { Catalog, Pricing } from "@peel/core"
-import { type Answer, commonFault, type Exchange, type ImageAsk, json } from "../Exchange.ts"
+import { type Answer, commonFault, type ImageAsk, json } from "../Exchange.ts"
 import type { FaultKind } from "../Faults.ts"
 import { base64Of, colourOf, jpeg, png } from "../Png.ts"
 
@@ -209,7 +209,7 @@ export const generateResponse = (ask: ImageAsk, fault: FaultKind): Record<string
 }
 
 /** The answer a Gemini-shaped route gives for a fault (or success). */
-export const answer = (exchange: Exchange, ask: ImageAsk, fault: FaultKind, stream: boolean): Answer => {
+export const answer = (ask: ImageAsk, fault: FaultKind, stream: boolean): Answer => {
   const common = commonFault(fault)
   if (common !== undefined) return common
   switch (fault) {
@@ -267,7 +267,6 @@ export const answer = (exchange: Exchange, ask: ImageAsk, fault: FaultKind, stre
       return { ...json(200, response), delayMillis }
     }
   }
-  void exchange
 }
 
 /** Whether a fault's answer is a billed image. */
