@@ -155,6 +155,19 @@ const firstPartyPrefix = "@peel/channel-"
 const isPath = (specifier: string): boolean =>
   specifier.startsWith("./") || specifier.startsWith("../") || isAbsolute(specifier)
 
+/** The first candidate package that resolves from any of the base locations. */
+const firstResolved = (candidates: ReadonlyArray<string>, bases: ReadonlyArray<string>): string | undefined => {
+  for (const candidate of candidates)
+    for (const base of bases) {
+      try {
+        return createRequire(base).resolve(candidate)
+      } catch {
+        // not resolvable from this base; try the next
+      }
+    }
+  return undefined
+}
+
 const importPlugin = (
   specifier: string,
   file: string,
@@ -162,10 +175,13 @@ const importPlugin = (
 ): Effect.Effect<ChannelPlugin<any>, string> => {
   const known = options.plugins?.[specifier]
   if (known !== undefined) return Effect.succeed(known)
-  const packageName =
-    isPath(specifier) || specifier.includes("/") || specifier.startsWith("@") || specifier.includes("-channel")
-      ? specifier
-      : `${firstPartyPrefix}${specifier}`
+  // `plugin: NAME` is `@peel/channel-NAME` first, then a package called NAME; anything with a scope or
+  // a slash is a package name as written.
+  const candidates =
+    isPath(specifier) || specifier.includes("/") || specifier.startsWith("@")
+      ? [specifier]
+      : [`${firstPartyPrefix}${specifier}`, specifier]
+  const packageName = candidates[0]!
   return Effect.tryPromise({
     try: async () => {
       let location: string | undefined
@@ -178,15 +194,8 @@ const importPlugin = (
           resolve(process.cwd(), "noop.js"),
           ...(options.resolveFrom ?? []),
         ]
-        for (const base of bases) {
-          try {
-            location = createRequire(base).resolve(packageName)
-            break
-          } catch {
-            // try the next base
-          }
-        }
-        if (location === undefined) throw new Error(`cannot find package ${packageName}`)
+        location = firstResolved(candidates, bases)
+        if (location === undefined) throw new Error(`cannot find package ${candidates.join(" or ")}`)
       }
       const module = (await import(pathToFileURL(location).href)) as { default?: unknown }
       const problem = checkPlugin(module.default)

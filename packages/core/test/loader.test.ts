@@ -176,7 +176,7 @@ describe("Pipeline.load", () => {
     )
     expect(problems).toEqual([
       expect.stringMatching(
-        /^4:19: cannot load plugin "no-such-plugin-here": cannot find package @peel\/channel-no-such-plugin-here/,
+        /^4:19: cannot load plugin "no-such-plugin-here": cannot find package @peel\/channel-no-such-plugin-here or no-such-plugin-here/,
       ),
     ])
   })
