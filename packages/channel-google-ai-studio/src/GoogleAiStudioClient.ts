@@ -7,8 +7,8 @@
  * @since 0.1.0
  */
 import { GoogleGenAI } from "@google/genai"
-import type { Errors } from "@peel/core"
-import { Effect, Redacted } from "effect"
+import { GeminiWire } from "@peel/gemini-wire"
+import { Redacted } from "effect"
 import { classify } from "./internal/errors.ts"
 
 /** @category models */
@@ -22,14 +22,7 @@ export interface ClientOptions {
 }
 
 /** @category models */
-export interface Client {
-  /** One `generateContent` call; the raw response object. */
-  readonly generateContent: (parameters: {
-    readonly model: string
-    readonly contents: string
-    readonly config: Record<string, unknown>
-  }) => Effect.Effect<unknown, Errors.ChannelError>
-}
+export type Client = GeminiWire.Client
 
 /** A fetch that moves the key from `x-goog-api-key` to a Bearer token (proxies' Gemini-native routes). */
 const bearerFetch =
@@ -53,16 +46,5 @@ export const make = (options: ClientOptions): Client => {
       ...(options.auth === "bearer" ? { fetch: bearerFetch(key) } : {}),
     },
   })
-  return {
-    generateContent: (parameters) =>
-      Effect.tryPromise({
-        try: (signal) =>
-          sdk.models.generateContent({
-            model: parameters.model,
-            contents: parameters.contents,
-            config: { ...parameters.config, abortSignal: signal },
-          }),
-        catch: (thrown) => classify(options.channel, thrown, key),
-      }),
-  }
+  return GeminiWire.makeClient(sdk, (thrown) => classify(options.channel, thrown, key))
 }

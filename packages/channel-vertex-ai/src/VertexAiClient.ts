@@ -7,8 +7,8 @@
  * @since 0.1.0
  */
 import { GoogleGenAI } from "@google/genai"
-import type { Errors } from "@peel/core"
-import { Effect, Redacted } from "effect"
+import { GeminiWire } from "@peel/gemini-wire"
+import { Redacted } from "effect"
 import { classify } from "./internal/errors.ts"
 
 /** How the client authenticates. @category models */
@@ -33,13 +33,7 @@ export interface ClientOptions {
 }
 
 /** @category models */
-export interface Client {
-  readonly generateContent: (parameters: {
-    readonly model: string
-    readonly contents: string
-    readonly config: Record<string, unknown>
-  }) => Effect.Effect<unknown, Errors.ChannelError>
-}
+export type Client = GeminiWire.Client
 
 const secretsOf = (auth: Auth): ReadonlyArray<string> =>
   auth._tag === "Express"
@@ -100,16 +94,5 @@ export const make = (options: ClientOptions): Client => {
         }),
   )
   const secrets = secretsOf(auth)
-  return {
-    generateContent: (parameters) =>
-      Effect.tryPromise({
-        try: (signal) =>
-          sdk.models.generateContent({
-            model: parameters.model,
-            contents: parameters.contents,
-            config: { ...parameters.config, abortSignal: signal },
-          }),
-        catch: (thrown) => classify(options.channel, thrown, secrets),
-      }),
-  }
+  return GeminiWire.makeClient(sdk, (thrown) => classify(options.channel, thrown, secrets))
 }

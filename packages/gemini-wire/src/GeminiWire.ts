@@ -372,3 +372,31 @@ export const toChannelImage = (
     ...(modelVersion === undefined ? {} : { modelVersion }),
   })
 }
+
+// ---------------------------------------------------------------------------------------------------
+// the call
+
+/** What channels need from a `@google/genai` client (structural, so this module needs no SDK import). */
+export interface GenerateContentSdk {
+  readonly models: { readonly generateContent: (parameters: never) => Promise<unknown> }
+}
+
+/** One abortable `generateContent` call, failures classified by the channel's own classifier. @category call */
+export interface Client {
+  readonly generateContent: (parameters: GenerateParameters) => Effect.Effect<unknown, Errors.ChannelError>
+}
+
+/**
+ * Wrap an SDK client: the Effect's interruption signal becomes `config.abortSignal` (so interrupting
+ * aborts the HTTP request), and whatever the SDK throws goes through `classify` once.
+ *
+ * @category call
+ */
+export const makeClient = (sdk: GenerateContentSdk, classify: (thrown: unknown) => Errors.ChannelError): Client => ({
+  generateContent: (parameters) =>
+    Effect.tryPromise({
+      try: (signal) =>
+        sdk.models.generateContent({ ...parameters, config: { ...parameters.config, abortSignal: signal } } as never),
+      catch: classify,
+    }),
+})
