@@ -183,7 +183,7 @@ export const toChannelRequest = (planned: PlannedRequest): ChannelRequest => ({
   prompt: planned.request.prompt,
   model:
     planned.model ?? (planned.request.model === undefined ? "gemini-3-pro-image" : resolveModel(planned.request.model)),
-  size: planned.size ?? "1K",
+  size: planned.size ?? planned.request.size ?? "1K",
   aspectRatio: planned.aspectRatio ?? planned.request.aspectRatio ?? "1:1",
 })
 

@@ -40,6 +40,20 @@ describe("Runner", () => {
     expect(result.promptHash).toMatch(/^[0-9a-f]{64}$/)
   })
 
+  it("an explicit size is honoured even without a resolution stage", async () => {
+    const result = await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const pipeline = yield* Pipeline.load(join(import.meta.dirname, "fixtures", "cheapest.yaml"), { env: {} })
+          const runner = yield* Runner.make(pipeline)
+          return yield* runner.run({ prompt: "x", size: "4K", aspectRatio: "16:9" })
+        }),
+      ),
+    )
+    expect([result.size, result.aspectRatio]).toEqual(["4K", "16:9"])
+    expect(Fixture.calls.get("main")?.[0]?.size).toBe("4K")
+  })
+
   it("explicit size and model win over routing; low priority goes to Flash", async () => {
     const explicit = await withRunner((runner) =>
       runner.run({ prompt: "x", use: "hero", size: "1K", model: "gemini-3-pro-image", aspectRatio: "16:9" }),
@@ -111,6 +125,27 @@ describe("Runner", () => {
     )
     expect(outcomes).toHaveLength(12)
     expect(peak).toBeLessThanOrEqual(3 + 1)
+  })
+
+  it("cheapest orders candidates by expected price and puts channels that cannot serve the request last", async () => {
+    const run = (request: { prompt: string; size: "1K" | "2K" }) =>
+      Effect.runPromise(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const pipeline = yield* Pipeline.load(join(import.meta.dirname, "fixtures", "cheapest.yaml"), { env: {} })
+            const runner = yield* Runner.make(pipeline)
+            return yield* runner.run(request)
+          }),
+        ),
+      )
+    expect((await run({ prompt: "x", size: "1K" })).channel).toBe("cheap")
+    expect((await run({ prompt: "x", size: "2K" })).channel).toBe("main")
+    Fixture.scripts.set("main", ["Unavailable"])
+    const failedOver = await run({ prompt: "x", size: "2K" })
+    expect(failedOver.attempts.map((attempt) => `${attempt.channel}:${attempt.outcome}`)).toEqual([
+      "main:Unavailable",
+      "backup:ok",
+    ])
   })
 
   it("interrupting a run interrupts the channel call", async () => {
