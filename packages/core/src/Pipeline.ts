@@ -11,7 +11,18 @@ import { createRequire } from "node:module"
 import { dirname, isAbsolute, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { Effect, Result, Schema } from "effect"
-import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from "yaml"
+import {
+  type Document,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parse,
+  parseDocument,
+  visit,
+} from "yaml"
 import { retirementWarning } from "./Catalog.ts"
 import type { ChannelPlugin } from "./Channel.ts"
 import { ConfigError, ConfigProblem } from "./Errors.ts"
@@ -132,6 +143,8 @@ const interpolate = (document: Document, env: Readonly<Record<string, string | u
   visit(document, {
     Scalar(key, node) {
       if (key === "key" || typeof node.value !== "string" || !node.value.includes("${")) return
+      // An unquoted scalar that is exactly one `${VAR}` takes the type its value has (price: ${PRICE} → 0.05).
+      const typed = node.type === "PLAIN" && /^\$\{[^}]+\}$/.test(node.value)
       node.value = node.value.replace(variablePattern, (_match, variable: string, fallback: string | undefined) => {
         const value = env[variable]
         if (value !== undefined && value !== "") {
@@ -142,6 +155,10 @@ const interpolate = (document: Document, env: Readonly<Record<string, string | u
         result.missing.push({ variable, offset: node.range?.[0] ?? 0 })
         return ""
       })
+      if (typed && typeof node.value === "string" && node.value !== "") {
+        const parsed: unknown = parse(node.value)
+        if (typeof parsed === "number" || typeof parsed === "boolean") node.value = parsed
+      }
     },
   })
   return result

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit, Redacted } from "effect"
@@ -196,5 +196,42 @@ describe("Pipeline.load", () => {
     )
     expect(problems.join("\n")).not.toContain("sk-very-secret-123")
     expect(problems.join("\n")).toContain("<redacted>")
+  })
+})
+
+describe("typed interpolation", () => {
+  it("an unquoted ${VAR} takes its value's type; a quoted one stays a string", async () => {
+    const file = join(fixtures, "typed-case.yaml")
+    writeFileSync(
+      file,
+      [
+        "version: 1",
+        "name: typed",
+        "channels:",
+        "  main:",
+        "    plugin: ./fixture-plugin.ts",
+        "    price: ${PEEL_PRICE}",
+        "    delayMs: ${PEEL_DELAY:-0}",
+        "stages: []",
+      ].join("\n"),
+    )
+    try {
+      const pipeline = await Effect.runPromise(Pipeline.load(file, { env: { PEEL_PRICE: "0.07" } }))
+      expect(pipeline.channels[0]!.config).toMatchObject({ price: 0.07, delayMs: 0 })
+      writeFileSync(
+        file,
+        [
+          "version: 1",
+          "name: typed",
+          "channels:",
+          '  main: { plugin: ./fixture-plugin.ts, price: "${PEEL_PRICE}" }',
+          "stages: []",
+        ].join("\n"),
+      )
+      const exit = await Effect.runPromiseExit(Pipeline.load(file, { env: { PEEL_PRICE: "0.07" } }))
+      expect(Exit.isFailure(exit)).toBe(true)
+    } finally {
+      rmSync(file, { force: true })
+    }
   })
 })
