@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import { imageSize } from "image-size"
+import { type ChannelError, MalformedResponse } from "./Errors.ts"
 
 /** @category images */
 export interface ImageInfo {
@@ -85,3 +86,28 @@ export const findImageInText = (text: string): TextImage | undefined => {
   const url = bareUrl.exec(text)
   return url === null ? undefined : { _tag: "Url", url: url[0] }
 }
+
+/**
+ * What a channel found in an upstream's answer: the image, a link to fetch it from, or the typed reason
+ * there is none. Shared by every wire module.
+ *
+ * @category extraction
+ */
+export type Found =
+  | { readonly _tag: "Image"; readonly bytes: Uint8Array; readonly mimeType: string }
+  | { readonly _tag: "Url"; readonly url: string }
+  | { readonly _tag: "Error"; readonly error: ChannelError }
+
+/** Strict base64 → {@link Found}: the image, or `MalformedResponse` saying what is wrong. @category extraction */
+export const foundFromBase64 = (channel: string, base64: string): Found => {
+  const image = decodeBase64Image(base64)
+  return "problem" in image
+    ? { _tag: "Error", error: new MalformedResponse({ channel, message: image.problem }) }
+    : { _tag: "Image", bytes: image.bytes, mimeType: image.info.mimeType }
+}
+
+/** The answer was not a JSON object at all. @category extraction */
+export const notAnObject = (channel: string): Found => ({
+  _tag: "Error",
+  error: new MalformedResponse({ channel, message: "the answer is not a JSON object" }),
+})

@@ -107,10 +107,7 @@ export const usageOf = (response: Response): Request.Usage | undefined => {
 }
 
 /** The image or the typed reason there is none. */
-export type Extracted =
-  | { readonly _tag: "Image"; readonly bytes: Uint8Array; readonly mimeType: string }
-  | { readonly _tag: "Url"; readonly url: string }
-  | { readonly _tag: "Error"; readonly error: Errors.ChannelError }
+export type Extracted = Image.Found
 
 /**
  * Take the final image from a GenerateContentResponse (as JSON or the SDK's object). Thought parts are
@@ -119,11 +116,7 @@ export type Extracted =
  * @category response
  */
 export const extractImage = (channel: string, value: unknown): Extracted => {
-  if (typeof value !== "object" || value === null)
-    return {
-      _tag: "Error",
-      error: new Errors.MalformedResponse({ channel, message: "the answer is not a JSON object" }),
-    }
+  if (typeof value !== "object" || value === null) return Image.notAnObject(channel)
   const response = value as Response
   if (response.error !== undefined && response.error !== null) {
     const code = numberOr(response.error.code) ?? 500
@@ -159,12 +152,12 @@ export const extractImage = (channel: string, value: unknown): Extracted => {
     if (inline === undefined || inline === null) continue
     if (typeof inline.data !== "string")
       return { _tag: "Error", error: new Errors.MalformedResponse({ channel, message: "an image part has no data" }) }
-    return decoded(channel, inline.data)
+    return Image.foundFromBase64(channel, inline.data)
   }
   for (const part of [...parts].reverse()) {
     if (typeof part.text !== "string") continue
     const found = Image.findImageInText(part.text)
-    if (found?._tag === "Data") return decoded(channel, found.base64)
+    if (found?._tag === "Data") return Image.foundFromBase64(channel, found.base64)
     if (found?._tag === "Url") return { _tag: "Url", url: found.url }
   }
   if (finishReason !== undefined && blockedReasons.has(finishReason))
@@ -189,13 +182,6 @@ export const extractImage = (channel: string, value: unknown): Extracted => {
       ...(finishReason === undefined ? {} : { finishReason }),
     }),
   }
-}
-
-const decoded = (channel: string, base64: string): Extracted => {
-  const image = Image.decodeBase64Image(base64)
-  if ("problem" in image)
-    return { _tag: "Error", error: new Errors.MalformedResponse({ channel, message: image.problem }) }
-  return { _tag: "Image", bytes: image.bytes, mimeType: image.info.mimeType }
 }
 
 /** The model the answer says it used. @category response */

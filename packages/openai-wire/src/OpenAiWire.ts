@@ -80,10 +80,7 @@ export const costOf = (value: unknown): number | undefined => {
 }
 
 /** An image found in the answer, or why there is none. @category response */
-export type Extracted =
-  | { readonly _tag: "Image"; readonly bytes: Uint8Array; readonly mimeType: string }
-  | { readonly _tag: "Url"; readonly url: string }
-  | { readonly _tag: "Error"; readonly error: Errors.ChannelError }
+export type Extracted = Image.Found
 
 const contentText = (content: unknown): string => {
   if (typeof content === "string") return content
@@ -100,13 +97,6 @@ const contentText = (content: unknown): string => {
   return ""
 }
 
-const fromData = (channel: string, base64: string): Extracted => {
-  const image = Image.decodeBase64Image(base64)
-  return "problem" in image
-    ? { _tag: "Error", error: new Errors.MalformedResponse({ channel, message: image.problem }) }
-    : { _tag: "Image", bytes: image.bytes, mimeType: image.info.mimeType }
-}
-
 /**
  * Find the image: `message.images[].image_url.url`, then a markdown data-URI, a bare data-URI or a URL
  * in `message.content`. An `error` object inside a 200 body is classified like an HTTP error.
@@ -114,11 +104,7 @@ const fromData = (channel: string, base64: string): Extracted => {
  * @category response
  */
 export const extractImage = (channel: string, value: unknown): Extracted => {
-  if (typeof value !== "object" || value === null)
-    return {
-      _tag: "Error",
-      error: new Errors.MalformedResponse({ channel, message: "the answer is not a JSON object" }),
-    }
+  if (typeof value !== "object" || value === null) return Image.notAnObject(channel)
   const completion = value as Completion
   if (completion.error !== undefined && completion.error !== null) {
     const code = numberOr(completion.error.code) ?? 502
@@ -134,11 +120,11 @@ export const extractImage = (channel: string, value: unknown): Extracted => {
     const url = image?.image_url?.url
     if (typeof url !== "string") continue
     const found = Image.findImageInText(url.startsWith("data:") ? url : `![image](${url})`)
-    if (found?._tag === "Data") return fromData(channel, found.base64)
+    if (found?._tag === "Data") return Image.foundFromBase64(channel, found.base64)
     if (found?._tag === "Url") return { _tag: "Url", url: found.url }
   }
   const found = Image.findImageInText(contentText(choice.message?.content))
-  if (found?._tag === "Data") return fromData(channel, found.base64)
+  if (found?._tag === "Data") return Image.foundFromBase64(channel, found.base64)
   if (found?._tag === "Url") return { _tag: "Url", url: found.url }
   const finishReason = typeof choice.finish_reason === "string" ? choice.finish_reason : undefined
   if (finishReason === "content_filter") {
