@@ -50,6 +50,8 @@ export interface Options {
   readonly rpm?: number
   /** Batch job schedule. */
   readonly batch?: BatchOptions
+  /** Ledger entries kept per list (calls, billed); totals stay exact. Default 10,000. */
+  readonly ledgerLimit?: number
 }
 
 /** One request the simulator received (in-process only; never served over HTTP: it holds credentials). */
@@ -129,7 +131,7 @@ export const start = async (options: Options = {}): Promise<Handle> => {
   const timeScale = options.timeScale ?? 1
   if (!(timeScale >= 0)) throw new Error(`time scale must be a non-negative number, got ${timeScale}`)
   const plan = new FaultPlan(rules, random)
-  const ledger = new Ledger()
+  const ledger = new Ledger(options.ledgerLimit)
   let recorded: Array<RecordedRequest> = []
   let windows = new Map<string, Array<number>>()
   const open = new Set<ServerResponse>()
