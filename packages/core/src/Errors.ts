@@ -209,17 +209,60 @@ export class OutputError extends Schema.TaggedError<OutputError>()("OutputError"
 export type PipelineError = ChannelError | BudgetExceeded | NoChannel | OutputError
 
 /**
- * Quote an upstream body in an error message: at most `limit` characters, base64 runs elided, secrets
- * removed. Never put a whole upstream body (megabytes of base64) in an error.
+ * Secrets shorter than this many characters cannot be told apart from ordinary words (`x`, `test`,
+ * `abc`): {@link redact} removes them only where they stand alone as a token, never from inside a word
+ * (with the key `x`, "Resource exhausted" stays intact), and first-party channels warn that such a key
+ * looks like a placeholder ({@link isPlaceholderSecret}). Real API keys and tokens are far longer.
  *
  * @category utils
  */
-export const describeBody = (body: string, secrets: ReadonlyArray<string> = [], limit = 300): string => {
-  let text = body.replace(/[A-Za-z0-9+/=]{200,}/g, (run) => `<${run.length} base64 chars>`)
-  for (const secret of secrets) if (secret.length > 0) text = text.split(secret).join("<redacted>")
-  text = text.replace(/\s+/g, " ").trim()
-  return text.length > limit ? `${text.slice(0, limit)}…` : text
+export const minSecretLength = 8
+
+/** True for a secret too short to be a real credential (under {@link minSecretLength} characters). @category utils */
+export const isPlaceholderSecret = (secret: string): boolean => secret.trim().length < minSecretLength
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+/** Characters a short secret must not touch on either side to count as a token of its own. */
+const tokenCharacter = "A-Za-z0-9_\\-"
+
+/**
+ * The one function through which upstream text may reach a message, a log line or a result: every secret
+ * removed (also URL-encoded; secrets under {@link minSecretLength} characters only as whole tokens), runs of
+ * base64 elided, whitespace collapsed, and cut to at most `limit` characters. Secrets go first, so a key
+ * inside a long base64-looking run is still removed whole.
+ *
+ * @category utils
+ */
+export const redact = (text: string, secrets: ReadonlyArray<string> = [], limit = 300): string => {
+  const variants = new Set<string>()
+  for (const secret of secrets) {
+    for (const variant of [secret, secret.trim(), encodeURIComponent(secret.trim())])
+      if (variant.trim().length > 0) variants.add(variant)
+  }
+  let result = text
+  for (const secret of [...variants].sort((left, right) => right.length - left.length)) {
+    result =
+      secret.length >= minSecretLength
+        ? result.split(secret).join("<redacted>")
+        : result.replace(
+            new RegExp(`(?<![${tokenCharacter}])${escapeRegExp(secret)}(?![${tokenCharacter}])`, "g"),
+            "<redacted>",
+          )
+  }
+  result = result.replace(/[A-Za-z0-9+/=]{200,}/g, (run) => `<${run.length} base64 chars>`)
+  result = result.replace(/\s+/g, " ").trim()
+  return result.length > limit ? `${result.slice(0, limit)}…` : result
 }
+
+/**
+ * Quote an upstream body in an error message through {@link redact}: at most `limit` characters, base64
+ * runs elided, secrets removed. Never put a whole upstream body (megabytes of base64) in an error.
+ *
+ * @category utils
+ */
+export const describeBody = (body: string, secrets: ReadonlyArray<string> = [], limit = 300): string =>
+  redact(body, secrets, limit)
 
 /** A request that does not match the ImageRequest Schema (bad JSONL line, bad facade call). @category core errors */
 export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
