@@ -110,27 +110,39 @@ export const usageOf = (response: Response): Request.Usage | undefined => {
 export type Extracted = Image.Found
 
 /**
+ * The error a 200 answer carries in its body (`{ error: { code, message, status } }`), classified like an
+ * HTTP error with `secrets` removed from every quoted text; `undefined` when the body carries none.
+ *
+ * @category errors
+ */
+export const errorInBody = (
+  channel: string,
+  value: unknown,
+  secrets: ReadonlyArray<string> = [],
+): Errors.ChannelError | undefined => {
+  const error = typeof value === "object" && value !== null ? (value as Response).error : undefined
+  if (error === undefined || error === null) return undefined
+  return classifyStatus(
+    channel,
+    numberOr(error.code) ?? 500,
+    Errors.redact(String(error.status ?? ""), secrets, 60),
+    describeMessage(error.message, secrets),
+    {},
+  )
+}
+
+/**
  * Take the final image from a GenerateContentResponse (as JSON or the SDK's object). Thought parts are
  * skipped; the last non-thought `inlineData` wins; failing that, a data-URI (or a URL) inside a text part.
+ * `secrets` are removed from any upstream text quoted in an error.
  *
  * @category response
  */
-export const extractImage = (channel: string, value: unknown): Extracted => {
+export const extractImage = (channel: string, value: unknown, secrets: ReadonlyArray<string> = []): Extracted => {
   if (typeof value !== "object" || value === null) return Image.notAnObject(channel)
   const response = value as Response
-  if (response.error !== undefined && response.error !== null) {
-    const code = numberOr(response.error.code) ?? 500
-    return {
-      _tag: "Error",
-      error: classifyStatus(
-        channel,
-        code,
-        String(response.error.status ?? ""),
-        describeMessage(response.error.message),
-        {},
-      ),
-    }
-  }
+  const inBody = errorInBody(channel, value, secrets)
+  if (inBody !== undefined) return { _tag: "Error", error: inBody }
   const blockReason = response.promptFeedback?.blockReason
   const candidate = response.candidates?.[0]
   if (candidate === undefined) {
@@ -139,8 +151,8 @@ export const extractImage = (channel: string, value: unknown): Extracted => {
         _tag: "Error",
         error: new Errors.ContentBlocked({
           channel,
-          reason: blockReason,
-          message: `the prompt was blocked (${blockReason})`,
+          reason: Errors.redact(blockReason, secrets, 60),
+          message: `the prompt was blocked (${Errors.redact(blockReason, secrets, 60)})`,
         }),
       }
     return { _tag: "Error", error: new Errors.NoImage({ channel, message: "the answer has no candidates" }) }
@@ -166,7 +178,7 @@ export const extractImage = (channel: string, value: unknown): Extracted => {
       error: new Errors.ContentBlocked({
         channel,
         reason: finishReason,
-        message: `the image was blocked (${finishReason})${typeof candidate.finishMessage === "string" ? `: ${describeMessage(candidate.finishMessage)}` : ""}`,
+        message: `the image was blocked (${finishReason})${typeof candidate.finishMessage === "string" ? `: ${describeMessage(candidate.finishMessage, secrets)}` : ""}`,
       }),
     }
   if (finishReason === "MALFORMED_RESPONSE")
@@ -178,8 +190,8 @@ export const extractImage = (channel: string, value: unknown): Extracted => {
     _tag: "Error",
     error: new Errors.NoImage({
       channel,
-      message: `the answer has no image (finishReason ${finishReason ?? "missing"})`,
-      ...(finishReason === undefined ? {} : { finishReason }),
+      message: `the answer has no image (finishReason ${finishReason === undefined ? "missing" : Errors.redact(finishReason, secrets, 60)})`,
+      ...(finishReason === undefined ? {} : { finishReason: Errors.redact(finishReason, secrets, 60) }),
     }),
   }
 }
@@ -193,8 +205,8 @@ export const modelVersionOf = (value: unknown): string | undefined => {
 // ---------------------------------------------------------------------------------------------------
 // errors
 
-const describeMessage = (message: unknown): string =>
-  Errors.describeBody(typeof message === "string" ? message : "", [], 200)
+const describeMessage = (message: unknown, secrets: ReadonlyArray<string>): string =>
+  Errors.redact(typeof message === "string" ? message : "", secrets, 200)
 
 /** Parse Google's `retryDelay` ("34s", "1.5s"); absurd values (over an hour) are ignored. */
 export const parseRetryDelay = (text: unknown): number | undefined => {
@@ -271,13 +283,13 @@ export const classifyHttpError = (
   const apiKeyInvalid = details.some((detail) => detail?.reason === "API_KEY_INVALID")
   const retryAfterMs = parseRetryDelay(retryInfo?.retryDelay)
   const rawMessage = typeof error?.message === "string" ? error.message : bodyText
-  const message = Errors.describeBody(rawMessage, secrets, 300)
+  const message = Errors.redact(rawMessage, secrets, 300)
   const htmlPage = error === undefined && /<html|<!doctype/i.test(bodyText)
   const code = htmlPage && status < 500 ? 502 : status
   return classifyStatus(
     channel,
     code,
-    typeof error?.status === "string" ? error.status : "",
+    typeof error?.status === "string" ? Errors.redact(error.status, secrets, 60) : "",
     message || "(empty body)",
     {
       ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
@@ -318,9 +330,9 @@ export const classifyThrown = (
   if (error instanceof SyntaxError || /JSON/.test(message))
     return new Errors.MalformedResponse({
       channel,
-      message: `the answer is not valid JSON: ${Errors.describeBody(message, secrets, 200)}`,
+      message: `the answer is not valid JSON: ${Errors.redact(message, secrets, 200)}`,
     })
-  return new Errors.MalformedResponse({ channel, message: Errors.describeBody(message, secrets, 300) })
+  return new Errors.MalformedResponse({ channel, message: Errors.redact(message, secrets, 300) })
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -374,7 +386,9 @@ export interface Client {
 
 /**
  * Wrap an SDK client: the Effect's interruption signal becomes `config.abortSignal` (so interrupting
- * aborts the HTTP request), and whatever the SDK throws goes through `classify` once.
+ * aborts the HTTP request), and whatever the SDK throws goes through `classify` once. An answer that
+ * carries `{ error }` in a 200 body goes through `classify` too, as the HTTP error it stands for, so the
+ * channel's own classifier (which holds its secrets) quotes it.
  *
  * @category call
  */
@@ -384,5 +398,13 @@ export const makeClient = (sdk: GenerateContentSdk, classify: (thrown: unknown) 
       try: (signal) =>
         sdk.models.generateContent({ ...parameters, config: { ...parameters.config, abortSignal: signal } } as never),
       catch: classify,
-    }),
+    }).pipe(
+      Effect.flatMap((response) => {
+        const error = typeof response === "object" && response !== null ? (response as Response).error : undefined
+        if (error === undefined || error === null) return Effect.succeed(response)
+        const code = numberOr(error.code)
+        const status = code !== undefined && code >= 400 ? code : 500
+        return Effect.fail(classify({ status, message: JSON.stringify({ error }) }))
+      }),
+    ),
 })
