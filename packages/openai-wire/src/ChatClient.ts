@@ -9,7 +9,15 @@
 import { type Channel, Errors } from "@peel/core"
 import { Effect, Redacted } from "effect"
 import OpenAI from "openai"
-import { classifyThrown, costOf, type DownloadLimits, download, extractImage, usageOf } from "./OpenAiWire.ts"
+import {
+  classifyThrown,
+  costOf,
+  type DownloadLimits,
+  download,
+  errorInBody,
+  extractImage,
+  usageOf,
+} from "./OpenAiWire.ts"
 
 /** @category models */
 export interface ChatClientOptions {
@@ -46,7 +54,13 @@ export const make = (options: ChatClientOptions): ChatClient => {
           options.classify === undefined
             ? classifyThrown(options.channel, thrown, [key])
             : options.classify(options.channel, thrown, key),
-      }),
+      }).pipe(
+        // An error inside a 200 answer (OpenRouter, proxies) fails here, where the key is known to redact it.
+        Effect.flatMap((response) => {
+          const failure = errorInBody(options.channel, response, [key])
+          return failure === undefined ? Effect.succeed(response) : Effect.fail(failure)
+        }),
+      ),
   }
 }
 

@@ -98,21 +98,39 @@ const contentText = (content: unknown): string => {
 }
 
 /**
+ * The error an OpenAI-shaped 200 answer carries in its body (OpenRouter and proxies do this), classified
+ * like an HTTP error with `secrets` removed from the quoted message; `undefined` when there is none.
+ *
+ * @category errors
+ */
+export const errorInBody = (
+  channel: string,
+  value: unknown,
+  secrets: ReadonlyArray<string> = [],
+): Errors.ChannelError | undefined => {
+  const error = typeof value === "object" && value !== null ? (value as Completion).error : undefined
+  if (error === undefined || error === null) return undefined
+  const code = numberOr(error.code)
+  return classifyStatus(
+    channel,
+    code !== undefined && code >= 400 ? code : 502,
+    Errors.redact(typeof error.message === "string" ? error.message : "error in a 200 answer", secrets, 300),
+    undefined,
+  )
+}
+
+/**
  * Find the image: `message.images[].image_url.url`, then a markdown data-URI, a bare data-URI or a URL
- * in `message.content`. An `error` object inside a 200 body is classified like an HTTP error.
+ * in `message.content`. An `error` object inside a 200 body is classified like an HTTP error
+ * ({@link errorInBody}); `secrets` are removed from any upstream text quoted in an error.
  *
  * @category response
  */
-export const extractImage = (channel: string, value: unknown): Extracted => {
+export const extractImage = (channel: string, value: unknown, secrets: ReadonlyArray<string> = []): Extracted => {
   if (typeof value !== "object" || value === null) return Image.notAnObject(channel)
   const completion = value as Completion
-  if (completion.error !== undefined && completion.error !== null) {
-    const code = numberOr(completion.error.code) ?? 502
-    return {
-      _tag: "Error",
-      error: classifyStatus(channel, code, String(completion.error.message ?? "error in a 200 answer"), undefined),
-    }
-  }
+  const inBody = errorInBody(channel, value, secrets)
+  if (inBody !== undefined) return { _tag: "Error", error: inBody }
   const choice = completion.choices?.[0]
   if (choice === undefined)
     return { _tag: "Error", error: new Errors.NoImage({ channel, message: "the answer has no choices" }) }
@@ -128,7 +146,10 @@ export const extractImage = (channel: string, value: unknown): Extracted => {
   if (found?._tag === "Url") return { _tag: "Url", url: found.url }
   const finishReason = typeof choice.finish_reason === "string" ? choice.finish_reason : undefined
   if (finishReason === "content_filter") {
-    const reason = typeof choice.native_finish_reason === "string" ? choice.native_finish_reason : "content_filter"
+    const reason =
+      typeof choice.native_finish_reason === "string"
+        ? Errors.redact(choice.native_finish_reason, secrets, 60)
+        : "content_filter"
     return {
       _tag: "Error",
       error: new Errors.ContentBlocked({ channel, reason, message: `the image was blocked (${reason})` }),
@@ -143,8 +164,8 @@ export const extractImage = (channel: string, value: unknown): Extracted => {
     _tag: "Error",
     error: new Errors.NoImage({
       channel,
-      message: `the answer has no image (finish_reason ${finishReason ?? "missing"})`,
-      ...(finishReason === undefined ? {} : { finishReason }),
+      message: `the answer has no image (finish_reason ${finishReason === undefined ? "missing" : Errors.redact(finishReason, secrets, 60)})`,
+      ...(finishReason === undefined ? {} : { finishReason: Errors.redact(finishReason, secrets, 60) }),
     }),
   }
 }
@@ -264,7 +285,7 @@ export const download = (channel: string, url: string, limits: DownloadLimits): 
             ? new Errors.Timeout({ channel, message: `image download took longer than ${limits.timeoutMillis} ms` })
             : new Errors.Unavailable({
                 channel,
-                message: `image download failed: ${Errors.describeBody(String((thrown as Error)?.message ?? thrown), [], 200)}`,
+                message: `image download failed: ${Errors.redact(String((thrown as Error)?.message ?? thrown), [], 200)}`,
               }),
       }),
     ),
@@ -336,7 +357,7 @@ export const classifyThrown = (
       : typeof error?.message === "string"
         ? error.message
         : String(thrown)
-  const message = Errors.describeBody(raw, secrets, 300)
+  const message = Errors.redact(raw, secrets, 300)
   // The SDK's classes keep the generic `name` "Error"; their constructor names tell them apart.
   const className = (thrown as { constructor?: { name?: unknown } })?.constructor?.name
   const name =
