@@ -30,6 +30,8 @@ export const faultKinds = [
   "markdown-image",
   "error-in-200",
   "jpeg",
+  "echo-key",
+  "echo-key-200",
 ] as const
 
 export type FaultKind = (typeof faultKinds)[number]

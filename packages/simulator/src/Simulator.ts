@@ -274,8 +274,8 @@ export const start = async (options: Options = {}): Promise<Handle> => {
     }
     const fault = plan.next(matched.route)
     const answer = geminiShaped
-      ? Gemini.answer(ask, fault, matched.stream === true)
-      : OpenAi.answer(flavour, ask, fault)
+      ? Gemini.answer(ask, fault, matched.stream === true, matched.credential)
+      : OpenAi.answer(flavour, ask, fault, matched.credential)
     const delay = (sampleLatency(latency, random) + (answer.delayMillis ?? 0)) * timeScale
     const wentAway = await wait(response, answer.hang === true ? undefined : delay)
     if (wentAway) return finish(0, fault, true)

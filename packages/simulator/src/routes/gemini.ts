@@ -208,11 +208,18 @@ export const generateResponse = (ask: ImageAsk, fault: FaultKind): Record<string
   }
 }
 
-/** The answer a Gemini-shaped route gives for a fault (or success). */
-export const answer = (ask: ImageAsk, fault: FaultKind, stream: boolean): Answer => {
+/**
+ * The answer a Gemini-shaped route gives for a fault (or success). `credential` is what the caller sent
+ * (API key or Bearer token): only the `echo-key` faults use it, to test that clients never repeat it.
+ */
+export const answer = (ask: ImageAsk, fault: FaultKind, stream: boolean, credential = ""): Answer => {
   const common = commonFault(fault)
   if (common !== undefined) return common
   switch (fault) {
+    case "echo-key":
+      return json(401, echoedKeyError(credential))
+    case "echo-key-200":
+      return json(200, echoedKeyError(credential))
     case "429":
       return rateLimited(false)
     case "429-daily":
@@ -268,6 +275,23 @@ export const answer = (ask: ImageAsk, fault: FaultKind, stream: boolean): Answer
     }
   }
 }
+
+/** A `google.rpc.Status` body that repeats the caller's credential, as a careless upstream or proxy might. */
+const echoedKeyError = (credential: string) => ({
+  error: {
+    code: 401,
+    message: `Request had invalid authentication credentials: ${credential} was rejected. Expected a valid API key or OAuth 2 access token.`,
+    status: "UNAUTHENTICATED",
+    details: [
+      {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        reason: "ACCESS_TOKEN_TYPE_UNSUPPORTED",
+        domain: "googleapis.com",
+        metadata: { credential },
+      },
+    ],
+  },
+})
 
 /** Whether a fault's answer is a billed image. */
 export const billable = (fault: FaultKind): boolean =>

@@ -88,11 +88,32 @@ export const priceOf = (flavour: "openrouter" | "proxy-chat", ask: ImageAsk): nu
 
 let completionCounter = 0
 
-/** The answer for a fault (or success) in this flavour's shape. */
-export const answer = (flavour: "openrouter" | "proxy-chat", ask: ImageAsk, fault: FaultKind): Answer => {
+/**
+ * The answer for a fault (or success) in this flavour's shape. `credential` is the caller's Bearer token:
+ * only the `echo-key` faults use it (an error that repeats it, with an HTTP 401 or inside an HTTP 200).
+ */
+export const answer = (
+  flavour: "openrouter" | "proxy-chat",
+  ask: ImageAsk,
+  fault: FaultKind,
+  credential = "",
+): Answer => {
   const common = commonFault(fault)
   if (common !== undefined) return common
+  const echoed = {
+    code: 401,
+    message: `Incorrect API key provided: ${credential}. You can find your API key in your account settings.`,
+    metadata: { error_type: "authentication", raw: `{"error":"invalid key ${credential}"}` },
+  }
   switch (fault) {
+    case "echo-key":
+      return json(401, { error: echoed })
+    case "echo-key-200":
+      return json(200, {
+        id: `gen-sim-${++completionCounter}`,
+        error: echoed,
+        choices: [{ index: 0, finish_reason: "error", message: { role: "assistant", content: "" } }],
+      })
     case "429":
       return openAiError(429, "Rate limit exceeded: too many requests", { "retry-after": "2" })
     case "429-daily":
