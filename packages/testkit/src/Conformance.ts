@@ -3,7 +3,8 @@
  * vitest blocks that start one simulator, build the channel with `Plugin.build`, and check the channel
  * contract (DESIGN §5): images of the right pixel size for every claimed model × size × aspect ratio, the
  * outgoing body, every wire failure mapped to the taxonomy, one upstream call per attempt, interruption
- * aborting the HTTP request, refusal before any call, a sane price, and the secret never showing anywhere.
+ * aborting the HTTP request, refusal before any call, a sane price, and the secret never showing anywhere —
+ * also when the upstream echoes it back in an error (the simulator's `echo-key` faults).
  *
  * Each check is also exported as a plain function over a {@link Harness}, so a test can run one directly
  * (the testkit's own tests do, to prove a broken channel fails it).
@@ -276,6 +277,49 @@ export const checkRefusal = (harness: Harness, request: Channel.ChannelRequest):
     expect((await requestsSince(harness, requestsBefore)).length, `requests sent for refused ${what}`).toBe(0)
   })
 
+/** Simulator faults whose answer repeats the caller's credential: an HTTP 401, and the same error inside a 200. */
+export const echoFaults = ["echo-key", "echo-key-200"] as const
+
+/**
+ * The upstream repeats the channel's own key in its error (`echo-key`: an HTTP 401 in the route's shape;
+ * `echo-key-200`: that error inside an HTTP 200). One attempt must fail with a channel error after exactly
+ * one upstream call, and the secret must show in none of the error's renderings, the logs or the warnings.
+ * The channel must have sent the secret as its credential (header or Bearer token), or the echo proves nothing.
+ *
+ * @category checks
+ */
+export const checkEchoedSecret = (
+  harness: Harness,
+  fault: (typeof echoFaults)[number] = "echo-key",
+  request: Channel.ChannelRequest = sampleRequest(),
+): Promise<void> =>
+  scanning(harness, async () => {
+    await settle(harness.simulator.script(harness.route, [fault]))
+    const callsBefore = await callCount(harness)
+    const requestsBefore = (await recordedRequests(harness)).length
+    const exit = await harness.run(harness.channel.generate(request))
+    const sent = await requestsSince(harness, requestsBefore)
+    expect(
+      sent.some((recorded) =>
+        Object.values(recorded.headers ?? {}).some((value) => String(value).includes(harness.secret)),
+      ),
+      `fault ${fault}: the channel did not send the secret as its credential, so the echo proves nothing`,
+    ).toBe(true)
+    if (Exit.isSuccess(exit)) {
+      const { bytes: _bytes, ...rest } = exit.value
+      expose(harness, `result for fault ${fault}`, JSON.stringify(rest))
+      throw new Error(`fault ${fault}: the upstream answered an error, but the channel returned an image`)
+    }
+    const error = failureOf(exit)
+    exposeError(harness, `error for fault ${fault}`, error, exit.cause)
+    if (error === undefined)
+      throw new Error(
+        `fault ${fault}: expected a channel error, got a defect or interruption: ${Cause.pretty(exit.cause)}`,
+      )
+    expect(Errors.isChannelError(error), `fault ${fault}: ${String(error)} is not a channel error`).toBe(true)
+    expect((await callCount(harness)) - callsBefore, `fault ${fault}: upstream calls for one attempt`).toBe(1)
+  })
+
 /** `price(request)` is a finite, non-negative number. @category checks */
 export const checkPrice = (harness: Harness, request: Channel.ChannelRequest): void => {
   const price = harness.channel.price(request)
@@ -392,6 +436,9 @@ export const conformance = <Config>(options: ConformanceOptions<Config>): void =
     })
 
     describe("secrets", () => {
+      for (const fault of echoFaults) {
+        it(`never shows the secret when the upstream echoes it (${fault})`, () => checkEchoedSecret(harness(), fault))
+      }
       it("never shows the secret in errors, results, logs or warnings", () => {
         expect(harness().exposures.length, "nothing was captured to search").toBeGreaterThan(0)
         checkNoSecret(harness())

@@ -12,6 +12,7 @@
 export {
   type Claims,
   type ConformanceOptions,
+  checkEchoedSecret,
   checkError,
   checkInterruption,
   checkNoSecret,
@@ -20,6 +21,7 @@ export {
   checkRefusal,
   checkSuccess,
   conformance,
+  echoFaults,
 } from "./Conformance.ts"
 export {
   defaultErrors,

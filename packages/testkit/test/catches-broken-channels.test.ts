@@ -7,6 +7,7 @@ import { Channel } from "@peel/core"
 import { Effect, Schema } from "effect"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
 import {
+  checkEchoedSecret,
   checkError,
   checkInterruption,
   checkRedactedConfig,
@@ -79,6 +80,18 @@ describe("checks run directly", () => {
   it("fail a channel that puts its key in an error message", () =>
     withHarness("leaks-secret", async (harness) => {
       await expect(checkError(harness, "503", "Unavailable")).rejects.toThrow(/secret appears/)
+    }))
+
+  it("fail a channel that quotes an upstream error without removing its key (echo-key, echo-key-200)", () =>
+    withHarness("no-redaction", async (harness) => {
+      await expect(checkEchoedSecret(harness, "echo-key")).rejects.toThrow(/secret appears/)
+      await expect(checkEchoedSecret(harness, "echo-key-200")).rejects.toThrow(/secret appears/)
+    }))
+
+  it("pass the same channel on echo-key faults when it redacts", () =>
+    withHarness(undefined, async (harness) => {
+      await checkEchoedSecret(harness, "echo-key")
+      await checkEchoedSecret(harness, "echo-key-200")
     }))
 
   it("fail a channel that calls upstream for a request it cannot honour", () =>
