@@ -1,44 +1,55 @@
 /**
  * Overhead benchmark (DESIGN §8): Peel's runner (loader-built pipeline, stages, channel, result
- * accounting) versus calling `@google/genai` directly, both against the in-process simulator with zero
- * simulated latency, so what is measured is Peel's own cost. Prints p50/p99 latency and throughput at
- * concurrency 1, 8 and 64. Bounded: a fixed number of requests per row.
+ * accounting) versus the same job done directly with `@google/genai` — generateContent, find the image
+ * part, decode its base64 into bytes — both against the simulator at zero simulated latency, running in
+ * its own process (`peel simulate`), so what is measured is the client side's own cost.
+ *
+ * Rows: 1K and 4K Pro images at concurrency 1, 8 and 64; the simulator's ledger is reset before every
+ * measurement and checked after it (one upstream call per request). Columns: throughput and its ratio,
+ * p50/p99 latency and what Peel adds to them, and CPU milliseconds per request of this process (user +
+ * system, `process.cpuUsage()` over the measurement) — the simulator's CPU, in the other process, is
+ * shown separately. Bounded: `PEEL_BENCH_REQUESTS` requests per measurement (default 900 for 1K rows;
+ * 4K rows make a third as many), so it finishes in about a minute on a 2-core machine.
  *
  * Run: `npx pnpm bench` (all benchmarks) or `npx pnpm --filter @peel/cli bench`.
+ * `PEEL_BENCH_ONLY=peel|sdk` and `PEEL_BENCH_ROWS=4K:64,1K:8` narrow it (for `node --cpu-prof`).
  */
-import { writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { rmSync } from "node:fs"
 import { GoogleGenAI } from "@google/genai"
 import { Pipeline, Runner } from "@peel/core"
-import { Simulator } from "@peel/simulator"
 import { Effect } from "effect"
 import { loadOptions } from "../src/plugins.ts"
+import { percentile, processCpuMillis, sdkImage, startSimulator, writePipeline } from "./shared.ts"
 
-const requestsPerRow = Number(process.env.PEEL_BENCH_REQUESTS ?? 400)
-const simulator = await Simulator.start({ port: 0, latency: "0" })
-const pipelineFile = join(tmpdir(), `peel-bench-${process.pid}.yaml`)
-writeFileSync(
-  pipelineFile,
-  [
-    "version: 1",
-    "name: bench",
-    "channels:",
-    `  google: { plugin: google-ai-studio, baseUrl: "${simulator.url}", apiKey: bench-key }`,
-    "stages:",
-    "  - resolution: { default: 1K }",
-    "  - route: { default: gemini-3-pro-image }",
-    "  - generate: { timeout: 30s }",
-  ].join("\n"),
-)
+const perRow = Number(process.env.PEEL_BENCH_REQUESTS ?? 900)
+const only = process.env.PEEL_BENCH_ONLY
+const sizes = ["1K", "4K"] as const
+const concurrencies = [1, 8, 64] as const
+const rowFilter = process.env.PEEL_BENCH_ROWS?.split(",").map((row) => row.trim())
+const requestsFor = (size: string) => (size === "4K" ? Math.max(1, Math.round(perRow / 3)) : perRow)
 
-const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+interface Measurement {
+  readonly perSecond: number
+  readonly p50: number
+  readonly p99: number
+  readonly cpuMsPerRequest: number
+  readonly simCpuMsPerRequest: number | undefined
+}
 
-/** Run `total` calls of `call` with at most `concurrency` in flight; latencies in ms and wall time. */
-const measure = async (call: (index: number) => Promise<unknown>, concurrency: number, total: number) => {
+const simulator = await startSimulator()
+const pipelineFile = writePipeline(simulator.url)
+
+/** Run `total` calls with at most `concurrency` in flight, after emptying the simulator's ledger. */
+const measure = async (
+  call: (index: number) => Promise<unknown>,
+  concurrency: number,
+  total: number,
+): Promise<Measurement> => {
+  await simulator.reset()
   const latencies: Array<number> = []
   let next = 0
+  const simCpuBefore = processCpuMillis(simulator.pid)
+  const cpuBefore = process.cpuUsage()
   const started = performance.now()
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -51,47 +62,90 @@ const measure = async (call: (index: number) => Promise<unknown>, concurrency: n
     }),
   )
   const wall = performance.now() - started
+  const cpu = process.cpuUsage(cpuBefore)
+  const simCpuAfter = processCpuMillis(simulator.pid)
+  const upstream = await simulator.ledgerTotals()
+  if (upstream.calls !== total || upstream.billedImages !== total)
+    throw new Error(`expected ${total} upstream calls and images, the simulator saw ${JSON.stringify(upstream)}`)
   latencies.sort((left, right) => left - right)
-  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), perSecond: (total / wall) * 1000 }
+  return {
+    perSecond: (total / wall) * 1000,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    cpuMsPerRequest: (cpu.user + cpu.system) / 1000 / total,
+    simCpuMsPerRequest:
+      simCpuBefore === undefined || simCpuAfter === undefined ? undefined : (simCpuAfter - simCpuBefore) / total,
+  }
 }
 
 const sdk = new GoogleGenAI({ apiKey: "bench-key", httpOptions: { baseUrl: simulator.url } })
-const direct = (index: number) =>
-  sdk.models.generateContent({
-    model: "gemini-3-pro-image",
-    contents: `bench prompt ${index}`,
-    config: { responseModalities: ["TEXT", "IMAGE"], imageConfig: { aspectRatio: "1:1", imageSize: "1K" } },
-  })
+// Twelve prompts: the simulator colours images by prompt (a palette of 12), so every image it serves is cached.
+const promptOf = (index: number) => `bench prompt ${index % 12}`
+const direct = (size: string) => (index: number) => sdkImage(sdk, `${promptOf(index)} #${index}`, size)
 
-const rows: Array<string> = []
-await Effect.runPromise(
-  Effect.scoped(
-    Effect.gen(function* () {
-      const pipeline = yield* Pipeline.load(pipelineFile, loadOptions)
-      const runner = yield* Runner.make(pipeline)
-      const viaPeel = (index: number) => Effect.runPromise(runner.run({ prompt: `bench prompt ${index}` }))
-      yield* Effect.promise(() => measure(viaPeel, 8, 50)) // warm-up
-      yield* Effect.promise(() => measure(direct, 8, 50))
-      for (const concurrency of [1, 8, 64]) {
-        const sdkOnly = yield* Effect.promise(() => measure(direct, concurrency, requestsPerRow))
-        const peel = yield* Effect.promise(() => measure(viaPeel, concurrency, requestsPerRow))
-        rows.push(
-          [
-            String(concurrency).padStart(11),
-            `${sdkOnly.p50.toFixed(2)} / ${sdkOnly.p99.toFixed(2)}`.padStart(16),
-            `${peel.p50.toFixed(2)} / ${peel.p99.toFixed(2)}`.padStart(16),
-            `+${(peel.p50 - sdkOnly.p50).toFixed(2)} / +${(peel.p99 - sdkOnly.p99).toFixed(2)}`.padStart(18),
-            sdkOnly.perSecond.toFixed(0).padStart(9),
-            peel.perSecond.toFixed(0).padStart(9),
-            (peel.perSecond / sdkOnly.perSecond).toFixed(2).padStart(6),
-          ].join("  "),
-        )
-      }
-    }),
-  ),
-)
-await simulator.stop()
+const lines: Array<string> = []
+const cell = (text: string, width: number) => text.padStart(width)
+const fixed = (value: number | undefined, digits = 2) => (value === undefined ? "n/a" : value.toFixed(digits))
+
+try {
+  await Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const pipeline = yield* Pipeline.load(pipelineFile, loadOptions)
+        const runner = yield* Runner.make(pipeline, {})
+        const viaPeel = (size: string) => (index: number) =>
+          Effect.runPromise(
+            runner.run({ prompt: `${promptOf(index)} #${index}`, size: size as "1K", aspectRatio: "1:1" }),
+          )
+        for (const size of sizes) {
+          // Warm-up: JIT, connection pool, and the simulator's image cache for this size.
+          yield* Effect.promise(() => measure(viaPeel(size), 8, 48))
+          yield* Effect.promise(() => measure(direct(size), 8, 48))
+        }
+        for (const size of sizes)
+          for (const concurrency of concurrencies) {
+            if (rowFilter !== undefined && !rowFilter.includes(`${size}:${concurrency}`)) continue
+            const total = requestsFor(size)
+            const none: Measurement = {
+              perSecond: Number.NaN,
+              p50: Number.NaN,
+              p99: Number.NaN,
+              cpuMsPerRequest: Number.NaN,
+              simCpuMsPerRequest: undefined,
+            }
+            const base = only === "peel" ? none : yield* Effect.promise(() => measure(direct(size), concurrency, total))
+            const peel = only === "sdk" ? none : yield* Effect.promise(() => measure(viaPeel(size), concurrency, total))
+            lines.push(
+              [
+                cell(size, 4),
+                cell(String(concurrency), 4),
+                cell(String(total), 5),
+                cell(base.perSecond.toFixed(0), 6),
+                cell(peel.perSecond.toFixed(0), 6),
+                cell((peel.perSecond / base.perSecond).toFixed(2), 5),
+                cell(`${fixed(base.p50, 1)} / ${fixed(base.p99, 1)}`, 13),
+                cell(`${fixed(peel.p50, 1)} / ${fixed(peel.p99, 1)}`, 13),
+                cell(`${fixed(peel.p50 - base.p50)} / ${fixed(peel.p99 - base.p99)}`, 15),
+                cell(fixed(base.cpuMsPerRequest), 7),
+                cell(fixed(peel.cpuMsPerRequest), 7),
+                cell(fixed(peel.cpuMsPerRequest - base.cpuMsPerRequest), 6),
+                cell(`${fixed(base.simCpuMsPerRequest)} / ${fixed(peel.simCpuMsPerRequest)}`, 13),
+              ].join(" "),
+            )
+          }
+      }),
+    ),
+  )
+} finally {
+  await simulator.stop()
+  rmSync(pipelineFile, { force: true })
+}
+
 process.stdout.write(
-  `overhead: Peel runner vs @google/genai direct, simulator at zero latency, ${requestsPerRow} requests per row, 1K images\n` +
-    `concurrency  sdk p50/p99 ms  peel p50/p99 ms  added p50/p99 ms      sdk/s    peel/s  ratio\n${rows.join("\n")}\n`,
+  `overhead: Peel runner (Runner.run) vs @google/genai direct (generateContent + find image + base64 decode);\n` +
+    `simulator in its own process at zero latency, ledger reset per measurement; Pro, 1:1; ` +
+    `CPU = this process (user+system) per request\n` +
+    `                   req/s        ratio  sdk ms        peel ms       added ms        cpu ms/req           sim cpu ms/req\n` +
+    `size conc  reqs    sdk   peel  peel/  p50 / p99     p50 / p99     p50 / p99          sdk    peel  added  sdk / peel\n` +
+    `${lines.join("\n")}\n`,
 )
