@@ -7,7 +7,7 @@
  */
 import { Catalog, Channel, Duration, Errors, Pricing } from "@peel/core"
 import { GeminiWire } from "@peel/gemini-wire"
-import { Effect, Schema } from "effect"
+import { Effect, Redacted, Schema } from "effect"
 import * as GoogleAiStudioClient from "./GoogleAiStudioClient.ts"
 
 /**
@@ -50,6 +50,8 @@ export const defaultBaseUrl = "https://generativelanguage.googleapis.com"
 export const make = (config: Config, context: Channel.MakeContext): Effect.Effect<Channel.Channel> =>
   Effect.sync(() => {
     const name = context.name
+    const weakKey = Errors.placeholderSecretWarning("apiKey", Redacted.value(config.apiKey))
+    if (weakKey !== undefined) context.warn(weakKey)
     const client = GoogleAiStudioClient.make({
       channel: name,
       apiKey: config.apiKey,

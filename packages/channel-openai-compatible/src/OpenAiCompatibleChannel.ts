@@ -9,7 +9,7 @@
  */
 import { Catalog, Channel, Duration, Errors } from "@peel/core"
 import { ChatClient, OpenAiWire } from "@peel/openai-wire"
-import { Effect, Schema } from "effect"
+import { Effect, Redacted, Schema } from "effect"
 import * as OpenAiCompatibleClient from "./OpenAiCompatibleClient.ts"
 import { type Preset, presetNames, presets } from "./Presets.ts"
 
@@ -72,6 +72,8 @@ const fallback: Preset = {
 export const make = (config: Config, context: Channel.MakeContext): Effect.Effect<Channel.Channel> =>
   Effect.sync(() => {
     const name = context.name
+    const weakKey = Errors.placeholderSecretWarning("apiKey", Redacted.value(config.apiKey))
+    if (weakKey !== undefined) context.warn(weakKey)
     const preset: Preset = config.preset === undefined ? fallback : presets[config.preset]
     const baseUrl = config.baseUrl ?? preset.baseUrl
     if (config.price === undefined && config.preset === undefined)

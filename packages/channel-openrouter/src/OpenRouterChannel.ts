@@ -7,7 +7,7 @@
  */
 import { Catalog, Channel, Duration, Errors, Pricing } from "@peel/core"
 import { ChatClient, OpenAiWire } from "@peel/openai-wire"
-import { Effect, Schema } from "effect"
+import { Effect, Redacted, Schema } from "effect"
 import * as OpenRouterClient from "./OpenRouterClient.ts"
 
 /** OpenRouter's markup over Google's price, used only for the expected price before a call. */
@@ -43,6 +43,8 @@ export type Config = typeof Config.Type
 export const make = (config: Config, context: Channel.MakeContext): Effect.Effect<Channel.Channel> =>
   Effect.sync(() => {
     const name = context.name
+    const weakKey = Errors.placeholderSecretWarning("apiKey", Redacted.value(config.apiKey))
+    if (weakKey !== undefined) context.warn(weakKey)
     const client = OpenRouterClient.make({
       channel: name,
       apiKey: config.apiKey,

@@ -7,7 +7,7 @@
  */
 import { Catalog, Channel, Duration, Errors, Pricing } from "@peel/core"
 import { GeminiWire } from "@peel/gemini-wire"
-import { Effect, Schema } from "effect"
+import { Effect, Redacted, Schema } from "effect"
 import * as VertexAiClient from "./VertexAiClient.ts"
 
 /** @category config */
@@ -84,6 +84,13 @@ const authOf = (config: Config, file: string): VertexAiClient.Auth => {
 export const make = (config: Config, context: Channel.MakeContext): Effect.Effect<Channel.Channel> =>
   Effect.sync(() => {
     const name = context.name
+    for (const [field, secret] of [
+      ["apiKey", config.apiKey],
+      ["accessToken", config.accessToken],
+    ] as const) {
+      const weak = secret === undefined ? undefined : Errors.placeholderSecretWarning(field, Redacted.value(secret))
+      if (weak !== undefined) context.warn(weak)
+    }
     const client = VertexAiClient.make({
       channel: name,
       auth: authOf(config, context.file),

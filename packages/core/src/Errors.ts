@@ -221,6 +221,15 @@ export const minSecretLength = 8
 /** True for a secret too short to be a real credential (under {@link minSecretLength} characters). @category utils */
 export const isPlaceholderSecret = (secret: string): boolean => secret.trim().length < minSecretLength
 
+/**
+ * The warning a channel gives (`context.warn`) when the secret in `field` looks like a placeholder, or
+ * `undefined` when it looks like a real credential. @category utils
+ */
+export const placeholderSecretWarning = (field: string, secret: string): string | undefined =>
+  isPlaceholderSecret(secret)
+    ? `${field} is shorter than ${minSecretLength} characters: it looks like a placeholder, not a real key (and a secret that short cannot be told apart from words, so it is only redacted where it stands alone)`
+    : undefined
+
 const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
 /** Characters a short secret must not touch on either side to count as a token of its own. */
