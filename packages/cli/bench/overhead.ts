@@ -4,10 +4,11 @@
  * part, decode its base64 into bytes — both against the simulator at zero simulated latency, running in
  * its own process (`peel simulate`), so what is measured is the client side's own cost.
  *
- * Rows: 1K and 4K Pro images at concurrency 1, 8 and 64; the simulator's ledger is reset before every
- * measurement and checked after it (one upstream call per request). Columns: throughput and its ratio,
- * p50/p99 latency and what Peel adds to them, and CPU milliseconds per request of this process (user +
- * system, `process.cpuUsage()` over the measurement) — the simulator's CPU, in the other process, is
+ * Rows: 1K and 4K Pro images at concurrency 1, 8 and 64. Each side's requests run in three chunks,
+ * alternately (SDK, Peel, SDK, ...), so a machine whose load changes treats both alike; the simulator's
+ * ledger is reset before every chunk and checked after it (one upstream call per request). Columns:
+ * throughput and its ratio, p50/p99 latency and what Peel adds to them, and CPU milliseconds per request
+ * of this process (user + system, `process.cpuUsage()`) — the simulator's CPU, in the other process, is
  * shown separately. Bounded: `PEEL_BENCH_REQUESTS` requests per measurement (default 900 for 1K rows;
  * 4K rows make a third as many), so it finishes in about a minute on a 2-core machine.
  *
@@ -26,6 +27,7 @@ const only = process.env.PEEL_BENCH_ONLY
 const sizes = ["1K", "4K"] as const
 const concurrencies = [1, 8, 64] as const
 const rowFilter = process.env.PEEL_BENCH_ROWS?.split(",").map((row) => row.trim())
+const rounds = 3
 const requestsFor = (size: string) => (size === "4K" ? Math.max(1, Math.round(perRow / 3)) : perRow)
 
 interface Measurement {
@@ -36,15 +38,19 @@ interface Measurement {
   readonly simCpuMsPerRequest: number | undefined
 }
 
+/** What one chunk of calls cost: latencies, wall time, this process's CPU and the simulator's. */
+interface Chunk {
+  readonly latencies: ReadonlyArray<number>
+  readonly wallMs: number
+  readonly cpuMs: number
+  readonly simCpuMs: number | undefined
+}
+
 const simulator = await startSimulator()
 const pipelineFile = writePipeline(simulator.url)
 
 /** Run `total` calls with at most `concurrency` in flight, after emptying the simulator's ledger. */
-const measure = async (
-  call: (index: number) => Promise<unknown>,
-  concurrency: number,
-  total: number,
-): Promise<Measurement> => {
+const chunk = async (call: (index: number) => Promise<unknown>, concurrency: number, total: number): Promise<Chunk> => {
   await simulator.reset()
   const latencies: Array<number> = []
   let next = 0
@@ -61,20 +67,63 @@ const measure = async (
       }
     }),
   )
-  const wall = performance.now() - started
+  const wallMs = performance.now() - started
   const cpu = process.cpuUsage(cpuBefore)
   const simCpuAfter = processCpuMillis(simulator.pid)
   const upstream = await simulator.ledgerTotals()
   if (upstream.calls !== total || upstream.billedImages !== total)
     throw new Error(`expected ${total} upstream calls and images, the simulator saw ${JSON.stringify(upstream)}`)
-  latencies.sort((left, right) => left - right)
   return {
-    perSecond: (total / wall) * 1000,
+    latencies,
+    wallMs,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    simCpuMs: simCpuBefore === undefined || simCpuAfter === undefined ? undefined : simCpuAfter - simCpuBefore,
+  }
+}
+
+const summarize = (chunks: ReadonlyArray<Chunk>): Measurement => {
+  const latencies = chunks.flatMap((each) => each.latencies).sort((left, right) => left - right)
+  const total = latencies.length
+  const sum = (pick: (each: Chunk) => number | undefined) => chunks.reduce((acc, each) => acc + (pick(each) ?? 0), 0)
+  return {
+    perSecond: (total / sum((each) => each.wallMs)) * 1000,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
-    cpuMsPerRequest: (cpu.user + cpu.system) / 1000 / total,
-    simCpuMsPerRequest:
-      simCpuBefore === undefined || simCpuAfter === undefined ? undefined : (simCpuAfter - simCpuBefore) / total,
+    cpuMsPerRequest: sum((each) => each.cpuMs) / total,
+    simCpuMsPerRequest: chunks.some((each) => each.simCpuMs === undefined)
+      ? undefined
+      : sum((each) => each.simCpuMs) / total,
+  }
+}
+
+const none: Measurement = {
+  perSecond: Number.NaN,
+  p50: Number.NaN,
+  p99: Number.NaN,
+  cpuMsPerRequest: Number.NaN,
+  simCpuMsPerRequest: undefined,
+}
+
+/**
+ * Measure both sides on `total` requests each, in `rounds` alternating chunks (SDK, Peel, SDK, Peel, ...),
+ * so a machine that gets busier or quieter during the row affects both alike.
+ */
+const measurePair = async (
+  sdkCall: (index: number) => Promise<unknown>,
+  peelCall: (index: number) => Promise<unknown>,
+  concurrency: number,
+  total: number,
+): Promise<{ readonly base: Measurement; readonly peel: Measurement }> => {
+  const baseChunks: Array<Chunk> = []
+  const peelChunks: Array<Chunk> = []
+  for (let round = 0; round < rounds; round++) {
+    const size = Math.floor(total / rounds) + (round < total % rounds ? 1 : 0)
+    if (only !== "peel") baseChunks.push(await chunk(sdkCall, concurrency, size))
+    if (only !== "sdk") peelChunks.push(await chunk(peelCall, concurrency, size))
+  }
+  return {
+    base: baseChunks.length === 0 ? none : summarize(baseChunks),
+    peel: peelChunks.length === 0 ? none : summarize(peelChunks),
   }
 }
 
@@ -99,22 +148,16 @@ try {
           )
         for (const size of sizes) {
           // Warm-up: JIT, connection pool, and the simulator's image cache for this size.
-          yield* Effect.promise(() => measure(viaPeel(size), 8, 48))
-          yield* Effect.promise(() => measure(direct(size), 8, 48))
+          yield* Effect.promise(() => chunk(viaPeel(size), 8, 48))
+          yield* Effect.promise(() => chunk(direct(size), 8, 48))
         }
         for (const size of sizes)
           for (const concurrency of concurrencies) {
             if (rowFilter !== undefined && !rowFilter.includes(`${size}:${concurrency}`)) continue
             const total = requestsFor(size)
-            const none: Measurement = {
-              perSecond: Number.NaN,
-              p50: Number.NaN,
-              p99: Number.NaN,
-              cpuMsPerRequest: Number.NaN,
-              simCpuMsPerRequest: undefined,
-            }
-            const base = only === "peel" ? none : yield* Effect.promise(() => measure(direct(size), concurrency, total))
-            const peel = only === "sdk" ? none : yield* Effect.promise(() => measure(viaPeel(size), concurrency, total))
+            const { base, peel } = yield* Effect.promise(() =>
+              measurePair(direct(size), viaPeel(size), concurrency, total),
+            )
             lines.push(
               [
                 cell(size, 4),
@@ -143,7 +186,7 @@ try {
 
 process.stdout.write(
   `overhead: Peel runner (Runner.run) vs @google/genai direct (generateContent + find image + base64 decode);\n` +
-    `simulator in its own process at zero latency, ledger reset per measurement; Pro, 1:1; ` +
+    `simulator in its own process at zero latency; SDK and Peel alternate in 3 chunks per row, ledger reset and checked per chunk; Pro, 1:1; ` +
     `CPU = this process (user+system) per request\n` +
     `                   req/s        ratio  sdk ms        peel ms       added ms        cpu ms/req           sim cpu ms/req\n` +
     `size conc  reqs    sdk   peel  peel/  p50 / p99     p50 / p99     p50 / p99          sdk    peel  added  sdk / peel\n` +
