@@ -7,7 +7,17 @@
  * Written against `Runner.writeAtomically`; if image writing moves (e.g. to an Output module), this test
  * must follow the function.
  */
-import { existsSync, linkSync, mkdtempSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs"
+import {
+  existsSync,
+  linkSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  statSync,
+  writeFileSync,
+} from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit } from "effect"
@@ -50,6 +60,21 @@ describe("Runner.writeAtomically", () => {
     expect(Exit.isFailure(exit)).toBe(true)
     expect(JSON.stringify(exit)).toContain("OutputError")
     expect(existsSync(path)).toBe(false)
+  })
+
+  it("a failed write leaves no temporary file behind", async () => {
+    const directory = scratch()
+    const failing = {
+      *[Symbol.iterator]() {
+        yield new Uint8Array(1024).fill(1)
+        throw new Error("the disk is full")
+      },
+    }
+    const exit = await Effect.runPromiseExit(
+      Runner.writeAtomically(join(directory, "failed.png"), failing as unknown as Uint8Array),
+    )
+    expect(Exit.isFailure(exit)).toBe(true)
+    expect(readdirSync(directory)).toEqual([])
   })
 
   it("an existing file is replaced (a new inode), not truncated and rewritten in place", async () => {
