@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, Channel, Duration, Errors, Pricing } from "@peel/core"
+import { Catalog, type Channel, Duration, Errors, Pricing } from "@peel/core"
 import { GeminiWire } from "@peel/gemini-wire"
 import { Effect, Redacted, Schema } from "effect"
 import * as GoogleAiStudioClient from "./GoogleAiStudioClient.ts"
@@ -70,9 +70,7 @@ export const make = (config: Config, context: Channel.MakeContext): Effect.Effec
 
     const generate = (request: Channel.ChannelRequest) =>
       Effect.gen(function* () {
-        const refusal = Channel.supportCheck(capabilities, request)
-        if (refusal !== undefined) return yield* new Errors.Unsupported({ channel: name, message: refusal })
-        const parameters = GeminiWire.buildRequest(request, Catalog.channelModelId(request.model, "google-ai-studio"))
+        const parameters = GeminiWire.buildRequest(request)
         const response = yield* client.generateContent(parameters)
         return yield* GeminiWire.toChannelImage(name, request, response, config.price)
       })

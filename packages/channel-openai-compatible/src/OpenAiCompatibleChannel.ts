@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, Channel, Duration, Errors } from "@peel/core"
+import { Catalog, type Channel, Duration, Errors } from "@peel/core"
 import { ChatClient, OpenAiWire } from "@peel/openai-wire"
 import { Effect, Redacted, Schema } from "effect"
 import * as OpenAiCompatibleClient from "./OpenAiCompatibleClient.ts"
@@ -98,8 +98,6 @@ export const make = (config: Config, context: Channel.MakeContext): Effect.Effec
     }
     const generate = (request: Channel.ChannelRequest) =>
       Effect.gen(function* () {
-        const refusal = Channel.supportCheck(capabilities, request)
-        if (refusal !== undefined) return yield* new Errors.Unsupported({ channel: name, message: refusal })
         const image = yield* ChatClient.generateImage({
           channel: name,
           client,

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, Channel, Duration, Errors, Pricing } from "@peel/core"
+import { Catalog, type Channel, Duration, Errors, Pricing } from "@peel/core"
 import { ChatClient, OpenAiWire } from "@peel/openai-wire"
 import { Effect, Redacted, Schema } from "effect"
 import * as OpenRouterClient from "./OpenRouterClient.ts"
@@ -52,13 +52,11 @@ export const make = (config: Config, context: Channel.MakeContext): Effect.Effec
       ...(config.timeout === undefined ? {} : { timeoutMillis: config.timeout }),
     })
     const capabilities: Channel.Capabilities = { models: config.models ?? Object.keys(Catalog.models) }
-    const modelId = (model: string) => config.modelIds?.[model] ?? Catalog.channelModelId(model, "openrouter")
+    const modelId = (model: string) => config.modelIds?.[model] ?? `google/${Catalog.resolveModel(model)}`
     const price = (request: Channel.ChannelRequest) =>
       config.price ?? Math.round(Pricing.expectedCost(request.model, request.size) * markup * 1e6) / 1e6
     const generate = (request: Channel.ChannelRequest) =>
       Effect.gen(function* () {
-        const refusal = Channel.supportCheck(capabilities, request)
-        if (refusal !== undefined) return yield* new Errors.Unsupported({ channel: name, message: refusal })
         const image = yield* ChatClient.generateImage({
           channel: name,
           client,

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, Channel, Duration, Errors, Pricing } from "@peel/core"
+import { Catalog, type Channel, Duration, Errors, Pricing } from "@peel/core"
 import { GeminiWire } from "@peel/gemini-wire"
 import { Effect, Redacted, Schema } from "effect"
 import * as VertexAiClient from "./VertexAiClient.ts"
@@ -102,11 +102,7 @@ export const make = (config: Config, context: Channel.MakeContext): Effect.Effec
     const price = (request: Channel.ChannelRequest) => config.price ?? Pricing.expectedCost(request.model, request.size)
     const generate = (request: Channel.ChannelRequest) =>
       Effect.gen(function* () {
-        const refusal = Channel.supportCheck(capabilities, request)
-        if (refusal !== undefined) return yield* new Errors.Unsupported({ channel: name, message: refusal })
-        const response = yield* client.generateContent(
-          GeminiWire.buildRequest(request, Catalog.channelModelId(request.model, "vertex-ai")),
-        )
+        const response = yield* client.generateContent(GeminiWire.buildRequest(request))
         return yield* GeminiWire.toChannelImage(name, request, response, config.price)
       })
     return { name, plugin: "vertex-ai", capabilities, price, generate }

@@ -45,14 +45,14 @@ export interface ModelInfo {
   readonly successor?: string
   /** Whether `imageConfig.imageSize` may be sent (Gemini 3 image models only). */
   readonly acceptsImageSize: boolean
+  /** Sizes the model really makes; a plan asking for another is clamped (with the reason recorded). */
+  readonly sizes: ReadonlyArray<Size>
   /** Expected image output tokens per requested size. */
   readonly outputTokens: Readonly<Record<Size, number>>
   /** Output pixel size per requested size and aspect ratio. */
   readonly dimensions: Readonly<Record<Size, Readonly<Record<AspectRatio, Dimensions>>>>
   /** Google's standard (real-time) token prices. The Batch API charges {@link batchDiscount} of them. */
   readonly prices: TokenPrices
-  /** Model ids on channels that do not use Google's own id. */
-  readonly channelIds: Readonly<Record<string, string>>
 }
 
 const proDimensions1K: Record<AspectRatio, Dimensions> = {
@@ -107,6 +107,7 @@ const flashPrices: TokenPrices = {
 const pro = {
   family: "nano-banana-pro",
   acceptsImageSize: true,
+  sizes: ["1K", "2K", "4K"],
   outputTokens: { "1K": 1120, "2K": 1120, "4K": 2000 },
   dimensions: proDimensions,
   prices: proPrices,
@@ -122,7 +123,6 @@ export const models: Readonly<Record<string, ModelInfo>> = {
     ...pro,
     id: "gemini-3-pro-image",
     status: "active",
-    channelIds: { openrouter: "google/gemini-3-pro-image" },
   },
   "gemini-3-pro-image-preview": {
     ...pro,
@@ -130,7 +130,6 @@ export const models: Readonly<Record<string, ModelInfo>> = {
     status: "retired",
     shutdown: "2026-06-25",
     successor: "gemini-3-pro-image",
-    channelIds: { openrouter: "google/gemini-3-pro-image-preview" },
   },
   "gemini-2.5-flash-image": {
     id: "gemini-2.5-flash-image",
@@ -138,10 +137,10 @@ export const models: Readonly<Record<string, ModelInfo>> = {
     status: "active",
     shutdown: "2026-10-02",
     acceptsImageSize: false,
+    sizes: ["1K"],
     outputTokens: { "1K": 1290, "2K": 1290, "4K": 1290 },
     dimensions: { "1K": flashDimensions1K, "2K": flashDimensions1K, "4K": flashDimensions1K },
     prices: flashPrices,
-    channelIds: { openrouter: "google/gemini-2.5-flash-image" },
   },
 }
 
@@ -168,13 +167,6 @@ export const findModel = (id: string): ModelInfo | undefined => {
   const resolved = resolveModel(id)
   return Object.hasOwn(models, resolved) ? models[resolved] : undefined
 }
-
-/**
- * The id a given channel knows this model by: its entry in `channelIds`, else Google's id.
- *
- * @category models
- */
-export const channelModelId = (model: string, channel: string): string => findModel(model)?.channelIds[channel] ?? model
 
 /**
  * Output pixel size for a model, size and aspect ratio; `undefined` for an unknown model.

@@ -13,10 +13,29 @@ import type { AspectRatio, Size } from "./Catalog.ts"
 import type { ChannelError, ConfigError, MissingSecret } from "./Errors.ts"
 import type { Usage } from "./Request.ts"
 
-/** The contract version this core implements. @category contract */
-export const specificationVersion = 1 as const
+/**
+ * The contract version this core implements. Version 2 added the batch facet and the optional request
+ * fields (reference images, seed, provider options); core still accepts version 1 plugins, whose
+ * channels simply never see those fields. @category contract
+ */
+export const specificationVersion = 2 as const
 
-/** A request as a channel sees it: everything decided, nothing optional. @category contract */
+/** Contract versions this core accepts. @category contract */
+export const acceptedVersions: ReadonlyArray<number> = [1, 2]
+
+/** A reference image sent with the prompt (contract v2). @category contract */
+export interface ReferenceImage {
+  readonly bytes: Uint8Array
+  readonly mimeType: string
+}
+
+/**
+ * A request as a channel sees it: everything decided by the plan, nothing optional that matters to the
+ * image. Core has already checked that the channel can serve it ({@link refusal}): channels do not check
+ * again.
+ *
+ * @category contract
+ */
 export interface ChannelRequest {
   readonly id: string
   readonly prompt: string
@@ -24,21 +43,69 @@ export interface ChannelRequest {
   readonly model: string
   readonly size: Size
   readonly aspectRatio: AspectRatio
+  /** Reference images (contract v2; empty or absent for text-to-image). */
+  readonly images?: ReadonlyArray<ReferenceImage> | undefined
+  /** Seed, where the upstream takes one (contract v2). */
+  readonly seed?: number | undefined
+  /** Channel-specific options, checked by the channel's own Schema (contract v2). */
+  readonly providerOptions?: Readonly<Record<string, unknown>> | undefined
 }
 
-/** What a channel returns for one successful attempt. Core sniffs dimensions and prices it. @category contract */
-export interface ChannelImage {
+/**
+ * What the upstream billed for one call, as far as the channel knows: the usage it reported and, when the
+ * upstream states a price or the channel is flat-priced, the USD figure. Core prices the attempt from it
+ * (once, in `Pricing.attemptCost`): `costUsd`, else usage × catalog prices, else nothing billed.
+ *
+ * @category contract
+ */
+export interface Billing {
+  readonly usage?: Usage | undefined
+  /** The upstream's authoritative figure (OpenRouter `usage.cost`) or the channel's configured flat price. */
+  readonly costUsd?: number | undefined
+}
+
+/**
+ * What a channel returns for one successful call: the image bytes as the upstream sent them (decoded from
+ * base64, not yet checked — core checks and sniffs them once) and what the call was billed.
+ *
+ * @category contract
+ */
+export interface ChannelImage extends Billing {
   readonly bytes: Uint8Array
+  /** The MIME type the upstream claimed; core trusts the bytes, not this. */
   readonly mimeType: string
-  readonly usage?: Usage
-  /**
-   * What this call cost in USD, as the channel knows it: the upstream's authoritative figure (OpenRouter
-   * `usage.cost`), usage × catalog prices (`Pricing.costFromUsage`) for token-priced channels, or the
-   * configured flat price. When absent core uses `price(request)`.
-   */
-  readonly costUsd?: number
   /** The model the upstream says it used. */
-  readonly modelVersion?: string
+  readonly modelVersion?: string | undefined
+  /** Text the model returned beside the image, if any. */
+  readonly text?: string | undefined
+}
+
+/**
+ * The optional batch facet (contract v2): submit many requests as one job, poll it, collect its results.
+ * A channel with this facet takes `urgency: batch` work.
+ *
+ * @category contract
+ */
+export interface BatchFacet {
+  readonly submit: (
+    requests: ReadonlyArray<ChannelRequest>,
+    options: { readonly displayName: string },
+  ) => Effect.Effect<BatchJob, ChannelError>
+  readonly poll: (job: string) => Effect.Effect<BatchJob, ChannelError>
+  readonly collect: (
+    job: string,
+  ) => Effect.Effect<ReadonlyArray<{ readonly id: string; readonly result: ChannelImage | ChannelError }>, ChannelError>
+  readonly cancel?: (job: string) => Effect.Effect<void, ChannelError>
+}
+
+/** A batch job as the upstream reports it. @category contract */
+export interface BatchJob {
+  readonly name: string
+  readonly displayName?: string | undefined
+  readonly state: "pending" | "running" | "succeeded" | "failed" | "cancelled" | "expired"
+  readonly done?: number | undefined
+  readonly failed?: number | undefined
+  readonly total?: number | undefined
 }
 
 /** What a channel can serve. `undefined` for a field means "any". @category contract */
@@ -46,8 +113,10 @@ export interface Capabilities {
   readonly models: ReadonlyArray<string>
   readonly sizes?: ReadonlyArray<Size>
   readonly aspectRatios?: ReadonlyArray<AspectRatio>
-  /** True for channels that only take batch work (`urgency: batch`). */
+  /** True for channels that only take batch work (`urgency: batch`); priced at the batch tier. */
   readonly batch?: boolean
+  /** How many reference images one request may carry (0 or absent: none; contract v2). */
+  readonly referenceImages?: number
 }
 
 /** A channel built from a pipeline's YAML block. @category contract */
@@ -64,8 +133,13 @@ export interface Channel {
    * {@link supportCheck} gives the default from {@link Capabilities}.
    */
   readonly refuse?: (request: ChannelRequest) => string | undefined
-  /** One attempt. Fails with a typed error; never retries; aborts its HTTP request when interrupted. */
+  /**
+   * One attempt. Fails with a typed error (carrying {@link Billing} when the upstream billed a call whose
+   * answer is unusable); never retries; aborts its HTTP request when interrupted.
+   */
   readonly generate: (request: ChannelRequest) => Effect.Effect<ChannelImage, ChannelError>
+  /** Batch work (contract v2), for channels that take it. */
+  readonly batch?: BatchFacet
 }
 
 /** Given to `make`: where the pipeline lives and how to log warnings. @category contract */
@@ -80,7 +154,8 @@ export interface MakeContext {
 
 /** A channel plugin: the default export of a channel package. @category contract */
 export interface ChannelPlugin<Config = unknown> {
-  readonly specificationVersion: typeof specificationVersion
+  /** 2 for this contract; 1 is still accepted. */
+  readonly specificationVersion: 1 | 2
   /** The plugin's name, as written after `plugin:` for first-party ones. */
   readonly name: string
   /** One-line description for docs and the JSON Schema. */
@@ -97,6 +172,23 @@ export interface ChannelPlugin<Config = unknown> {
 }
 
 /**
+ * A plugin whose configuration type is not known statically (the loader's view of every plugin): its
+ * `make` accepts only the configuration its own `config` Schema decoded.
+ *
+ * @category contract
+ */
+export interface AnyChannelPlugin {
+  readonly specificationVersion: 1 | 2
+  readonly name: string
+  readonly description: string
+  readonly config: Schema.Top
+  readonly make: (
+    config: never,
+    context: MakeContext,
+  ) => Effect.Effect<Channel, ConfigError | MissingSecret, Scope.Scope>
+}
+
+/**
  * Why `channel` cannot serve `request` according to its declared capabilities, or `undefined`.
  *
  * @category contract
@@ -107,6 +199,11 @@ export const supportCheck = (capabilities: Capabilities, request: ChannelRequest
     return `cannot make ${request.size} images (serves ${capabilities.sizes.join(", ")})`
   if (capabilities.aspectRatios !== undefined && !capabilities.aspectRatios.includes(request.aspectRatio))
     return `cannot make aspect ratio ${request.aspectRatio} (serves ${capabilities.aspectRatios.join(", ")})`
+  const images = request.images?.length ?? 0
+  if (images > (capabilities.referenceImages ?? 0))
+    return capabilities.referenceImages === undefined || capabilities.referenceImages === 0
+      ? "does not take reference images"
+      : `takes at most ${capabilities.referenceImages} reference images (got ${images})`
   return undefined
 }
 

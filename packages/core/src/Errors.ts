@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import { Usage } from "./Attempt.ts"
 
 const channelFields = {
   /** Name of the channel (as configured in the pipeline) that raised the error. */
@@ -14,6 +15,10 @@ const channelFields = {
   message: Schema.String,
   /** HTTP status when the upstream answered with one. */
   status: Schema.optional(Schema.Number),
+  /** Usage the upstream reported for a call it billed although the answer is unusable. */
+  usage: Schema.optional(Usage),
+  /** What that billed call cost, when the upstream says so or the channel is flat-priced. */
+  costUsd: Schema.optional(Schema.Number),
 }
 
 /** 429 / RESOURCE_EXHAUSTED. Retryable unless the quota is per-day. @category channel errors */
@@ -206,7 +211,7 @@ export class OutputError extends Schema.TaggedError<OutputError>()("OutputError"
 }
 
 /** Everything a pipeline run can fail with. @category core errors */
-export type PipelineError = ChannelError | BudgetExceeded | NoChannel | OutputError
+export type PipelineError = ChannelError | BudgetExceeded | NoChannel | OutputError | InvalidRequest
 
 /**
  * Secrets shorter than this many characters cannot be told apart from ordinary words (`x`, `test`,
@@ -278,4 +283,56 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("Invali
   message: Schema.String,
 }) {
   readonly retryable = false
+}
+
+/** @category core errors */
+export const PipelineError = Schema.Union([
+  RateLimited,
+  Unavailable,
+  Timeout,
+  Unauthorized,
+  InsufficientCredits,
+  Rejected,
+  ContentBlocked,
+  NoImage,
+  MalformedResponse,
+  Unsupported,
+  BudgetExceeded,
+  NoChannel,
+  OutputError,
+  InvalidRequest,
+])
+
+const channelErrorClasses = {
+  RateLimited,
+  Unavailable,
+  Timeout,
+  Unauthorized,
+  InsufficientCredits,
+  Rejected,
+  ContentBlocked,
+  NoImage,
+  MalformedResponse,
+  Unsupported,
+} as const
+
+/**
+ * The same error, carrying what the upstream billed for the call (its usage, or a price): a failed answer
+ * that was paid for is a cost, not nothing. Unchanged when there is nothing billed to add.
+ *
+ * @category channel errors
+ */
+export const withBilling = <E extends ChannelError>(
+  error: E,
+  billing: { readonly usage?: typeof Usage.Type | undefined; readonly costUsd?: number | undefined },
+): E => {
+  if (billing.usage === undefined && billing.costUsd === undefined) return error
+  const Class = channelErrorClasses[error._tag] as unknown as new (fields: object) => E
+  const { _tag: _ignored, ...fields } = { ...error } as { _tag: string } & Record<string, unknown>
+  return new Class({
+    ...fields,
+    message: error.message,
+    ...(billing.usage === undefined ? {} : { usage: billing.usage }),
+    ...(billing.costUsd === undefined ? {} : { costUsd: billing.costUsd }),
+  })
 }

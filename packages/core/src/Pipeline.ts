@@ -7,42 +7,34 @@
  * @since 0.1.0
  */
 import { existsSync, readFileSync, statSync } from "node:fs"
-import { createRequire } from "node:module"
-import { dirname, isAbsolute, resolve } from "node:path"
-import { pathToFileURL } from "node:url"
-import { Effect, Result, Schema } from "effect"
-import {
-  type Document,
-  isMap,
-  isPair,
-  isScalar,
-  isSeq,
-  LineCounter,
-  type Node,
-  parse,
-  parseDocument,
-  visit,
-} from "yaml"
+import { resolve } from "node:path"
+import { Effect, Result, Schema, type Scope } from "effect"
+import { isMap, isScalar, LineCounter, parseDocument, visit } from "yaml"
 import { retirementWarning } from "./Catalog.ts"
-import type { ChannelPlugin } from "./Channel.ts"
-import { ConfigError, ConfigProblem } from "./Errors.ts"
+import type { AnyChannelPlugin, Channel, MakeContext } from "./Channel.ts"
+import { ConfigError, ConfigProblem, type MissingSecret } from "./Errors.ts"
+import { interpolate } from "./internal/interpolate.ts"
 import { flattenIssues, type PathIssue, withFound } from "./internal/issues.ts"
-import { checkPlugin, decodeConfig, strict } from "./Plugin.ts"
-import * as Stages from "./Stages.ts"
+import { importPlugin } from "./internal/resolvePlugin.ts"
+import { knownKeys, suggestion } from "./internal/suggest.ts"
+import { locate } from "./internal/yamlPositions.ts"
+import { defaultLimits, type Limits } from "./Plan.ts"
+import { decodeConfig, strict } from "./Plugin.ts"
+import type { DecodedStage } from "./Stage.ts"
+import { definitions } from "./stages/index.ts"
 
 /** A channel as declared: its name, the plugin that builds it, and its decoded configuration. @category model */
 export interface ChannelDeclaration {
   readonly name: string
-  readonly plugin: ChannelPlugin<any>
+  readonly plugin: AnyChannelPlugin
   readonly pluginName: string
   readonly config: unknown
+  /** Build the channel from the decoded configuration. */
+  readonly make: (context: MakeContext) => Effect.Effect<Channel, ConfigError | MissingSecret, Scope.Scope>
 }
 
-/** A stage as declared: its definition and decoded configuration. @category model */
-export interface StageDeclaration {
-  readonly definition: Stages.StageDefinition<any>
-  readonly config: unknown
-}
+/** A stage as declared: decoded against its definition, ready to build. @category model */
+export type StageDeclaration = DecodedStage
 
 /** A loaded, fully validated pipeline. Immutable: the runner never changes it. @category model */
 export interface Pipeline {
@@ -51,6 +43,8 @@ export interface Pipeline {
   readonly description?: string
   readonly channels: ReadonlyArray<ChannelDeclaration>
   readonly stages: ReadonlyArray<StageDeclaration>
+  /** Limits on every request (prompt size). */
+  readonly limits: Limits
   /** Findings that do not stop the pipeline (retired model ids, unknown models). */
   readonly warnings: ReadonlyArray<ConfigProblem>
 }
@@ -60,7 +54,7 @@ export interface LoadOptions {
   /** Environment for `${VAR}`; `process.env` by default. */
   readonly env?: Readonly<Record<string, string | undefined>>
   /** Plugins known by name up front (`plugin: NAME` looks here before importing `@peel/channel-NAME`). */
-  readonly plugins?: Readonly<Record<string, ChannelPlugin<any>>>
+  readonly plugins?: Readonly<Record<string, AnyChannelPlugin>>
   /** Extra module locations (file paths or URLs) to resolve plugin packages from, after the pipeline's folder and the cwd. */
   readonly resolveFrom?: ReadonlyArray<string>
   /** ISO date used for retirement warnings; today by default. */
@@ -81,178 +75,17 @@ export const PipelineShape = Schema.Struct({
   channels: Schema.Record(Schema.String, ChannelBlock).annotate({
     description: "Upstream channels by name; each block has `plugin` plus the plugin's own settings",
   }),
+  limits: Schema.optional(
+    Schema.Struct({
+      maxPromptChars: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))).annotate({
+        description: `Longest prompt accepted, in characters; longer ones are refused before any call (default ${defaultLimits.maxPromptChars})`,
+      }),
+    }),
+  ).annotate({ description: "Limits on every request, checked before any call" }),
   stages: Schema.Array(Schema.Record(Schema.String, Schema.Unknown)).annotate({
     description: "Stages in order; each wraps everything after it; `generate` is innermost",
   }),
 })
-
-// ---------------------------------------------------------------------------------------------------
-// positions
-
-interface Located {
-  readonly line: number
-  readonly column: number
-}
-
-const locate = (
-  document: Document,
-  lineCounter: LineCounter,
-  path: ReadonlyArray<PropertyKey>,
-  preferKey: boolean,
-): Located => {
-  // Walk as deep as the path exists; report the deepest node found (a missing key points at its parent).
-  let node: unknown = document.contents
-  let best: Node | undefined = document.contents ?? undefined
-  let keyNode: Node | undefined
-  for (const segment of path) {
-    if (isMap(node)) {
-      const pair = node.items.find(
-        (item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(segment),
-      )
-      if (pair === undefined) break
-      keyNode = isScalar(pair.key) ? pair.key : undefined
-      node = pair.value
-      best = (pair.value as Node | null) ?? keyNode
-    } else if (isSeq(node) && typeof segment === "number") {
-      const item = node.items[segment]
-      if (item === undefined) break
-      keyNode = undefined
-      node = item
-      best = item as Node
-    } else break
-  }
-  const target = preferKey && keyNode !== undefined ? keyNode : best
-  const offset = target?.range?.[0] ?? 0
-  const position = lineCounter.linePos(offset)
-  return { line: position.line, column: position.col }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// interpolation
-
-const variablePattern = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
-
-interface Interpolation {
-  readonly missing: Array<{ readonly variable: string; readonly offset: number }>
-  /** Values that came from the environment, to keep out of messages. */
-  readonly substituted: Set<string>
-}
-
-const interpolate = (document: Document, env: Readonly<Record<string, string | undefined>>): Interpolation => {
-  const result: Interpolation = { missing: [], substituted: new Set() }
-  visit(document, {
-    Scalar(key, node) {
-      if (key === "key" || typeof node.value !== "string" || !node.value.includes("${")) return
-      // An unquoted scalar that is exactly one `${VAR}` takes the type its value has (price: ${PRICE} → 0.05).
-      const typed = node.type === "PLAIN" && /^\$\{[^}]+\}$/.test(node.value)
-      node.value = node.value.replace(variablePattern, (_match, variable: string, fallback: string | undefined) => {
-        const value = env[variable]
-        if (value !== undefined && value !== "") {
-          if (value.length >= 4) result.substituted.add(value)
-          return value
-        }
-        if (fallback !== undefined) return fallback
-        result.missing.push({ variable, offset: node.range?.[0] ?? 0 })
-        return ""
-      })
-      if (typed && typeof node.value === "string" && node.value !== "") {
-        const parsed: unknown = parse(node.value)
-        if (typeof parsed === "number" || typeof parsed === "boolean") node.value = parsed
-      }
-    },
-  })
-  return result
-}
-
-// ---------------------------------------------------------------------------------------------------
-// plugins
-
-const firstPartyPrefix = "@peel/channel-"
-
-const isPath = (specifier: string): boolean =>
-  specifier.startsWith("./") || specifier.startsWith("../") || isAbsolute(specifier)
-
-/** The first candidate package that resolves from any of the base locations. */
-const firstResolved = (candidates: ReadonlyArray<string>, bases: ReadonlyArray<string>): string | undefined => {
-  for (const candidate of candidates)
-    for (const base of bases) {
-      try {
-        return createRequire(base).resolve(candidate)
-      } catch {
-        // not resolvable from this base; try the next
-      }
-    }
-  return undefined
-}
-
-const importPlugin = (
-  specifier: string,
-  file: string,
-  options: LoadOptions,
-): Effect.Effect<ChannelPlugin<any>, string> => {
-  const known = options.plugins?.[specifier]
-  if (known !== undefined) return Effect.succeed(known)
-  // `plugin: NAME` is `@peel/channel-NAME` first, then a package called NAME; anything with a scope or
-  // a slash is a package name as written.
-  const candidates =
-    isPath(specifier) || specifier.includes("/") || specifier.startsWith("@")
-      ? [specifier]
-      : [`${firstPartyPrefix}${specifier}`, specifier]
-  const packageName = candidates[0]!
-  return Effect.tryPromise({
-    try: async () => {
-      let location: string | undefined
-      if (isPath(specifier)) {
-        location = resolve(dirname(file), specifier)
-        if (!existsSync(location)) throw new Error(`no file ${location}`)
-      } else {
-        const bases = [
-          resolve(dirname(file), "noop.js"),
-          resolve(process.cwd(), "noop.js"),
-          ...(options.resolveFrom ?? []),
-        ]
-        location = firstResolved(candidates, bases)
-        if (location === undefined) throw new Error(`cannot find package ${candidates.join(" or ")}`)
-      }
-      const module = (await import(pathToFileURL(location).href)) as { default?: unknown }
-      const problem = checkPlugin(module.default)
-      if (problem !== undefined) throw new Error(`${packageName} is not a Peel channel plugin: ${problem}`)
-      return module.default as ChannelPlugin<any>
-    },
-    catch: (error) => `cannot load plugin "${specifier}": ${error instanceof Error ? error.message : String(error)}`,
-  })
-}
-
-// ---------------------------------------------------------------------------------------------------
-// did-you-mean
-
-const distance = (left: string, right: string): number => {
-  const previous = Array.from({ length: right.length + 1 }, (_, index) => index)
-  for (let i = 1; i <= left.length; i++) {
-    let diagonal = previous[0]!
-    previous[0] = i
-    for (let j = 1; j <= right.length; j++) {
-      const above = previous[j]!
-      previous[j] = Math.min(above + 1, previous[j - 1]! + 1, diagonal + (left[i - 1] === right[j - 1] ? 0 : 1))
-      diagonal = above
-    }
-  }
-  return previous[right.length]!
-}
-
-const suggestion = (word: string, candidates: ReadonlyArray<string>): string => {
-  const best = candidates
-    .map((candidate) => ({ candidate, score: distance(word, candidate) }))
-    .filter((entry) => entry.score <= Math.max(2, Math.floor(entry.candidate.length / 3)))
-    .sort((left, right) => left.score - right.score)[0]
-  return best === undefined ? "" : `; did you mean "${best.candidate}"?`
-}
-
-/** Property names a Schema's top-level struct accepts, for did-you-mean hints. */
-const knownKeys = (schema: Schema.Top): ReadonlyArray<string> => {
-  const ast = schema.ast as { _tag: string; propertySignatures?: ReadonlyArray<{ name: PropertyKey }> }
-  return ast._tag === "Objects" ? (ast.propertySignatures ?? []).map((property) => String(property.name)) : []
-}
 
 // ---------------------------------------------------------------------------------------------------
 // load
@@ -363,7 +196,25 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
     )
   }
 
-  const raw: unknown = document.toJS()
+  let raw: unknown
+  try {
+    raw = document.toJS({ maxAliasCount: 1000 })
+  } catch (error) {
+    // `yaml` refuses documents whose aliases expand exponentially ("billion laughs").
+    let offset = 0
+    visit(document, {
+      Alias(_key, node) {
+        offset = node.range?.[0] ?? 0
+        return visit.BREAK
+      },
+    })
+    const position = lineCounter.linePos(offset)
+    return yield* fail(
+      position.line,
+      position.col,
+      `the document's aliases expand too far (${error instanceof Error ? error.message : String(error)}); write the values out`,
+    )
+  }
   const decoded = Schema.decodeUnknownResult(PipelineShape)(raw, strict)
   if (Result.isFailure(decoded)) reportIssues([], flattenIssues(decoded.failure), knownKeys(PipelineShape), raw)
   const shape = Result.isSuccess(decoded) ? decoded.success : (raw as Partial<typeof PipelineShape.Type>)
@@ -389,7 +240,15 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
       reportIssues(["channels", name], config.failure, knownKeys(plugin.success.config as Schema.Top), rest)
       continue
     }
-    channels.push({ name, plugin: plugin.success, pluginName, config: config.success })
+    const plugin_ = plugin.success
+    const decodedConfig = config.success
+    channels.push({
+      name,
+      plugin: plugin_,
+      pluginName,
+      config: decodedConfig,
+      make: (context) => plugin_.make(decodedConfig as never, context),
+    })
   }
   const channelNames = channelEntries.map(([name]) => name)
   if (channelEntries.length === 0 && Result.isSuccess(decoded))
@@ -397,7 +256,7 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
 
   // stages
   const stages: Array<StageDeclaration> = []
-  const stageKeys = Stages.definitions.map((definition) => definition.key)
+  const stageKeys = definitions.map((definition) => definition.key)
   const stageList = Array.isArray(shape.stages) ? shape.stages : []
   stageList.forEach((entry, index) => {
     if (typeof entry !== "object" || entry === null) return
@@ -410,7 +269,7 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
       return
     }
     const key = keys[0]!
-    const definition = Stages.definitions.find((candidate) => candidate.key === key)
+    const definition = definitions.find((candidate) => candidate.key === key)
     if (definition === undefined) {
       report(
         ["stages", index, key],
@@ -420,7 +279,7 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
       )
       return
     }
-    if (stages.some((stage) => stage.definition.terminal === true)) {
+    if (stages.some((stage) => stage.terminal)) {
       report(
         ["stages", index, key],
         `stage "${key}" comes after "generate", which is innermost: move it above`,
@@ -430,19 +289,19 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
       return
     }
     const value = (entry as Record<string, unknown>)[key] ?? {}
-    const config = Schema.decodeUnknownResult(definition.schema)(value, strict)
-    if (Result.isFailure(config)) {
-      reportIssues(["stages", index, key], flattenIssues(config.failure), knownKeys(definition.schema), value)
+    const decodedStage = definition.decode(value)
+    if (Result.isFailure(decodedStage)) {
+      reportIssues(["stages", index, key], decodedStage.failure, knownKeys(definition.schema), value)
       return
     }
-    for (const finding of definition.check?.(config.success, { channelNames }) ?? []) {
+    for (const finding of decodedStage.success.check({ channelNames })) {
       report(
         ["stages", index, key, ...finding.path],
         `stages.${index}.${key}.${finding.path.join(".")}: ${finding.message}`,
         finding.severity,
       )
     }
-    stages.push({ definition, config: config.success })
+    stages.push(decodedStage.success)
   })
 
   // retired model ids anywhere a model is named
@@ -469,6 +328,10 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
     ...(shape.description === undefined ? {} : { description: shape.description }),
     channels,
     stages,
+    limits: {
+      ...defaultLimits,
+      ...(shape.limits?.maxPromptChars === undefined ? {} : { maxPromptChars: shape.limits.maxPromptChars }),
+    },
     warnings,
   }
   return pipeline

@@ -6,7 +6,14 @@
  * @since 0.1.0
  */
 import { Effect, Result, Schema, type Scope } from "effect"
-import { type Channel, type ChannelPlugin, type MakeContext, specificationVersion } from "./Channel.ts"
+import {
+  type AnyChannelPlugin,
+  acceptedVersions,
+  type Channel,
+  type ChannelPlugin,
+  type MakeContext,
+  specificationVersion,
+} from "./Channel.ts"
 import { ConfigError, ConfigProblem, type MissingSecret } from "./Errors.ts"
 import { flattenIssues, type PathIssue } from "./internal/issues.ts"
 
@@ -20,10 +27,10 @@ export const strict = { errors: "all", onExcessProperty: "error" } as const
  * @category decoding
  */
 export const decodeConfig = <Config>(
-  plugin: ChannelPlugin<Config>,
+  plugin: ChannelPlugin<Config> | AnyChannelPlugin,
   block: unknown,
 ): Result.Result<Config, ReadonlyArray<PathIssue>> => {
-  const decoded = Schema.decodeUnknownResult(plugin.config as Schema.Decoder<Config, never>)(block, strict)
+  const decoded = Schema.decodeUnknownResult(plugin.config as unknown as Schema.Decoder<Config, never>)(block, strict)
   return Result.isSuccess(decoded) ? Result.succeed(decoded.success) : Result.fail(flattenIssues(decoded.failure))
 }
 
@@ -36,8 +43,8 @@ export const decodeConfig = <Config>(
 export const checkPlugin = (candidate: unknown): string | undefined => {
   if (typeof candidate !== "object" || candidate === null) return "its default export is not an object"
   const plugin = candidate as Partial<ChannelPlugin>
-  if (plugin.specificationVersion !== specificationVersion)
-    return `it implements channel specification ${String(plugin.specificationVersion)}, this core implements ${specificationVersion}`
+  if (typeof plugin.specificationVersion !== "number" || !acceptedVersions.includes(plugin.specificationVersion))
+    return `it implements channel specification ${String(plugin.specificationVersion)}, this core accepts ${acceptedVersions.join(" and ")} (current: ${specificationVersion})`
   if (typeof plugin.name !== "string" || typeof plugin.make !== "function" || plugin.config === undefined)
     return "its default export lacks name, config or make"
   return undefined

@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import { type AspectRatio, batchDiscount, findModel, type Size } from "./Catalog.ts"
+import type { Billing, Channel, ChannelRequest } from "./Channel.ts"
 import type { Usage } from "./Request.ts"
 
 /** `standard` for real-time calls, `batch` for Google's Batch API (half price). @category pricing */
@@ -47,6 +48,27 @@ export const expectedUsage = (model: string, size: Size, prompt = ""): Usage => 
  */
 export const expectedCost = (model: string, size: Size, tier: Tier = "standard", prompt = ""): number =>
   costFromUsage(model, expectedUsage(model, size, prompt), tier)
+
+/** The price tier a channel bills at: batch channels at Google's batch discount. @category pricing */
+export const tierOf = (channel: Channel): Tier => (channel.capabilities.batch === true ? "batch" : "standard")
+
+/**
+ * What one attempt cost — the one place Peel prices a call. The upstream's or channel's own figure wins,
+ * then the usage it reported at catalog prices; a successful call that says nothing costs the channel's
+ * expected price, a failed one that says nothing was not billed.
+ *
+ * @category pricing
+ */
+export const attemptCost = (
+  channel: Channel,
+  request: ChannelRequest,
+  billing: Billing | undefined,
+  succeeded: boolean,
+): number => {
+  if (billing?.costUsd !== undefined) return billing.costUsd
+  if (billing?.usage !== undefined) return costFromUsage(request.model, billing.usage, tierOf(channel))
+  return succeeded ? channel.price(request) : 0
+}
 
 /** Re-exported for convenience when pricing per aspect ratio matters to a plugin. @category pricing */
 export type { AspectRatio, Size }

@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import { Result, Schema } from "effect"
+import { Adjustment, Attempt, Usage } from "./Attempt.ts"
 import { AspectRatios, Sizes } from "./Catalog.ts"
 import { flattenIssues, withFound } from "./internal/issues.ts"
 
@@ -23,7 +24,9 @@ export const Urgency = Schema.Literals(["realtime", "batch"])
  * @category schemas
  */
 export const ImageRequest = Schema.Struct({
-  prompt: Schema.String.check(Schema.isNonEmpty({ message: "prompt must not be empty" })),
+  prompt: Schema.String.check(
+    Schema.makeFilter((prompt: string) => prompt.trim().length > 0 || "prompt must not be empty or only whitespace"),
+  ),
   id: Schema.optional(
     Schema.String.check(
       Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, {
@@ -42,27 +45,7 @@ export const ImageRequest = Schema.Struct({
 /** @category models */
 export type ImageRequest = typeof ImageRequest.Type
 
-/** What one try at one channel ended as. @category schemas */
-export const Attempt = Schema.Struct({
-  channel: Schema.String,
-  model: Schema.String,
-  /** `ok`, or the error's `_tag` (`RateLimited`, `Unsupported`, ...). */
-  outcome: Schema.String,
-  message: Schema.optional(Schema.String),
-  latencyMs: Schema.Number,
-})
-/** @category models */
-export type Attempt = typeof Attempt.Type
-
-/** Token counts as the upstream reported them. @category schemas */
-export const Usage = Schema.Struct({
-  inputTokens: Schema.optional(Schema.Number),
-  outputImageTokens: Schema.optional(Schema.Number),
-  outputTextTokens: Schema.optional(Schema.Number),
-  thoughtTokens: Schema.optional(Schema.Number),
-})
-/** @category models */
-export type Usage = typeof Usage.Type
+export { Adjustment, Attempt, Usage } from "./Attempt.ts"
 
 /**
  * The outcome of one request, without the image bytes (those are in {@link GeneratedImage}).
@@ -83,10 +66,16 @@ export const ImageResultJson = Schema.Struct({
   aspectRatio: AspectRatio,
   cached: Schema.Boolean,
   placeholder: Schema.Boolean,
+  /** What the whole request cost: every attempt, billed failures included. */
   costUsd: Schema.Number,
   usage: Schema.optional(Usage),
+  /** The whole request, from planning to the image on disk. */
   latencyMs: Schema.Number,
   attempts: Schema.Array(Attempt),
+  /** What the plan changed from what was asked, and why. */
+  adjustments: Schema.optional(Schema.Array(Adjustment)),
+  /** Text the model returned beside the image. */
+  text: Schema.optional(Schema.String),
   promptHash: Schema.String,
 })
 

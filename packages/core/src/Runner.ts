@@ -1,35 +1,42 @@
 /**
- * The runner: builds a loaded pipeline's channels (scoped, so SDK clients close), composes its stages
- * around `generate`, and runs one request or a stream of requests with bounded concurrency. Images are
- * written atomically (temporary file + rename) under `outDir`, named by request id or prompt hash —
- * never by raw prompt text — and a bulk run skips requests whose image is already there.
+ * The runner: builds a loaded pipeline's channels and stages in a Scope (so SDK clients, files and
+ * fibers close with it), plans each request once ({@link Plan}), runs the plan through the request-level
+ * stages and the terminal `generate` with a fresh attempt {@link Journal}, writes the image the moment it
+ * is checked, and returns a result whose `attempts`, `costUsd` and `latencyMs` all come from the journal.
+ *
+ * A failure is a {@link RunFailure} carrying the typed error, every attempt and what they cost (billed
+ * failures included).
  *
  * @since 0.1.0
  */
-import { existsSync } from "node:fs"
-import { mkdir, rename, writeFile } from "node:fs/promises"
-import { join } from "node:path"
-import { Cause, Context, Effect, Exit, Layer, Schema, type Scope, Stream } from "effect"
+import { dirname } from "node:path"
+import { Cause, Clock, Context, Effect, Exit, Layer, Schema, type Scope, Stream } from "effect"
+import { Attempt } from "./Attempt.ts"
 import type { Channel } from "./Channel.ts"
-import { type ConfigError, type MissingSecret, OutputError, type PipelineError } from "./Errors.ts"
-import { hashOf, normalizePrompt } from "./internal/hash.ts"
+import { type ConfigError, InvalidRequest, type MissingSecret, type OutputError, PipelineError } from "./Errors.ts"
+import * as Output from "./internal/output.ts"
+import { Journal, type JournalShape, make as makeJournal } from "./Journal.ts"
 import * as Pipeline from "./Pipeline.ts"
-import type { Attempt, ImageRequest, ImageResult } from "./Request.ts"
-import * as Stages from "./Stages.ts"
+import * as Plan from "./Plan.ts"
+import type { ImageRequest, ImageResult } from "./Request.ts"
+import { compose, type Generated, type Handler, type Middleware, type Stage, type StageContext } from "./Stage.ts"
+import { makeHandler } from "./stages/generate.ts"
 
-/** A request that failed, with every attempt made for it. @category errors */
+/** A request that failed, with every attempt made for it and what they cost. @category errors */
 export class RunFailure extends Schema.TaggedError<RunFailure>()("RunFailure", {
   id: Schema.String,
-  error: Schema.Any,
-  attempts: Schema.Array(Schema.Any),
+  error: PipelineError,
+  attempts: Schema.Array(Attempt),
+  /** What the failed request cost: every billed attempt. */
+  costUsd: Schema.Number,
+  latencyMs: Schema.Number,
 }) {
   override get message(): string {
-    const error = this.error as PipelineError
-    return `${this.id}: ${error._tag}: ${error.message}`
+    return `${this.id}: ${this.error._tag}: ${this.error.message}`
   }
   /** The pipeline error that ended the request. */
   get reason(): PipelineError {
-    return this.error as PipelineError
+    return this.error
   }
 }
 
@@ -41,8 +48,12 @@ export type Outcome =
 
 /** @category model */
 export interface RunnerOptions {
-  /** Write each image here (created if missing). No files are written when unset. */
+  /** Write each image here (created and probed when the runner is built). No files are written when unset. */
   readonly outDir?: string
+  /** An output folder already opened by the caller (takes precedence over `outDir`). */
+  readonly output?: Output.OutputDirectory
+  /** ISO date for mapping retired model ids; today by default. */
+  readonly today?: string
 }
 
 /** @category model */
@@ -51,6 +62,8 @@ export interface RunnerShape {
   readonly channels: ReadonlyMap<string, Channel>
   /** What plugins warned about while building their channels (settings they ignore, doubtful values). */
   readonly warnings: ReadonlyArray<string>
+  /** Plan a request without calling anybody (`--dry-run`, estimates). */
+  readonly plan: (request: ImageRequest) => Effect.Effect<Plan.Plan, InvalidRequest>
   /** Run one request through the pipeline. */
   readonly run: (request: ImageRequest) => Effect.Effect<ImageResult, RunFailure>
   /** Run many, at most `concurrency` at once; results in completion order. */
@@ -60,107 +73,127 @@ export interface RunnerShape {
   ) => Stream.Stream<Outcome>
 }
 
-const extensions: Record<string, string> = {
-  "image/png": "png",
-  "image/jpeg": "jpg",
-  "image/webp": "webp",
-  "image/gif": "gif",
-}
-
-/**
- * The id a request is known by: its own `id`, else a hash of what it asks for. Stable across runs, so a
- * re-run of a bulk file finds the images it already made.
- *
- * @category ids
- */
-export const requestId = (request: ImageRequest): string =>
-  request.id ??
-  `img-${hashOf([
-    normalizePrompt(request.prompt),
-    request.use ?? null,
-    request.priority ?? null,
-    request.model ?? null,
-    request.size ?? null,
-    request.aspectRatio ?? null,
-  ]).slice(0, 20)}`
-
-/** The file already written for `id` under `outDir`, if any. @category files */
-export const existingImage = (outDir: string, id: string): string | undefined =>
-  Object.values(extensions)
-    .map((extension) => join(outDir, `${id}.${extension}`))
-    .find((path) => existsSync(path))
+/** @category ids */
+export const requestId = Plan.requestId
 
 /** Write bytes atomically: a temporary file in the same folder, then rename. @category files */
-export const writeAtomically = (path: string, bytes: Uint8Array): Effect.Effect<void, OutputError> =>
-  Effect.tryPromise({
-    try: async () => {
-      const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
-      await writeFile(temporary, bytes)
-      await rename(temporary, path)
-    },
-    catch: (error) =>
-      new OutputError({
-        path,
-        message: `cannot write ${path}: ${error instanceof Error ? error.message : String(error)}`,
-      }),
-  })
+export const writeAtomically = Output.writeAtomically
 
 /**
- * Build a runner for a loaded pipeline in the current Scope: every channel is made once and closed with
- * the Scope.
+ * Build a runner for a loaded pipeline in the current Scope: every channel and stage is made once and
+ * closed with the Scope.
  *
  * @category constructors
  */
 export const make = Effect.fn("Runner.make")(function* (
   pipeline: Pipeline.Pipeline,
   options: RunnerOptions = {},
-): Effect.fn.Return<RunnerShape, ConfigError | MissingSecret, Scope.Scope> {
+): Effect.fn.Return<RunnerShape, ConfigError | MissingSecret | OutputError, Scope.Scope> {
   const channels = new Map<string, Channel>()
   const warnings: Array<string> = []
   for (const declaration of pipeline.channels) {
     const warn = (message: string) => {
       warnings.push(`${pipeline.file}: channels.${declaration.name}: ${message}`)
     }
-    const channel = yield* declaration.plugin.make(declaration.config, {
+    const channel = yield* declaration.make({
       name: declaration.name,
       file: pipeline.file,
       warn,
     })
     channels.set(declaration.name, channel)
   }
-  const context: Stages.StageContext = { channels }
-  const declared = pipeline.stages.map((stage) => stage.definition.make(stage.config, context))
-  const hasGenerate = pipeline.stages.some((stage) => stage.definition.terminal === true)
-  const innermost: Stages.Handler = hasGenerate
-    ? () => Effect.die(new Error("generate is innermost and never calls next"))
-    : Stages.generate.make({}, context)(() => Effect.die(new Error("unreachable")))
-  const handler = Stages.compose(declared, innermost)
+  const today = options.today ?? new Date().toISOString().slice(0, 10)
+  const context: StageContext = { channels, pipelineFile: pipeline.file, pipelineDir: dirname(pipeline.file), today }
+  const stages: Array<Stage> = []
+  for (const declaration of pipeline.stages) stages.push(yield* declaration.make(context))
+  const planners = stages.flatMap((stage) => (stage.plan === undefined ? [] : [stage.plan]))
+  const middleware = stages.flatMap((stage): Array<Middleware> => (stage.around === undefined ? [] : [stage.around]))
+  const terminal: Handler = stages.find((stage) => stage.handler !== undefined)?.handler ?? makeHandler(context)
+  const handler = compose(middleware, terminal)
+  const limits = pipeline.limits
+  const output = options.output ?? (options.outDir === undefined ? undefined : yield* Output.open(options.outDir))
 
-  const writeResult = (result: ImageResult): Effect.Effect<ImageResult, OutputError> => {
-    if (options.outDir === undefined) return Effect.succeed(result)
-    const outDir = options.outDir
-    const file = join(outDir, `${result.id}.${extensions[result.mimeType] ?? "bin"}`)
-    return Effect.tryPromise({
-      try: () => mkdir(outDir, { recursive: true }),
-      catch: (error) => new OutputError({ path: outDir, message: `cannot create ${outDir}: ${String(error)}` }),
-    }).pipe(Effect.andThen(writeAtomically(file, result.bytes)), Effect.as({ ...result, file }))
-  }
-
-  const run = (request: ImageRequest): Effect.Effect<ImageResult, RunFailure> => {
-    const attempts: Array<Attempt> = []
-    const id = requestId(request)
-    return handler({ id, request, attempts }).pipe(
-      Effect.flatMap(writeResult),
-      Effect.mapError((error) => new RunFailure({ id, error, attempts })),
-      Effect.withSpan("Runner.run", { attributes: { id } }),
+  const planOf = (request: ImageRequest, id: string): Plan.Plan | InvalidRequest => {
+    const started = Plan.start(request, limits, today, id)
+    if (started instanceof InvalidRequest) return started
+    return Plan.finish(
+      planners.reduce((draft, plan) => plan(draft), started),
+      channels,
+      limits,
     )
   }
 
+  const toResult = (plan: Plan.Plan, done: Generated, journal: JournalShape, now: number, file?: string) => {
+    const usage = done.image.usage
+    const result: ImageResult = {
+      id: plan.id,
+      bytes: done.image.bytes,
+      ...(file === undefined ? {} : { file }),
+      mimeType: done.info.mimeType,
+      width: done.info.width,
+      height: done.info.height,
+      model: done.model,
+      channel: done.channel,
+      size: done.size,
+      aspectRatio: done.aspectRatio,
+      cached: done.cached,
+      placeholder: done.placeholder,
+      costUsd: journal.costUsd(),
+      ...(usage === undefined ? {} : { usage }),
+      latencyMs: now - journal.startedAt,
+      attempts: journal.attempts(),
+      ...(plan.adjustments.length === 0 ? {} : { adjustments: plan.adjustments }),
+      ...(done.image.text === undefined ? {} : { text: done.image.text }),
+      promptHash: plan.promptHash,
+    }
+    return result
+  }
+
+  const runWith = (request: ImageRequest, id: string): Effect.Effect<ImageResult, RunFailure> =>
+    Effect.flatMap(Clock.currentTimeMillis, (startedAt) => {
+      const journal = makeJournal(startedAt)
+      const fail = (error: PipelineError) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.fail(
+            new RunFailure({
+              id,
+              error,
+              attempts: journal.attempts(),
+              costUsd: journal.costUsd(),
+              latencyMs: now - startedAt,
+            }),
+          ),
+        )
+      const plan = planOf(request, id)
+      if (plan instanceof InvalidRequest) return fail(plan)
+      return handler(plan).pipe(
+        // The image goes to disk the moment it is checked, before any other bookkeeping.
+        Effect.flatMap((done): Effect.Effect<ImageResult, OutputError> => {
+          const finish = (file?: string) =>
+            Effect.map(Clock.currentTimeMillis, (now) => toResult(plan, done, journal, now, file))
+          if (output === undefined) return finish()
+          return Effect.flatMap(
+            output.write(plan.id, Output.requestHash(request), done.image.bytes, done.info.mimeType),
+            finish,
+          )
+        }),
+        Effect.provideService(Journal, journal),
+        Effect.catch(fail),
+      )
+    })
+
+  const run = (request: ImageRequest): Effect.Effect<ImageResult, RunFailure> =>
+    runWith(request, Plan.requestId(request)).pipe(
+      Effect.withSpan("Runner.run", undefined, { captureStackTrace: false }),
+    )
+
   const runOne = (request: ImageRequest): Effect.Effect<Outcome> => {
-    const id = requestId(request)
-    const existing = options.outDir === undefined ? undefined : existingImage(options.outDir, id)
-    if (existing !== undefined) return Effect.succeed({ _tag: "Skipped", request, id, file: existing })
-    return Effect.exit(run(request)).pipe(
+    const id = Plan.requestId(request)
+    if (output !== undefined) {
+      const found = output.lookup(id, Output.requestHash(request))
+      if (found._tag === "Current") return Effect.succeed({ _tag: "Skipped", request, id, file: found.file })
+    }
+    return Effect.exit(runWith(request, id)).pipe(
       Effect.flatMap((exit): Effect.Effect<Outcome> => {
         if (Exit.isSuccess(exit)) return Effect.succeed({ _tag: "Done", request, result: exit.value })
         const failure = Cause.findErrorOption(exit.cause)
@@ -178,7 +211,12 @@ export const make = Effect.fn("Runner.make")(function* (
     )
   }
 
-  return { pipeline, channels, warnings, run, runAll }
+  const plan = (request: ImageRequest): Effect.Effect<Plan.Plan, InvalidRequest> => {
+    const planned = planOf(request, Plan.requestId(request))
+    return planned instanceof InvalidRequest ? Effect.fail(planned) : Effect.succeed(planned)
+  }
+
+  return { pipeline, channels, warnings, plan, run, runAll }
 })
 
 /**

@@ -5,16 +5,21 @@
  *
  * @since 0.1.0
  */
+
+export * as Attempt from "./Attempt.ts"
 export * as Catalog from "./Catalog.ts"
 export * as Channel from "./Channel.ts"
 export * as Duration from "./Duration.ts"
-export { createRunner, type PromiseRunner } from "./Embed.ts"
 export * as Errors from "./Errors.ts"
 export * as Image from "./Image.ts"
+export * as Journal from "./Journal.ts"
 export * as Output from "./Output.ts"
 export * as Pipeline from "./Pipeline.ts"
+export * as Plan from "./Plan.ts"
 export * as Plugin from "./Plugin.ts"
 export * as Pricing from "./Pricing.ts"
+export { createRunner, type PromiseRunner } from "./PromiseFacade.ts"
 export * as Request from "./Request.ts"
 export * as Runner from "./Runner.ts"
+export * as Stage from "./Stage.ts"
 export * as Stages from "./Stages.ts"

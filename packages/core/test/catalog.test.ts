@@ -35,12 +35,12 @@ describe("Catalog", () => {
     expect(Catalog.models["gemini-2.5-flash-image"]!.outputTokens["4K"]).toBe(1290)
   })
 
-  it("knows the preview id is retired in favour of gemini-3-pro-image, and maps per-channel ids", () => {
+  it("knows the preview id is retired in favour of gemini-3-pro-image, and the sizes each model makes", () => {
     expect(Catalog.retirementWarning("gemini-3-pro-image-preview", "2026-11-25")).toContain("use gemini-3-pro-image")
     expect(Catalog.retirementWarning("gemini-3-pro-image-preview", "2026-01-01")).toBeUndefined()
     expect(Catalog.retirementWarning("gemini-3-pro-image", "2026-11-25")).toBeUndefined()
-    expect(Catalog.channelModelId("gemini-3-pro-image", "openrouter")).toBe("google/gemini-3-pro-image")
-    expect(Catalog.channelModelId("gemini-3-pro-image", "google-ai-studio")).toBe("gemini-3-pro-image")
+    expect(Catalog.models["gemini-3-pro-image"]!.sizes).toEqual(["1K", "2K", "4K"])
+    expect(Catalog.models["gemini-2.5-flash-image"]!.sizes).toEqual(["1K"])
     expect(Catalog.findModel("toString")).toBeUndefined()
     expect(Catalog.resolveModel("nano-banana-pro")).toBe("gemini-3-pro-image")
     expect(Catalog.findModel("nano-banana")?.id).toBe("gemini-2.5-flash-image")

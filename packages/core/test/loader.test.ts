@@ -40,7 +40,7 @@ describe("Pipeline.load", () => {
     const pipeline = exit.value
     expect(pipeline.name).toBe("fixture-pipeline")
     expect(pipeline.channels.map((channel) => channel.name)).toEqual(["cheap", "main", "backup"])
-    expect(pipeline.stages.map((stage) => stage.definition.key)).toEqual(["resolution", "route", "select", "generate"])
+    expect(pipeline.stages.map((stage) => stage.key)).toEqual(["resolution", "route", "select", "generate"])
     expect(pipeline.warnings).toEqual([])
     const main = pipeline.channels[1]!.config as { apiKey: Redacted.Redacted<string> }
     expect(Redacted.isRedacted(main.apiKey)).toBe(true)

@@ -60,7 +60,11 @@ describe("Runner", () => {
     )
     expect([explicit.size, explicit.aspectRatio, explicit.channel]).toEqual(["1K", "16:9", "cheap"])
     const low = await withRunner((runner) => runner.run({ prompt: "x", priority: "low" }))
-    expect([low.model, low.size]).toEqual(["gemini-2.5-flash-image", "2K"])
+    // 2.5 Flash makes only 1K images: the plan clamps the routed 2K and says why.
+    expect([low.model, low.size]).toEqual(["gemini-2.5-flash-image", "1K"])
+    expect(low.adjustments).toEqual([
+      { field: "size", from: "2K", to: "1K", reason: "gemini-2.5-flash-image makes only 1K images" },
+    ])
   })
 
   it("fails over on errors another channel might not have, and stops at once on Rejected", async () => {
@@ -143,6 +147,7 @@ describe("Runner", () => {
     Fixture.scripts.set("main", ["Unavailable"])
     const failedOver = await run({ prompt: "x", size: "2K" })
     expect(failedOver.attempts.map((attempt) => `${attempt.channel}:${attempt.outcome}`)).toEqual([
+      "cheap:Unsupported",
       "main:Unavailable",
       "backup:ok",
     ])

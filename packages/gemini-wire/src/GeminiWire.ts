@@ -339,34 +339,38 @@ export const classifyThrown = (
 // the whole answer
 
 /**
- * Turn a GenerateContentResponse into the channel's image: the final image, its usage, and its cost —
- * the configured flat `price` when given, else usage × catalog prices, else the catalog's expectation.
+ * Turn a GenerateContentResponse into the channel's image: the final image's bytes (checked by core), the
+ * usage the answer reports and, for a flat-priced channel, its price. Core prices the call from these. An
+ * answer without a usable image still carries its usage, so a billed failure is accounted for.
  *
  * @category response
  */
 export const toChannelImage = (
   channel: string,
-  request: Channel.ChannelRequest,
+  _request: Channel.ChannelRequest,
   response: unknown,
   flatPrice: number | undefined,
 ): Effect.Effect<Channel.ChannelImage, Errors.ChannelError> => {
+  const usage = typeof response === "object" && response !== null ? usageOf(response as Response) : undefined
+  const billing = {
+    ...(usage === undefined ? {} : { usage }),
+    ...(flatPrice === undefined || usage === undefined ? {} : { costUsd: flatPrice }),
+  }
   const extracted = extractImage(channel, response)
-  if (extracted._tag === "Error") return Effect.fail(extracted.error)
+  if (extracted._tag === "Error") return Effect.fail(Errors.withBilling(extracted.error, billing))
   if (extracted._tag === "Url")
     return Effect.fail(
-      new Errors.MalformedResponse({ channel, message: "the answer links to an image instead of including it" }),
+      Errors.withBilling(
+        new Errors.MalformedResponse({ channel, message: "the answer links to an image instead of including it" }),
+        billing,
+      ),
     )
-  const usage = usageOf(response as Response)
   const modelVersion = modelVersionOf(response)
   return Effect.succeed({
     bytes: extracted.bytes,
     mimeType: extracted.mimeType,
-    costUsd:
-      flatPrice ??
-      (usage === undefined
-        ? Pricing.expectedCost(request.model, request.size)
-        : Pricing.costFromUsage(request.model, usage)),
     ...(usage === undefined ? {} : { usage }),
+    ...(flatPrice === undefined ? {} : { costUsd: flatPrice }),
     ...(modelVersion === undefined ? {} : { modelVersion }),
   })
 }

@@ -1,5 +1,5 @@
 import { ApiError } from "@google/genai"
-import { Effect, Exit } from "effect"
+import { Cause, Effect, Exit } from "effect"
 import { describe, expect, it } from "vitest"
 import { GeminiWire } from "../src/index.ts"
 
@@ -121,10 +121,11 @@ describe("extractImage", () => {
     expect(errorOf({ candidates: [], promptFeedback: { safetyRatings: null } })._tag).toBe("NoImage")
     expect(errorOf({})._tag).toBe("NoImage")
   })
-  it("truncated or non-image base64 → MalformedResponse; a non-object → MalformedResponse", () => {
-    expect(errorOf(answer([{ inlineData: { mimeType: "image/png", data: png.slice(0, 40) } }]))._tag).toBe(
-      "MalformedResponse",
-    )
+  it("text that is not base64 → MalformedResponse; a non-object → MalformedResponse", () => {
+    // Whether decoded bytes are a whole image is core's single check (Stages.callChannel), not the wire's.
+    expect(
+      GeminiWire.extractImage("c", answer([{ inlineData: { mimeType: "image/png", data: png.slice(0, 40) } }]))._tag,
+    ).toBe("Image")
     expect(errorOf(answer([{ inlineData: { mimeType: "image/png", data: "!!!not base64!!!" } }]))._tag).toBe(
       "MalformedResponse",
     )
@@ -159,7 +160,7 @@ describe("usageOf", () => {
 })
 
 describe("toChannelImage", () => {
-  it("prices from usage, or the flat price when configured", async () => {
+  it("reports usage for core to price, and the flat price when configured; a billed answer without an image keeps its usage", async () => {
     const response = answer([{ inlineData: { mimeType: "image/png", data: png } }], {
       usageMetadata: {
         promptTokenCount: 0,
@@ -168,13 +169,24 @@ describe("toChannelImage", () => {
       },
     })
     const priced = await Effect.runPromise(GeminiWire.toChannelImage("c", request, response, undefined))
-    expect(priced.costUsd).toBeCloseTo(0.24, 6)
+    expect(priced.costUsd).toBeUndefined()
+    expect(priced.usage).toEqual({ inputTokens: 0, outputImageTokens: 2000, outputTextTokens: 0 })
     const flat = await Effect.runPromise(GeminiWire.toChannelImage("c", request, response, 0.05))
     expect(flat.costUsd).toBe(0.05)
     const exit = await Effect.runPromiseExit(
-      GeminiWire.toChannelImage("c", request, answer([{ text: "none" }]), undefined),
+      GeminiWire.toChannelImage(
+        "c",
+        request,
+        answer([{ text: "none" }], { usageMetadata: { promptTokenCount: 7 } }),
+        0.05,
+      ),
     )
     expect(Exit.isFailure(exit)).toBe(true)
+    if (Exit.isFailure(exit)) {
+      const error = Cause.findErrorOption(exit.cause)
+      expect(error._tag === "Some" && error.value.usage).toEqual({ inputTokens: 7 })
+      expect(error._tag === "Some" && error.value.costUsd).toBe(0.05)
+    }
   })
 })
 

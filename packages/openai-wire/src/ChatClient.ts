@@ -83,14 +83,16 @@ export const generateImage = (options: GenerateOptions) =>
     const response = yield* options.client.complete(options.body)
     let extracted = extractImage(options.channel, response)
     if (extracted._tag === "Url") extracted = yield* download(options.channel, extracted.url, options.download)
-    if (extracted._tag === "Error") return yield* Effect.fail(extracted.error)
-    if (extracted._tag === "Url")
-      return yield* new Errors.MalformedResponse({
-        channel: options.channel,
-        message: "the image link led to another link",
-      })
     const usage = usageOf(response)
     const costUsd = costOf(response)
+    // An answer the upstream says it charged for is a cost even when it holds no usable image.
+    const billed = costUsd !== undefined && costUsd > 0 ? { costUsd } : {}
+    if (extracted._tag === "Error") return yield* Effect.fail(Errors.withBilling(extracted.error, billed))
+    if (extracted._tag === "Url")
+      return yield* Errors.withBilling(
+        new Errors.MalformedResponse({ channel: options.channel, message: "the image link led to another link" }),
+        billed,
+      )
     return {
       bytes: extracted.bytes,
       mimeType: extracted.mimeType,

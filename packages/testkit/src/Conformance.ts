@@ -15,6 +15,7 @@ import { inspect } from "node:util"
 import { Catalog, Channel, Errors, Image, Plugin } from "@peel/core"
 import { Cause, Effect, Exit, Fiber, Option, Result } from "effect"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
+import { attempt } from "./Attempt.ts"
 import { defaultErrors, type ErrorExpectation, type ErrorMap, expectedTag } from "./ErrorMaps.ts"
 import {
   channelName,
@@ -146,7 +147,7 @@ export const checkSuccess = (
     expect(Channel.refusal(harness.channel, request), `the channel refuses ${what}, which it claims`).toBeUndefined()
     const callsBefore = await callCount(harness)
     const requestsBefore = (await recordedRequests(harness)).length
-    const exit = await harness.run(harness.channel.generate(request))
+    const exit = await harness.run(attempt(harness.channel, request))
     if (Exit.isFailure(exit)) {
       exposeError(harness, `error for ${what}`, failureOf(exit), exit.cause)
       throw new Error(`expected an image for ${what}, got: ${Cause.pretty(exit.cause)}`)
@@ -189,7 +190,7 @@ export const checkError = (
     const tag = expectedTag(expectation)
     await settle(harness.simulator.script(harness.route, [fault]))
     const callsBefore = await callCount(harness)
-    const exit = await harness.run(harness.channel.generate(request))
+    const exit = await harness.run(attempt(harness.channel, request))
     if (Exit.isSuccess(exit)) throw new Error(`fault ${fault}: expected ${tag}, but the channel returned an image`)
     const error = failureOf(exit)
     exposeError(harness, `error for fault ${fault}`, error, exit.cause)
@@ -236,7 +237,7 @@ export const checkInterruption = (
     await settle(harness.simulator.script(harness.route, ["hang"]))
     const requestsBefore = (await recordedRequests(harness)).length
     const callsBefore = (await ledger(harness)).calls.length
-    const fiber = harness.fork(harness.channel.generate(request))
+    const fiber = harness.fork(attempt(harness.channel, request))
     const arrived = await eventually(async () => (await requestsSince(harness, requestsBefore)).length > 0, timeoutMs)
     if (!arrived) {
       await Effect.runPromise(Fiber.interrupt(fiber).pipe(Effect.timeoutOption(timeoutMs)))
@@ -255,8 +256,8 @@ export const checkInterruption = (
   })
 
 /**
- * A request the channel cannot honour: `Channel.refusal` gives a reason, and `generate` (called anyway)
- * fails with `Unsupported` without any upstream call.
+ * A request the channel cannot honour: `Channel.refusal` gives a reason, and core's plan leaves the channel
+ * out (`NoChannel`, the journal saying `Unsupported`) without any upstream call.
  *
  * @category checks
  */
@@ -268,11 +269,11 @@ export const checkRefusal = (harness: Harness, request: Channel.ChannelRequest):
     expose(harness, `refusal of ${what}`, reason ?? "")
     const callsBefore = await callCount(harness)
     const requestsBefore = (await recordedRequests(harness)).length
-    const exit = await harness.run(harness.channel.generate(request))
-    if (Exit.isSuccess(exit)) throw new Error(`generate served ${what}, which the channel refuses`)
+    const exit = await harness.run(attempt(harness.channel, request))
+    if (Exit.isSuccess(exit)) throw new Error(`core served ${what}, which the channel refuses`)
     const error = failureOf(exit)
     exposeError(harness, `error for unsupported ${what}`, error, exit.cause)
-    expect((error as { _tag?: string } | undefined)?._tag, `generate for ${what}`).toBe("Unsupported")
+    expect((error as { _tag?: string } | undefined)?._tag, `core's answer for ${what}`).toBe("NoChannel")
     expect((await callCount(harness)) - callsBefore, `upstream calls for refused ${what}`).toBe(0)
     expect((await requestsSince(harness, requestsBefore)).length, `requests sent for refused ${what}`).toBe(0)
   })
@@ -297,7 +298,7 @@ export const checkEchoedSecret = (
     await settle(harness.simulator.script(harness.route, [fault]))
     const callsBefore = await callCount(harness)
     const requestsBefore = (await recordedRequests(harness)).length
-    const exit = await harness.run(harness.channel.generate(request))
+    const exit = await harness.run(attempt(harness.channel, request))
     const sent = await requestsSince(harness, requestsBefore)
     expect(
       sent.some((recorded) =>

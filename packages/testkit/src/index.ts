@@ -9,6 +9,7 @@
  *
  * @since 0.1.0
  */
+export { attempt } from "./Attempt.ts"
 export {
   type Claims,
   type ConformanceOptions,

@@ -1,0 +1,235 @@
+/**
+ * The plan: what routing decided for one request — model, size, aspect ratio, candidate channels and
+ * limits — resolved once, immutable, and clamped to what the catalog says the model can make, with every
+ * change recorded as an {@link Adjustment}. Planning calls nobody: `peel run --dry-run` prints plans, and
+ * cost estimates price them.
+ *
+ * Routing stages work on a {@link Draft} (explicit request fields already in it); {@link settle} fills
+ * Peel's defaults and clamps; {@link finish} checks every candidate channel once and turns the draft into
+ * a {@link Plan}. No other code fills defaults or refuses requests.
+ *
+ * @since 0.2.0
+ */
+import type { Adjustment } from "./Attempt.ts"
+import { type AspectRatio, findModel, resolveModel, retirementWarning, type Size, Sizes } from "./Catalog.ts"
+import { type Channel, type ChannelRequest, refusal } from "./Channel.ts"
+import { InvalidRequest } from "./Errors.ts"
+import { canonicalHash, hashOf, normalizePrompt } from "./internal/hash.ts"
+import type { ImageRequest } from "./Request.ts"
+
+/** Peel's defaults when neither the request nor a stage decides. @category defaults */
+export const defaults = { model: "gemini-3-pro-image", size: "1K", aspectRatio: "1:1" } as const satisfies {
+  readonly model: string
+  readonly size: Size
+  readonly aspectRatio: AspectRatio
+}
+
+/** Limits a pipeline sets on every request (top-level `limits`). @category model */
+export interface Limits {
+  /** Longest prompt accepted, in characters; longer ones are refused before any call. */
+  readonly maxPromptChars: number
+}
+
+/** Default limits: 32,000 characters is ~8,000 tokens, ~$0.016 of Pro input — far past the 20–200 words that work best. @category defaults */
+export const defaultLimits: Limits = { maxPromptChars: 32_000 }
+
+/** How candidates are ordered. @category model */
+export type Strategy = "ordered" | "cheapest"
+
+/** A plan in the making, passed through the routing stages. @category model */
+export interface Draft {
+  readonly id: string
+  readonly request: ImageRequest
+  readonly model?: string | undefined
+  readonly size?: Size | undefined
+  readonly aspectRatio?: AspectRatio | undefined
+  /** Channel names in the order to try; every channel in declaration order when unset. */
+  readonly candidates?: ReadonlyArray<string> | undefined
+  readonly adjustments: ReadonlyArray<Adjustment>
+}
+
+/** A channel left out of a plan, and why. @category model */
+export interface Refusal {
+  readonly channel: string
+  readonly reason: string
+}
+
+/** The resolved, immutable plan of one request. @category model */
+export interface Plan {
+  readonly id: string
+  readonly request: ImageRequest
+  /** What every candidate channel is asked for. */
+  readonly channelRequest: ChannelRequest
+  readonly model: string
+  readonly size: Size
+  readonly aspectRatio: AspectRatio
+  /** Channels that can serve the request, in the order to try. */
+  readonly candidates: ReadonlyArray<string>
+  /** Channels that were considered and cannot serve it (checked once, here). */
+  readonly refused: ReadonlyArray<Refusal>
+  readonly limits: Limits
+  readonly adjustments: ReadonlyArray<Adjustment>
+  /** SHA-256 of the canonical request (normalised prompt, model, size, aspect ratio). */
+  readonly promptHash: string
+}
+
+/**
+ * The id a request is known by: its own `id`, else a hash of what it asks for. Stable across runs, so a
+ * re-run of a bulk file finds the images it already made.
+ *
+ * @category ids
+ */
+export const requestId = (request: ImageRequest): string =>
+  request.id ??
+  `img-${hashOf([
+    normalizePrompt(request.prompt),
+    request.use ?? null,
+    request.priority ?? null,
+    request.model ?? null,
+    request.size ?? null,
+    request.aspectRatio ?? null,
+  ]).slice(0, 20)}`
+
+/** A model id as written → Google's current id, with an adjustment when it was an alias of a retired one. */
+const currentModel = (
+  written: string,
+  today: string,
+): { readonly model: string; readonly adjustment?: Adjustment | undefined } => {
+  const resolved = resolveModel(written)
+  const warning = retirementWarning(resolved, today)
+  const successor = findModel(resolved)?.successor
+  if (warning !== undefined && successor !== undefined)
+    return { model: successor, adjustment: { field: "model", from: written, to: successor, reason: warning } }
+  return { model: resolved }
+}
+
+/**
+ * Start a draft from a request: limits checked, explicit fields in place (a retired model id mapped to
+ * its successor, with the reason).
+ *
+ * @category planning
+ */
+export const start = (
+  request: ImageRequest,
+  limits: Limits,
+  today: string,
+  id: string = requestId(request),
+): Draft | InvalidRequest => {
+  if (request.prompt.trim().length === 0)
+    return new InvalidRequest({ message: `${id}: prompt must not be empty or only whitespace` })
+  if (request.prompt.length > limits.maxPromptChars)
+    return new InvalidRequest({
+      message: `${id}: prompt is ${request.prompt.length} characters; this pipeline accepts at most ${limits.maxPromptChars} (limits.maxPromptChars)`,
+    })
+  const model = request.model === undefined ? undefined : currentModel(request.model, today)
+  return {
+    id,
+    request,
+    model: model?.model,
+    size: request.size,
+    aspectRatio: request.aspectRatio,
+    adjustments: model?.adjustment === undefined ? [] : [model.adjustment],
+  }
+}
+
+/** Set a routed model (a stage's choice), mapping a retired id like an explicit one. @category planning */
+export const withModel = (draft: Draft, written: string, today: string): Draft => {
+  const model = currentModel(written, today)
+  return {
+    ...draft,
+    model: model.model,
+    adjustments: model.adjustment === undefined ? draft.adjustments : [...draft.adjustments, model.adjustment],
+  }
+}
+
+/**
+ * Fill Peel's defaults and clamp the size to what the model makes (a 2.5 Flash "4K" is a 1K image: the
+ * plan says 1K, and why). Idempotent.
+ *
+ * @category planning
+ */
+export const settle = (
+  draft: Draft,
+): Draft & { readonly model: string; readonly size: Size; readonly aspectRatio: AspectRatio } => {
+  const model = draft.model ?? defaults.model
+  const wanted = draft.size ?? defaults.size
+  const aspectRatio = draft.aspectRatio ?? defaults.aspectRatio
+  const sizes = findModel(model)?.sizes
+  if (sizes === undefined || sizes.includes(wanted)) return { ...draft, model, size: wanted, aspectRatio }
+  const rank = (size: Size) => Sizes.indexOf(size)
+  const size = [...sizes].reverse().find((candidate) => rank(candidate) <= rank(wanted)) ?? sizes[0]!
+  return {
+    ...draft,
+    model,
+    size,
+    aspectRatio,
+    adjustments: [
+      ...draft.adjustments,
+      { field: "size", from: wanted, to: size, reason: `${model} makes only ${sizes.join(", ")} images` },
+    ],
+  }
+}
+
+/** The request every candidate channel is asked for. @category planning */
+export const channelRequestOf = (
+  draft: Draft & { readonly model: string; readonly size: Size; readonly aspectRatio: AspectRatio },
+): ChannelRequest => ({
+  id: draft.id,
+  prompt: draft.request.prompt,
+  model: draft.model,
+  size: draft.size,
+  aspectRatio: draft.aspectRatio,
+})
+
+/**
+ * Settle the draft and check each candidate once: channels that cannot serve the request are left out,
+ * with the reason.
+ *
+ * @category planning
+ */
+export const finish = (draft: Draft, channels: ReadonlyMap<string, Channel>, limits: Limits): Plan => {
+  const settled = settle(draft)
+  const channelRequest = channelRequestOf(settled)
+  const names = settled.candidates ?? [...channels.keys()]
+  const candidates: Array<string> = []
+  const refused: Array<Refusal> = []
+  for (const name of names) {
+    const channel = channels.get(name)
+    if (channel === undefined) {
+      refused.push({ channel: name, reason: "no such channel" })
+      continue
+    }
+    const reason = refusal(channel, channelRequest)
+    if (reason === undefined) candidates.push(name)
+    else refused.push({ channel: name, reason })
+  }
+  return {
+    id: settled.id,
+    request: settled.request,
+    channelRequest,
+    model: settled.model,
+    size: settled.size,
+    aspectRatio: settled.aspectRatio,
+    candidates,
+    refused,
+    limits,
+    adjustments: settled.adjustments,
+    promptHash: canonicalHash(channelRequest),
+  }
+}
+
+/** A plan as JSON (what `peel run --dry-run` prints). @category planning */
+export const toJson = (plan: Plan, channels: ReadonlyMap<string, Channel>) => ({
+  id: plan.id,
+  model: plan.model,
+  size: plan.size,
+  aspectRatio: plan.aspectRatio,
+  candidates: plan.candidates.map((name) => {
+    const channel = channels.get(name)
+    return { channel: name, expectedCostUsd: channel === undefined ? 0 : channel.price(plan.channelRequest) }
+  }),
+  refused: plan.refused,
+  adjustments: plan.adjustments,
+  limits: plan.limits,
+  promptHash: plan.promptHash,
+})

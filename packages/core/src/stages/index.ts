@@ -1,0 +1,18 @@
+/**
+ * Every stage this core knows, by YAML key, in the order the docs list them.
+ *
+ * @since 0.2.0
+ */
+import { type RegisteredStage, register } from "../Stage.ts"
+import { generate } from "./generate.ts"
+import { resolution } from "./resolution.ts"
+import { route } from "./route.ts"
+import { select } from "./select.ts"
+
+/** @category stages */
+export const definitions: ReadonlyArray<RegisteredStage> = [
+  register(resolution),
+  register(route),
+  register(select),
+  register(generate),
+]
