@@ -1,15 +1,18 @@
 #!/usr/bin/env node
 /**
  * Entry point of the `peel` command. Handlers set the exit code (0, 1 or 2); a failure that reaches
- * the top (a usage error the parser rejected) exits 2; Ctrl-C interrupts cleanly (in-flight HTTP
- * requests are aborted, channels closed).
+ * the top (a usage error the parser rejected) exits 2. SIGINT and SIGTERM go through `signals.ts`: a
+ * command that drains (`peel run`) takes the first one and exits 130 or 143 when it has finished; otherwise,
+ * and on a second signal, the program is interrupted at once (in-flight HTTP requests aborted, channels
+ * closed) and exits 130 (SIGINT) or 143 (SIGTERM).
  *
  * @since 0.1.0
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit } from "effect"
+import { NodeServices } from "@effect/platform-node"
+import { Cause, Effect, Exit, Runtime } from "effect"
 import { main } from "./main.ts"
 import { ExitCode } from "./output.ts"
+import * as Signals from "./signals.ts"
 
 // stdout carries results (`--json` lines, tables); anything a library prints through console goes to stderr.
 for (const level of ["log", "info", "debug", "warn"] as const) {
@@ -18,14 +21,35 @@ for (const level of ["log", "info", "debug", "warn"] as const) {
   }
 }
 
+/** Like NodeRuntime.runMain, but the first signal may be taken by a command that stops gracefully. */
+const runMain = Runtime.makeRunMain(({ fiber, teardown }) => {
+  const onSignal = (signal: Signals.Signal) => {
+    const first = Signals.receivedSignal() === undefined
+    if (Signals.deliver(signal)) return
+    if (!first) process.stderr.write(`peel: ${signal} again: aborting now\n`)
+    fiber.interruptUnsafe(fiber.id)
+  }
+  const onSigint = () => onSignal("SIGINT")
+  const onSigterm = () => onSignal("SIGTERM")
+  fiber.addObserver((exit) => {
+    process.removeListener("SIGINT", onSigint)
+    process.removeListener("SIGTERM", onSigterm)
+    teardown(exit, (code) => {
+      if (Signals.receivedSignal() !== undefined || code !== 0) process.exit(code)
+    })
+  })
+  process.on("SIGINT", onSigint)
+  process.on("SIGTERM", onSigterm)
+})
+
 main.pipe(
   Effect.scoped,
   Effect.provide(NodeServices.layer),
-  NodeRuntime.runMain({
+  runMain({
     disableErrorReporting: true,
     teardown: (exit, onExit) => {
       if (Exit.isSuccess(exit)) return onExit(typeof process.exitCode === "number" ? process.exitCode : ExitCode.ok)
-      if (Cause.hasInterruptsOnly(exit.cause)) return onExit(130)
+      if (Cause.hasInterruptsOnly(exit.cause)) return onExit(Signals.exitCodeOf(Signals.receivedSignal() ?? "SIGINT"))
       const rendered = Cause.pretty(exit.cause)
       // Parse errors were already printed by effect/cli; anything else is shown once, without a stack.
       if (!rendered.includes("CliError") && !rendered.includes("ShowHelp"))

@@ -1,13 +1,47 @@
 /**
- * Printing: problems to stderr as `FILE:LINE:COL: message`, results as JSON lines or a table, and a
- * progress bar on stderr when it is a terminal.
+ * Printing: problems to stderr as `FILE:LINE:COL: message`, results as JSON lines or rows printed as each
+ * request finishes (a bulk run keeps counts, never a row per request), and a progress bar on stderr when
+ * it is a terminal.
  *
  * @since 0.1.0
  */
-import { type Errors, Request, type Runner } from "@peel/core"
+import { type Errors, Output, Request, type Runner } from "@peel/core"
 
-/** Exit codes (DESIGN §7): 0 success, 1 some requests failed, 2 usage or configuration error. */
-export const ExitCode = { ok: 0, failed: 1, usage: 2 } as const
+/**
+ * Exit codes (DESIGN §7): 0 success, 1 some requests failed, 2 usage or configuration error; 130 and 143
+ * when SIGINT or SIGTERM stopped the run (128 + the signal's number).
+ */
+export const ExitCode = { ok: 0, failed: 1, usage: 2, sigint: 130, sigterm: 143 } as const
+
+/**
+ * What happened to one request, as printed: the runner's outcome, or `Unsaved` — an image that was made
+ * and paid for but could not be written to the output folder (its bytes were kept elsewhere if at all
+ * possible: `error.rescuedTo`).
+ */
+export type Reported =
+  | Runner.Outcome
+  | {
+      readonly _tag: "Unsaved"
+      readonly request: Request.ImageRequest
+      readonly result: Request.ImageResult
+      readonly error: Errors.OutputError
+    }
+
+/** What a failure was billed (the runner's failures carry `costUsd` once billed failures are recorded). */
+const failureCost = (failure: unknown): number => (failure as { costUsd?: number }).costUsd ?? 0
+
+/** What an outcome cost: the image, a billed failure, or nothing for a skipped request. */
+export const costOf = (outcome: Reported): number => {
+  switch (outcome._tag) {
+    case "Done":
+    case "Unsaved":
+      return outcome.result.costUsd
+    case "Skipped":
+      return 0
+    case "Failed":
+      return failureCost(outcome.failure)
+  }
+}
 
 export const printProblems = (problems: ReadonlyArray<Errors.ConfigProblem>): void => {
   for (const problem of problems) process.stderr.write(`${problem.format()}\n`)
@@ -27,7 +61,7 @@ export interface Row {
   readonly file: string
 }
 
-export const rowOf = (outcome: Runner.Outcome): Row => {
+export const rowOf = (outcome: Reported): Row => {
   switch (outcome._tag) {
     case "Done": {
       const result = outcome.result
@@ -61,42 +95,83 @@ export const rowOf = (outcome: Runner.Outcome): Row => {
         model: outcome.failure.attempts.at(-1)?.model ?? "",
         size: "",
         latency: "",
-        cost: money(0),
+        cost: money(costOf(outcome)),
         file: "",
+      }
+    case "Unsaved":
+      return {
+        id: outcome.result.id,
+        status: "OutputError",
+        channel: outcome.result.channel,
+        model: outcome.result.model,
+        size: `${outcome.result.size} ${outcome.result.aspectRatio}`,
+        latency: `${Math.round(outcome.result.latencyMs)} ms`,
+        cost: money(outcome.result.costUsd),
+        file: Output.rescuedTo(outcome.error) ?? "",
       }
   }
 }
 
-/** Render rows as an aligned plain-text table. */
+const headers: Row = {
+  id: "id",
+  status: "status",
+  channel: "channel",
+  model: "model",
+  size: "size",
+  latency: "latency",
+  cost: "cost",
+  file: "file",
+}
+const keys = Object.keys(headers) as Array<keyof Row>
+
+const lineOf = (row: Row, widths: ReadonlyArray<number>): string =>
+  keys
+    .map((key, index) => row[key].padEnd(widths[index]!))
+    .join("  ")
+    .trimEnd()
+
+/** Render rows as an aligned plain-text table (one request's result). */
 export const table = (rows: ReadonlyArray<Row>): string => {
-  const headers: Row = {
-    id: "id",
-    status: "status",
-    channel: "channel",
-    model: "model",
-    size: "size",
-    latency: "latency",
-    cost: "cost",
-    file: "file",
-  }
-  const keys = Object.keys(headers) as Array<keyof Row>
   const all = [headers, ...rows]
   const widths = keys.map((key) => Math.max(...all.map((row) => row[key].length)))
-  const line = (row: Row) =>
-    keys
-      .map((key, index) => row[key].padEnd(widths[index]!))
-      .join("  ")
-      .trimEnd()
-  return [line(headers), widths.map((width) => "-".repeat(width)).join("  "), ...rows.map(line)].join("\n")
+  return [
+    lineOf(headers, widths),
+    widths.map((width) => "-".repeat(width)).join("  "),
+    ...rows.map((row) => lineOf(row, widths)),
+  ].join("\n")
 }
 
-/** The JSON line printed for an outcome with `--json` (never image bytes). */
-export const jsonOf = (outcome: Runner.Outcome): Record<string, unknown> => {
+/**
+ * Rows for a bulk run, printed one by one as requests finish: nothing is kept per request, so memory stays
+ * flat however long the run. Column widths are fixed up front from what is known (the longest id and
+ * channel name); a longer value pushes its row out rather than holding the others back.
+ */
+export const streamedTable = (known: { readonly idWidth: number; readonly channelWidth: number }) => {
+  const fixed: Record<keyof Row, number> = {
+    id: Math.max(headers.id.length, known.idWidth),
+    status: 11,
+    channel: Math.max(headers.channel.length, known.channelWidth),
+    model: 22,
+    size: 20,
+    latency: 8,
+    cost: 7,
+    file: 0,
+  }
+  const widths = keys.map((key) => fixed[key])
+  return {
+    header: (): string =>
+      `${lineOf(headers, widths)}\n${widths.map((width) => "-".repeat(Math.max(width, 4))).join("  ")}`,
+    line: (row: Row): string => lineOf(row, widths),
+  }
+}
+
+/** The JSON line printed for an outcome with `--json` (never image bytes); every line carries `costUsd`. */
+export const jsonOf = (outcome: Reported): Record<string, unknown> => {
   switch (outcome._tag) {
     case "Done":
       return { ...Request.toJson(outcome.result) }
     case "Skipped":
-      return { id: outcome.id, ok: true, skipped: true, file: outcome.file }
+      return { id: outcome.id, ok: true, skipped: true, file: outcome.file, costUsd: 0 }
     case "Failed":
       return {
         id: outcome.failure.id,
@@ -106,8 +181,23 @@ export const jsonOf = (outcome: Runner.Outcome): Record<string, unknown> => {
           message: outcome.failure.reason.message,
           retryable: (outcome.failure.reason as { retryable?: boolean }).retryable ?? false,
         },
+        costUsd: costOf(outcome),
         attempts: outcome.failure.attempts,
       }
+    case "Unsaved": {
+      const { file: _file, ...result } = Request.toJson(outcome.result)
+      const rescued = Output.rescuedTo(outcome.error)
+      return {
+        ...result,
+        ok: false,
+        error: {
+          _tag: outcome.error._tag,
+          message: outcome.error.message,
+          retryable: false,
+          ...(rescued === undefined ? {} : { rescuedTo: rescued }),
+        },
+      }
+    }
   }
 }
 
@@ -128,13 +218,16 @@ export const makeProgress = (total: number | undefined) => {
     )
   }
   return {
-    update: (outcome: Runner.Outcome) => {
-      if (outcome._tag === "Done") {
-        done += 1
-        spent += outcome.result.costUsd
-      } else if (outcome._tag === "Failed") failed += 1
-      else skipped += 1
+    update: (outcome: Reported) => {
+      if (outcome._tag === "Done") done += 1
+      else if (outcome._tag === "Skipped") skipped += 1
+      else failed += 1
+      spent += costOf(outcome)
       draw()
+    },
+    /** Clear the bar before printing a row, so rows and bar do not interleave on one terminal. */
+    clear: () => {
+      if (enabled) process.stderr.write("\r\x1b[K")
     },
     finish: () => {
       if (enabled) process.stderr.write("\n")

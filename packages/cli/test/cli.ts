@@ -31,6 +31,51 @@ export const peel = (args: ReadonlyArray<string>, env: Record<string, string> = 
     child.on("close", (code) => resolve({ code, stdout, stderr }))
   })
 
+/** A running `peel ARGS...`: the child (to send signals), its output so far, and its end. */
+export interface Running {
+  readonly child: ChildProcess
+  readonly output: () => { readonly stdout: string; readonly stderr: string }
+  /** Resolves once `stdout` matches `pattern` (or the process ends first). */
+  readonly waitForStdout: (pattern: RegExp) => Promise<boolean>
+  readonly finished: Promise<Finished>
+}
+
+/** Start `peel ARGS...` without waiting for it, to watch its output as it comes and send it signals. */
+export const spawnPeel = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Running => {
+  const child = spawn(process.execPath, [bin, ...args], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", NO_COLOR: "1", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  })
+  let stdout = ""
+  let stderr = ""
+  const waiters: Array<() => void> = []
+  child.stdout!.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString()
+    for (const wake of waiters.splice(0)) wake()
+  })
+  child.stderr!.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString()
+  })
+  const finished = new Promise<Finished>((resolve, reject) => {
+    child.on("error", reject)
+    child.on("close", (code) => {
+      for (const wake of waiters.splice(0)) wake()
+      resolve({ code, stdout, stderr })
+    })
+  })
+  const waitForStdout = (pattern: RegExp): Promise<boolean> =>
+    new Promise((resolve) => {
+      const check = () => {
+        if (pattern.test(stdout)) return resolve(true)
+        if (child.exitCode !== null || child.signalCode !== null) return resolve(false)
+        waiters.push(check)
+      }
+      check()
+    })
+  return { child, output: () => ({ stdout, stderr }), waitForStdout, finished }
+}
+
 /** Start `peel simulate --port 0 ...` and wait for its first line; returns the URL and the process. */
 export const startSimulator = (args: ReadonlyArray<string> = []): Promise<{ url: string; process: ChildProcess }> =>
   new Promise((resolve, reject) => {

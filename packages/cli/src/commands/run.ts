@@ -1,15 +1,31 @@
 /**
  * `peel run FILE --prompt TEXT ...` (one request) and `peel run FILE --input REQUESTS.jsonl` (bulk, bounded
- * concurrency, resumable: requests whose image is already in `--out` are skipped). Every JSONL line is
- * decoded with the ImageRequest Schema before anything is spent: one bad line stops the run with exit 2.
+ * concurrency, resumable). Nothing is spent before everything that can be checked was checked: every
+ * JSONL line (decoded with the ImageRequest Schema; ids that differ only in case are duplicates), the
+ * pipeline, `--concurrency` (1 to {@link maxConcurrency}) and the output folder (created, proven writable);
+ * any problem exits 2.
+ *
+ * Resume: a request whose image is already in `--out`, made from the same request, is skipped; one whose
+ * request changed since (same id, different prompt, size, ...) is made again, and stderr says so.
+ *
+ * Stopping: the first SIGINT or SIGTERM stops starting requests, lets the ones in flight finish for up to
+ * {@link drainTimeoutMs} (their images are saved), prints the summary and exits 130 or 143. A second
+ * signal aborts at once.
  *
  * @since 0.1.0
  */
-import { existsSync, readFileSync } from "node:fs"
-import { Pipeline, Request, Runner } from "@peel/core"
-import { Effect, Result, Stream } from "effect"
-import { ExitCode, jsonOf, makeProgress, printProblems, type Row, rowOf, table } from "../output.ts"
+import { readFileSync, statSync } from "node:fs"
+import { Output, Pipeline, Request, Runner } from "@peel/core"
+import { Deferred, Effect, Result, Semaphore, Stream } from "effect"
+import { ExitCode, jsonOf, makeProgress, printProblems, type Reported, rowOf, streamedTable, table } from "../output.ts"
 import { loadOptions } from "../plugins.ts"
+import * as Signals from "../signals.ts"
+
+/** The largest `--concurrency`: more requests in flight than any upstream quota allows is only a mistake. */
+export const maxConcurrency = 256
+
+/** How long in-flight requests may take to finish after the first SIGINT/SIGTERM before they are abandoned. */
+export const drainTimeoutMs = 30_000
 
 export interface RunOptions {
   readonly file: string
@@ -27,31 +43,54 @@ export interface RunOptions {
   readonly concurrency: number
 }
 
-/** Read and validate a JSONL file of ImageRequests; all problems as `FILE:LINE: message`. */
+const codeOf = (error: unknown): string | undefined => (error as { code?: unknown } | null)?.code as string | undefined
+
+/** The text of the --input file, or one located problem (a folder, unreadable). */
+const readInput = (path: string): Result.Result<string, string> => {
+  try {
+    if (statSync(path).isDirectory()) return Result.fail(`${path}: is a folder, not a JSONL file`)
+    return Result.succeed(readFileSync(path, "utf8"))
+  } catch (error) {
+    const code = codeOf(error)
+    if (code === "ENOENT") return Result.fail(`${path}: file not found`)
+    if (code === "EACCES" || code === "EPERM") return Result.fail(`${path}: cannot read it: permission denied`)
+    return Result.fail(`${path}: cannot read it: ${error instanceof Error ? error.message : String(error)}`)
+  }
+}
+
+/**
+ * Read and validate a JSONL file of ImageRequests; all problems as `FILE:LINE: message`. A UTF-8 byte
+ * order mark on line 1 is accepted (editors on Windows add one).
+ */
 const readRequests = (path: string): Result.Result<ReadonlyArray<Request.ImageRequest>, ReadonlyArray<string>> => {
-  if (!existsSync(path)) return Result.fail([`${path}: file not found`])
+  const input = readInput(path)
+  if (Result.isFailure(input)) return Result.fail([input.failure])
+  const text = input.success.charCodeAt(0) === 0xfeff ? input.success.slice(1) : input.success
   const requests: Array<Request.ImageRequest> = []
   const problems: Array<string> = []
-  const ids = new Map<string, number>()
-  readFileSync(path, "utf8")
-    .split("\n")
-    .forEach((text, index) => {
-      const line = index + 1
-      if (text.trim() === "") return
-      const decoded = Request.decodeRequestLine(text)
-      if (Result.isFailure(decoded)) {
-        problems.push(`${path}:${line}: ${decoded.failure}`)
-        return
-      }
-      const id = Runner.requestId(decoded.success)
-      const earlier = ids.get(id)
-      if (earlier !== undefined) {
-        problems.push(`${path}:${line}: duplicate request id "${id}" (first on line ${earlier})`)
-        return
-      }
-      ids.set(id, line)
-      requests.push(decoded.success)
-    })
+  /** Lower-cased id → the line and spelling that first used it: `CON` and `con` name one file on macOS and Windows. */
+  const ids = new Map<string, { readonly line: number; readonly id: string }>()
+  text.split("\n").forEach((content, index) => {
+    const line = index + 1
+    if (content.trim() === "") return
+    const decoded = Request.decodeRequestLine(content)
+    if (Result.isFailure(decoded)) {
+      problems.push(`${path}:${line}: ${decoded.failure}`)
+      return
+    }
+    const id = Runner.requestId(decoded.success)
+    const earlier = ids.get(id.toLowerCase())
+    if (earlier !== undefined) {
+      problems.push(
+        earlier.id === id
+          ? `${path}:${line}: duplicate request id "${id}" (first on line ${earlier.line})`
+          : `${path}:${line}: duplicate request id "${id}" (line ${earlier.line} has "${earlier.id}": ids that differ only in case name the same file on case-insensitive file systems)`,
+      )
+      return
+    }
+    ids.set(id.toLowerCase(), { line, id })
+    requests.push(decoded.success)
+  })
   if (problems.length > 0) return Result.fail(problems)
   if (requests.length === 0) return Result.fail([`${path}: no requests (expected one JSON ImageRequest per line)`])
   return Result.succeed(requests)
@@ -72,9 +111,17 @@ const singleRequest = (options: RunOptions): Result.Result<Request.ImageRequest,
     (message) => `peel run: invalid request: ${message}`,
   )
 
+const money = (usd: number): string => `$${usd.toFixed(4)}`
+
 export const run = Effect.fn("run")(function* (options: RunOptions) {
   if ((options.prompt === undefined) === (options.input === undefined)) {
     process.stderr.write("peel run: give exactly one of --prompt TEXT or --input REQUESTS.jsonl\n")
+    return ExitCode.usage
+  }
+  if (!Number.isInteger(options.concurrency) || options.concurrency < 1 || options.concurrency > maxConcurrency) {
+    process.stderr.write(
+      `peel run: --concurrency must be a whole number from 1 to ${maxConcurrency} (got ${options.concurrency})\n`,
+    )
     return ExitCode.usage
   }
   let requests: ReadonlyArray<Request.ImageRequest>
@@ -101,9 +148,18 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
   }
   printProblems(loaded.success.warnings)
 
+  // The output folder is proven usable before anything is paid for.
+  const opened = yield* Effect.result(Output.open(options.out))
+  if (Result.isFailure(opened)) {
+    process.stderr.write(`peel run: ${opened.failure.message}\n`)
+    return ExitCode.usage
+  }
+  const out = opened.success
+
   return yield* Effect.scoped(
     Effect.gen(function* () {
-      const built = yield* Effect.result(Runner.make(loaded.success, { outDir: options.out }))
+      // Images are written here through `out`, not by the runner: atomically, with their request records.
+      const built = yield* Effect.result(Runner.make(loaded.success))
       if (Result.isFailure(built)) {
         const error = built.failure
         if (error._tag === "ConfigError") printProblems(error.problems)
@@ -114,26 +170,134 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
       for (const warning of runner.warnings) process.stderr.write(`warning: ${warning}\n`)
       const bulk = options.input !== undefined
       const progress = makeProgress(bulk ? requests.length : undefined)
-      const rows: Array<Row> = []
-      yield* runner.runAll(requests, { concurrency: options.concurrency }).pipe(
-        Stream.runForEach((outcome) =>
+      const rows = streamedTable({
+        idWidth: Math.max(...requests.map((request) => Runner.requestId(request).length)),
+        channelWidth: Math.max(0, ...[...runner.channels.keys()].map((name) => name.length)),
+      })
+      let single: Reported | undefined
+      let headerPrinted = false
+
+      const report = (outcome: Reported) => {
+        progress.update(outcome)
+        if (options.json) process.stdout.write(`${JSON.stringify(jsonOf(outcome))}\n`)
+        else if (!bulk) single = outcome
+        else {
+          progress.clear()
+          if (!headerPrinted) process.stdout.write(`${rows.header()}\n`)
+          headerPrinted = true
+          process.stdout.write(`${rows.line(rowOf(outcome))}\n`)
+        }
+        if (!options.json) {
+          if (outcome._tag === "Failed") process.stderr.write(`${outcome.failure.message}\n`)
+          if (outcome._tag === "Unsaved") process.stderr.write(`${outcome.result.id}: ${outcome.error.message}\n`)
+        }
+      }
+
+      // Resume: what is already on disk, by what each request asks for.
+      const todo: Array<Request.ImageRequest> = []
+      for (const request of requests) {
+        const id = Runner.requestId(request)
+        const found = out.lookup(id, Output.requestHash(request))
+        if (found._tag === "Current") report({ _tag: "Skipped", request, id, file: found.file })
+        else {
+          if (found._tag === "Changed")
+            process.stderr.write(`${id}: the request changed since ${found.file} was made; making it again\n`)
+          todo.push(request)
+        }
+      }
+
+      // Each paid image goes to disk the moment it arrives; a write is never cut short by an interruption.
+      const save = (outcome: Runner.Outcome): Effect.Effect<Reported> => {
+        if (outcome._tag !== "Done") return Effect.succeed(outcome)
+        const result = outcome.result
+        return out.write(result.id, Output.requestHash(outcome.request), result.bytes, result.mimeType).pipe(
+          Effect.map((file): Reported => ({ ...outcome, result: { ...result, file } })),
+          Effect.catch((error) =>
+            Effect.succeed<Reported>({ _tag: "Unsaved", request: outcome.request, result, error }),
+          ),
+          Effect.uninterruptible,
+        )
+      }
+
+      // A request starts only with a permit, and a permit comes back only once its outcome is saved and
+      // printed; after a signal no permit is used again, so no new request starts.
+      const permits = yield* Semaphore.make(options.concurrency)
+      const signal = yield* Signals.firstSignal
+      let stopping: Signals.Signal | undefined
+      let started = 0
+      let finished = 0
+      const source = Stream.fromIterable(todo).pipe(
+        Stream.rechunk(1),
+        Stream.mapEffect((request) => Semaphore.take(permits, 1).pipe(Effect.as(request))),
+        Stream.takeWhile(() => stopping === undefined),
+        Stream.tap(() =>
           Effect.sync(() => {
-            progress.update(outcome)
-            if (options.json) process.stdout.write(`${JSON.stringify(jsonOf(outcome))}\n`)
-            else rows.push(rowOf(outcome))
-            if (outcome._tag === "Failed" && !options.json) process.stderr.write(`${outcome.failure.message}\n`)
+            started += 1
           }),
         ),
       )
-      progress.finish()
-      const counts = progress.counts()
-      if (!options.json) {
-        process.stdout.write(`${table(rows)}\n`)
-        process.stdout.write(
-          `${counts.done} made, ${counts.skipped} skipped, ${counts.failed} failed; spent $${counts.spent.toFixed(4)}\n`,
-        )
+      const work = runner.runAll(source, { concurrency: options.concurrency }).pipe(
+        Stream.mapEffect(
+          (outcome) =>
+            save(outcome).pipe(
+              Effect.tap((reported) =>
+                Effect.sync(() => {
+                  finished += 1
+                  report(reported)
+                }),
+              ),
+              Effect.ensuring(Semaphore.release(permits, 1)),
+            ),
+          { concurrency: options.concurrency, unordered: true },
+        ),
+        Stream.runDrain,
+      )
+      const drain = Deferred.await(signal).pipe(
+        Effect.tap((received) =>
+          Effect.sync(() => {
+            stopping = received
+            const inFlight = started - finished
+            progress.clear()
+            process.stderr.write(
+              `peel: ${received}: starting no more requests; waiting up to ${drainTimeoutMs / 1000}s for ${inFlight} in flight (${received} again aborts)\n`,
+            )
+          }),
+        ),
+        Effect.andThen(Effect.sleep(drainTimeoutMs)),
+        Effect.tap(() =>
+          Effect.sync(() => {
+            process.stderr.write(
+              `peel: ${started - finished} request(s) still in flight after ${drainTimeoutMs / 1000}s: abandoned\n`,
+            )
+          }),
+        ),
+      )
+
+      const summary = (prefix: string | undefined): string => {
+        const counts = progress.counts()
+        const notStarted = todo.length - started
+        const abandoned = started - finished
+        return `${prefix === undefined ? "" : `${prefix}: `}${counts.done} made, ${counts.skipped} skipped, ${counts.failed} failed${
+          prefix === undefined ? "" : `, ${notStarted} not started`
+        }${abandoned > 0 ? `, ${abandoned} abandoned` : ""}; spent ${money(counts.spent)}`
       }
-      return counts.failed > 0 ? ExitCode.failed : ExitCode.ok
+      const printSummary = (prefix: string | undefined) => {
+        progress.finish()
+        const line = summary(prefix)
+        if (!options.json) {
+          if (single !== undefined) process.stdout.write(`${table([rowOf(single)])}\n`)
+          process.stdout.write(`${line}\n`)
+        } else if (prefix !== undefined) process.stderr.write(`${line}\n`)
+      }
+
+      yield* Effect.raceFirst(work, drain).pipe(
+        Effect.onInterrupt(() =>
+          Effect.sync(() => printSummary(`aborted (${Signals.receivedSignal() ?? "interrupted"})`)),
+        ),
+      )
+      printSummary(stopping === undefined ? undefined : `interrupted (${stopping})`)
+      if (stopping !== undefined) return Signals.exitCodeOf(stopping)
+      return progress.counts().failed > 0 ? ExitCode.failed : ExitCode.ok
     }),
   )
 })
