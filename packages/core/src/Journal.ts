@@ -32,13 +32,19 @@ export class Journal extends Context.Service<Journal, JournalShape>()("@peel/cor
 
 const roundUsd = (usd: number): number => Math.round(usd * 1e6) / 1e6
 
-/** A fresh, empty journal. @category constructors */
-export const make = (startedAt: number): JournalShape => {
+/**
+ * A fresh, empty journal. `onRecord` sees each attempt as it is recorded (the call log, metrics and spans
+ * hang off it).
+ *
+ * @category constructors
+ */
+export const make = (startedAt: number, onRecord?: (attempt: Attempt) => void): JournalShape => {
   const entries: Array<Attempt> = []
   const calls = new Map<string, number>()
   return {
     startedAt,
     record: (attempt) => {
+      onRecord?.(attempt)
       if (attempt.outcome !== "Unsupported" && attempt.cached !== true)
         calls.set(attempt.channel, (calls.get(attempt.channel) ?? 0) + 1)
       return entries.push(attempt) - 1

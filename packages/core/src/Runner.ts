@@ -54,6 +54,24 @@ export interface RunnerOptions {
   readonly output?: Output.OutputDirectory
   /** ISO date for mapping retired model ids; today by default. */
   readonly today?: string
+  /** Who wants to hear about each attempt and each finished request (call log, metrics, progress). */
+  readonly observers?: ReadonlyArray<Observer>
+}
+
+/**
+ * Hears every attempt the moment the journal records it, and every request when it ends. Called
+ * synchronously: keep it cheap (buffer, count), never throw.
+ *
+ * @category model
+ */
+export interface Observer {
+  readonly attempt?: (request: { readonly id: string; readonly plan: Plan.Plan }, attempt: Attempt) => void
+  readonly done?: (
+    plan: Plan.Plan | undefined,
+    outcome:
+      | { readonly _tag: "Done"; readonly result: ImageResult }
+      | { readonly _tag: "Failed"; readonly failure: RunFailure },
+  ) => void
 }
 
 /** @category model */
@@ -111,6 +129,7 @@ export const make = Effect.fn("Runner.make")(function* (
   const terminal: Handler = stages.find((stage) => stage.handler !== undefined)?.handler ?? makeHandler(context)
   const handler = compose(middleware, terminal)
   const limits = pipeline.limits
+  const observers = options.observers ?? []
   const output = options.output ?? (options.outDir === undefined ? undefined : yield* Output.open(options.outDir))
 
   const planOf = (request: ImageRequest, id: string): Plan.Plan | InvalidRequest => {
@@ -151,26 +170,38 @@ export const make = Effect.fn("Runner.make")(function* (
 
   const runWith = (request: ImageRequest, id: string): Effect.Effect<ImageResult, RunFailure> =>
     Effect.flatMap(Clock.currentTimeMillis, (startedAt) => {
-      const journal = makeJournal(startedAt)
+      const planned = planOf(request, id)
+      const plan = planned instanceof InvalidRequest ? undefined : planned
+      const journal = makeJournal(
+        startedAt,
+        observers.length === 0 || plan === undefined
+          ? undefined
+          : (attempt) => {
+              for (const observer of observers) observer.attempt?.({ id, plan }, attempt)
+            },
+      )
       const fail = (error: PipelineError) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Effect.fail(
-            new RunFailure({
-              id,
-              error,
-              attempts: journal.attempts(),
-              costUsd: journal.costUsd(),
-              latencyMs: now - startedAt,
-            }),
-          ),
-        )
-      const plan = planOf(request, id)
-      if (plan instanceof InvalidRequest) return fail(plan)
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const failure = new RunFailure({
+            id,
+            error,
+            attempts: journal.attempts(),
+            costUsd: journal.costUsd(),
+            latencyMs: now - startedAt,
+          })
+          for (const observer of observers) observer.done?.(plan, { _tag: "Failed", failure })
+          return Effect.fail(failure)
+        })
+      if (plan === undefined) return fail(planned as InvalidRequest)
       return handler(plan).pipe(
         // The image goes to disk the moment it is checked, before any other bookkeeping.
         Effect.flatMap((done): Effect.Effect<ImageResult, OutputError> => {
           const finish = (file?: string) =>
-            Effect.map(Clock.currentTimeMillis, (now) => toResult(plan, done, journal, now, file))
+            Effect.map(Clock.currentTimeMillis, (now) => {
+              const result = toResult(plan, done, journal, now, file)
+              for (const observer of observers) observer.done?.(plan, { _tag: "Done", result })
+              return result
+            })
           if (output === undefined) return finish()
           return Effect.flatMap(
             output.write(plan.id, Output.requestHash(request), done.image.bytes, done.info.mimeType),
