@@ -4,8 +4,8 @@
  * (not while a large write is under way, not after a write fails), and an existing file is replaced by a
  * new inode rather than truncated in place, so a reader holding the old file still sees it whole.
  *
- * Written against `Runner.writeAtomically`; if image writing moves (e.g. to an Output module), this test
- * must follow the function.
+ * Run against `Runner.writeAtomically` (what the runner writes images with) and `Output.writeAtomically`;
+ * if image writing moves again, this test must follow the function.
  */
 import {
   existsSync,
@@ -22,11 +22,16 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit } from "effect"
 import { describe, expect, it } from "vitest"
-import { Runner } from "../src/index.ts"
+import { Output, Runner } from "../src/index.ts"
 
 const scratch = () => mkdtempSync(join(tmpdir(), "peel-atomic-"))
 
-describe("Runner.writeAtomically", () => {
+const writers = [
+  ["Runner.writeAtomically", Runner.writeAtomically],
+  ["Output.writeAtomically", Output.writeAtomically],
+] as const
+
+describe.each(writers)("%s", (_name, writeAtomically) => {
   it("the final path never holds a partial file while a large write is under way", async () => {
     const directory = scratch()
     const path = join(directory, "large.png")
@@ -39,7 +44,7 @@ describe("Runner.writeAtomically", () => {
       if (writing) setImmediate(poll)
     }
     setImmediate(poll)
-    await Effect.runPromise(Runner.writeAtomically(path, bytes))
+    await Effect.runPromise(writeAtomically(path, bytes))
     writing = false
     expect(statSync(path).size).toBe(size)
     const partial = seen.filter((observed) => observed !== size)
@@ -56,7 +61,7 @@ describe("Runner.writeAtomically", () => {
         throw new Error("the disk is full")
       },
     }
-    const exit = await Effect.runPromiseExit(Runner.writeAtomically(path, failing as unknown as Uint8Array))
+    const exit = await Effect.runPromiseExit(writeAtomically(path, failing as unknown as Uint8Array))
     expect(Exit.isFailure(exit)).toBe(true)
     expect(JSON.stringify(exit)).toContain("OutputError")
     expect(existsSync(path)).toBe(false)
@@ -71,7 +76,7 @@ describe("Runner.writeAtomically", () => {
       },
     }
     const exit = await Effect.runPromiseExit(
-      Runner.writeAtomically(join(directory, "failed.png"), failing as unknown as Uint8Array),
+      writeAtomically(join(directory, "failed.png"), failing as unknown as Uint8Array),
     )
     expect(Exit.isFailure(exit)).toBe(true)
     expect(readdirSync(directory)).toEqual([])
@@ -88,7 +93,7 @@ describe("Runner.writeAtomically", () => {
     const inodeBefore = statSync(path).ino
 
     const after = Buffer.from("the new image, also whole, and longer")
-    await Effect.runPromise(Runner.writeAtomically(path, after))
+    await Effect.runPromise(writeAtomically(path, after))
 
     expect(readFileSync(path)).toEqual(after)
     expect(statSync(path).ino).not.toBe(inodeBefore)
