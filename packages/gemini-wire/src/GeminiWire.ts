@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, type Channel, Errors, Image, Pricing, type Request } from "@peel/core"
+import { Catalog, type Channel, Errors, Image, type Request } from "@peel/core"
 import { Effect } from "effect"
 
 // ---------------------------------------------------------------------------------------------------
