@@ -43,7 +43,14 @@ const runCommand = Command.make(
     model: optionalString("model", "Model id (overrides routing)"),
     out: Flag.String("out").pipe(Flag.withDescription("Folder for images"), Flag.withDefault("./out")),
     json: Flag.Boolean("json").pipe(Flag.withDescription("Print one JSON result per line"), Flag.withDefault(false)),
-    concurrency: Flag.Int("concurrency").pipe(Flag.withDescription("Requests in flight (bulk)"), Flag.withDefault(4)),
+    concurrency: Flag.Int("concurrency").pipe(
+      Flag.withDescription("Requests in flight (bulk), 1 to 256"),
+      Flag.withDefault(4),
+    ),
+    drainTimeout: Flag.String("drain-timeout").pipe(
+      Flag.withDescription("After SIGINT/SIGTERM, how long requests in flight may take to finish (500ms, 30s, 2m)"),
+      Flag.withDefault("30s"),
+    ),
   },
   (flags) =>
     run({
@@ -51,6 +58,7 @@ const runCommand = Command.make(
       out: flags.out,
       json: flags.json,
       concurrency: flags.concurrency,
+      drainTimeout: flags.drainTimeout,
       ...Object.fromEntries(
         (["prompt", "input", "id", "use", "priority", "urgency", "size", "aspectRatio", "model"] as const)
           .map((key) => [key, orUndefined(flags[key])])

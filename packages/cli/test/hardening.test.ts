@@ -5,7 +5,16 @@
  * the upstream billed.
  */
 import type { ChildProcess } from "node:child_process"
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -274,6 +283,31 @@ describe("peel run: a signal stops a bulk run gracefully", () => {
     expect(billed).toBeLessThan(30)
   })
 
+  it("in-flight requests that outlast --drain-timeout are abandoned, and the summary says how many", async () => {
+    const slower = await startSimulator(["--seed", "1", "--latency", "5s"])
+    try {
+      const folder = scratch()
+      const input = bulk(folder, 10)
+      const running = spawnPeel(
+        ["run", pipeline, "--input", input, "--out", folder, "--concurrency", "2", "--drain-timeout", "200ms"],
+        simulatorEnv(slower.url),
+      )
+      while ((await totals(slower.url)).calls < 2 && running.child.exitCode === null)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      const signalled = performance.now()
+      running.child.kill("SIGINT")
+      const { code, stdout, stderr } = await running.finished
+      expect(performance.now() - signalled).toBeLessThan(4_000)
+      expect(code).toBe(130)
+      expect(stderr).toContain("abandoned")
+      expect(lines(stdout).at(-1)).toMatch(
+        /^interrupted \(SIGINT\): 0 made, 0 skipped, 0 failed, 8 not started, 2 abandoned; spent \$0\.0000$/,
+      )
+    } finally {
+      slower.process.kill("SIGINT")
+    }
+  })
+
   it("a second signal aborts at once (exit 130)", async () => {
     const folder = scratch()
     const input = bulk(folder, 30)
@@ -288,5 +322,40 @@ describe("peel run: a signal stops a bulk run gracefully", () => {
     const { code, stderr } = await running.finished
     expect(code).toBe(130)
     expect(stderr).toContain("abort")
+  })
+})
+
+describe("peel run: an image paid for is never dropped", () => {
+  it("keeps images in the rescue folder when the output folder disappears mid-run, and says where", async () => {
+    const folder = join(scratch(), "out")
+    const input = writeInput(
+      scratch(),
+      Array.from({ length: 8 }, (_, index) => ({ id: `rescue-${index}`, prompt: `rescued picture ${index}` })),
+    )
+    const before = await totals(slow.url)
+    const running = spawnPeel(
+      ["run", pipeline, "--input", input, "--out", folder, "--concurrency", "2", "--json"],
+      simulatorEnv(slow.url),
+    )
+    expect(await running.waitForStdout(/"ok":true/)).toBe(true)
+    rmSync(folder, { recursive: true })
+    const { code, stdout } = await running.finished
+    expect(code).toBe(1)
+    const results = lines(stdout).map((line) => JSON.parse(line))
+    const rescued = results.filter((result) => result.ok === false)
+    expect(rescued.length).toBeGreaterThan(0)
+    try {
+      for (const result of rescued) {
+        expect(result.error._tag).toBe("OutputError")
+        expect(result.costUsd).toBeGreaterThan(0)
+        expect(existsSync(result.error.rescuedTo)).toBe(true)
+        expect(result.error.message).toContain(result.error.rescuedTo)
+      }
+      // Every billed image was either written before the folder went, or rescued.
+      expect(results).toHaveLength((await totals(slow.url)).billedImages - before.billedImages)
+    } finally {
+      for (const result of rescued) rmSync(result.error.rescuedTo, { force: true })
+      for (const result of rescued) rmSync(`${result.error.rescuedTo}.json`, { force: true })
+    }
   })
 })

@@ -9,13 +9,13 @@
  * request changed since (same id, different prompt, size, ...) is made again, and stderr says so.
  *
  * Stopping: the first SIGINT or SIGTERM stops starting requests, lets the ones in flight finish for up to
- * {@link drainTimeoutMs} (their images are saved), prints the summary and exits 130 or 143. A second
- * signal aborts at once.
+ * `--drain-timeout` ({@link defaultDrainTimeout} by default; their images are saved), prints the summary
+ * and exits 130 or 143. A second signal aborts at once.
  *
  * @since 0.1.0
  */
 import { readFileSync, statSync } from "node:fs"
-import { Output, Pipeline, Request, Runner } from "@peel/core"
+import { Duration, Output, Pipeline, Request, Runner } from "@peel/core"
 import { Deferred, Effect, Result, Semaphore, Stream } from "effect"
 import { ExitCode, jsonOf, makeProgress, printProblems, type Reported, rowOf, streamedTable, table } from "../output.ts"
 import { loadOptions } from "../plugins.ts"
@@ -24,8 +24,8 @@ import * as Signals from "../signals.ts"
 /** The largest `--concurrency`: more requests in flight than any upstream quota allows is only a mistake. */
 export const maxConcurrency = 256
 
-/** How long in-flight requests may take to finish after the first SIGINT/SIGTERM before they are abandoned. */
-export const drainTimeoutMs = 30_000
+/** How long in-flight requests may take to finish after the first SIGINT/SIGTERM before they are abandoned (`--drain-timeout`). */
+export const defaultDrainTimeout = "30s"
 
 export interface RunOptions {
   readonly file: string
@@ -41,6 +41,8 @@ export interface RunOptions {
   readonly out: string
   readonly json: boolean
   readonly concurrency: number
+  /** A duration (`30s`); {@link defaultDrainTimeout} when unset. */
+  readonly drainTimeout?: string
 }
 
 const codeOf = (error: unknown): string | undefined => (error as { code?: unknown } | null)?.code as string | undefined
@@ -121,6 +123,13 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
   if (!Number.isInteger(options.concurrency) || options.concurrency < 1 || options.concurrency > maxConcurrency) {
     process.stderr.write(
       `peel run: --concurrency must be a whole number from 1 to ${maxConcurrency} (got ${options.concurrency})\n`,
+    )
+    return ExitCode.usage
+  }
+  const drainTimeoutMs = Duration.parseMillis(options.drainTimeout ?? defaultDrainTimeout)
+  if (drainTimeoutMs === undefined) {
+    process.stderr.write(
+      `peel run: --drain-timeout must be a duration such as 500ms, 30s or 2m (got "${options.drainTimeout}")\n`,
     )
     return ExitCode.usage
   }
