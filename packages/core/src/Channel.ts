@@ -96,6 +96,15 @@ export interface BatchFacet {
     job: string,
   ) => Effect.Effect<ReadonlyArray<{ readonly id: string; readonly result: ChannelImage | ChannelError }>, ChannelError>
   readonly cancel?: (job: string) => Effect.Effect<void, ChannelError>
+  /**
+   * The job submitted under `displayName`, if the upstream has one. Creating a job is not idempotent, so a
+   * submission journaled but never confirmed (a crash in between) is looked up here before it is sent again.
+   */
+  readonly find?: (displayName: string) => Effect.Effect<BatchJob | undefined, ChannelError>
+  /** How large one job may be; callers split bigger work into several jobs. */
+  readonly limits?: { readonly maxRequests: number; readonly maxBytes: number }
+  /** What a request adds to a job's size, in bytes (for `limits.maxBytes`). */
+  readonly sizeOf?: (request: ChannelRequest) => number
 }
 
 /** A batch job as the upstream reports it. @category contract */
@@ -106,6 +115,8 @@ export interface BatchJob {
   readonly done?: number | undefined
   readonly failed?: number | undefined
   readonly total?: number | undefined
+  /** Why the job failed, when it did. */
+  readonly error?: string | undefined
 }
 
 /** What a channel can serve. `undefined` for a field means "any". @category contract */

@@ -1,0 +1,218 @@
+/**
+ * The work journal: the durable record of every request of a bulk or batch run — what it asks for (its
+ * request hash and its plan), where it stands, which batch job holds it, the file it produced and what it
+ * cost — and of every batch job, from the moment Peel decides to send it. It is the source of truth for
+ * resuming after a crash and for never paying twice:
+ *
+ * - a job is journaled as an **intent** (with the display name it will carry upstream) *before* it is
+ *   sent, and confirmed with the upstream's name after; a crash in between leaves an intent that the next
+ *   run resolves by looking the display name up upstream before sending anything again;
+ * - a request is `done` only once its image is on disk, so collecting again after a crash writes what is
+ *   missing and nothing twice.
+ *
+ * It is a service ({@link WorkJournal}) behind a small interface ({@link WorkJournalShape}) so that a
+ * server database can back it when several machines share the work. The embedded store ({@link layer},
+ * {@link make}) is SQLite through Node's built-in `node:sqlite` (`DatabaseSync`): one file, WAL mode,
+ * `synchronous=FULL`, every change one transaction — nothing to install, and safe against `kill -9`.
+ *
+ * @since 0.3.0
+ */
+import { Context, Effect, Layer, Schema, type Scope } from "effect"
+import type { ImageRequest } from "./Request.ts"
+
+/** Where a request stands. @category models */
+export type RequestState =
+  /** Known, not yet in a job (or to be sent again). */
+  | "pending"
+  /** In a batch job (journaled or confirmed upstream). */
+  | "queued"
+  /** Its image is on disk. */
+  | "done"
+  /** Ended without an image; `error` says why. */
+  | "failed"
+  /** Its job was cancelled. */
+  | "cancelled"
+
+/** Where a batch job stands. @category models */
+export type JobState =
+  /** Journaled, not yet confirmed upstream (a crash here is resolved by display name). */
+  | "intent"
+  | "pending"
+  | "running"
+  | "succeeded"
+  | "failed"
+  | "cancelled"
+  | "expired"
+  /** Every result written to disk and journaled. */
+  | "collected"
+  /** Never reached the upstream (the send failed and no job carries its display name). */
+  | "unsent"
+
+/** States after which a job changes no more upstream. @category models */
+export const finishedJobStates: ReadonlyArray<JobState> = ["failed", "cancelled", "expired", "collected", "unsent"]
+
+/** The identity of a request: its id and the hash of what it asks for. @category models */
+export interface RequestKey {
+  readonly id: string
+  readonly hash: string
+}
+
+/** One request as the journal holds it. @category models */
+export interface RequestRecord extends RequestKey {
+  readonly request: ImageRequest
+  /** The plan as JSON (`Plan.toJson`): model, size, candidates, adjustments. */
+  readonly plan: unknown
+  readonly state: RequestState
+  /** The channel serving it (the batch channel while queued). */
+  readonly channel?: string | undefined
+  /** The key of the batch job holding it. */
+  readonly job?: string | undefined
+  readonly file?: string | undefined
+  /** Everything it cost so far (billed failures and earlier jobs included). */
+  readonly costUsd: number
+  readonly error?: string | undefined
+  /** How many batch jobs it has been sent in. */
+  readonly sends: number
+  readonly updatedAt: number
+}
+
+/** One batch job. @category models */
+export interface JobRecord {
+  /** Peel's own key for the job; the display name upstream is `displayName`. */
+  readonly key: string
+  readonly displayName: string
+  /** The upstream's name (`batches/...`) once confirmed. */
+  readonly name?: string | undefined
+  readonly channel: string
+  readonly model: string
+  /** The pipeline file (absolute) that made it, so `status`, `collect` and `cancel` can rebuild its channel. */
+  readonly pipeline: string
+  /** Where its images go unless `collect --out` says otherwise. */
+  readonly outDir?: string | undefined
+  readonly state: JobState
+  readonly requests: number
+  readonly createdAt: number
+  readonly updatedAt: number
+  readonly error?: string | undefined
+}
+
+/** Counts and spend over a set of requests. @category models */
+export interface Totals {
+  readonly total: number
+  readonly done: number
+  readonly failed: number
+  readonly cancelled: number
+  readonly queued: number
+  readonly pending: number
+  readonly costUsd: number
+}
+
+/** The journal could not be read or written. @category errors */
+export class JournalError extends Schema.TaggedError<JournalError>()("JournalError", {
+  message: Schema.String,
+}) {}
+
+/** What a request record may change. @category models */
+export type RequestPatch = Partial<Pick<RequestRecord, "state" | "channel" | "job" | "file" | "error" | "plan">> & {
+  /** Added to the record's cost. */
+  readonly addCostUsd?: number
+  /** Count one more send. */
+  readonly sent?: boolean
+}
+
+/** What a job record may change. @category models */
+export type JobPatch = Partial<Pick<JobRecord, "state" | "name" | "error" | "outDir">>
+
+/**
+ * The journal's interface: small on purpose, so another store (a server database) can implement it.
+ * Every method is one atomic change or one consistent read.
+ *
+ * @category models
+ */
+export interface WorkJournalShape {
+  /** Where it lives (a file path, a URL), for messages. */
+  readonly location: string
+  /** Add requests that are not journaled yet (as `pending`); existing ones are left as they are. */
+  readonly add: (
+    records: ReadonlyArray<{ readonly key: RequestKey; readonly request: ImageRequest; readonly plan: unknown }>,
+  ) => Effect.Effect<void, JournalError>
+  readonly request: (key: RequestKey) => Effect.Effect<RequestRecord | undefined, JournalError>
+  /** Requests, filtered by job and/or state, in the order they were added. */
+  readonly requests: (filter?: {
+    readonly job?: string
+    readonly states?: ReadonlyArray<RequestState>
+    readonly keys?: ReadonlyArray<RequestKey>
+  }) => Effect.Effect<ReadonlyArray<RequestRecord>, JournalError>
+  readonly updateRequest: (key: RequestKey, patch: RequestPatch) => Effect.Effect<void, JournalError>
+  /**
+   * Journal a job **before** it is sent: the job as an `intent` and its members `queued` in it, in one
+   * transaction.
+   */
+  readonly openJob: (
+    job: Pick<JobRecord, "key" | "displayName" | "channel" | "model" | "pipeline" | "outDir">,
+    members: ReadonlyArray<RequestKey>,
+  ) => Effect.Effect<void, JournalError>
+  /** Change a job, and optionally its members that are still `queued` in it, in one transaction. */
+  readonly updateJob: (
+    key: string,
+    patch: JobPatch,
+    members?: RequestPatch,
+  ) => Effect.Effect<void, JournalError>
+  /** A job by Peel's key, its display name or the upstream's name. */
+  readonly job: (reference: string) => Effect.Effect<JobRecord | undefined, JournalError>
+  /** Jobs, newest first, optionally only in some states. */
+  readonly jobs: (filter?: {
+    readonly states?: ReadonlyArray<JobState>
+  }) => Effect.Effect<ReadonlyArray<JobRecord>, JournalError>
+  /** Counts and spend over these requests (all when omitted). */
+  readonly totals: (keys?: ReadonlyArray<RequestKey>) => Effect.Effect<Totals, JournalError>
+}
+
+/** The current work journal. @category services */
+export class WorkJournal extends Context.Service<WorkJournal, WorkJournalShape>()("@peel/core/WorkJournal") {}
+
+/** The journal's file inside a state folder. @category files */
+export const fileIn = (stateDir: string): string => `${stateDir.replace(/\/+$/, "")}/journal.sqlite`
+
+/** The default state folder, relative to the working folder. @category files */
+export const defaultStateDir = ".peel"
+
+/**
+ * Open (creating if needed) the SQLite journal at `path` for the life of the Scope. `:memory:` makes a
+ * throwaway one for tests.
+ *
+ * @category constructors
+ */
+export const make = (path: string): Effect.Effect<WorkJournalShape, JournalError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: async () => (await import("./internal/workJournalSqlite.ts")).open(path),
+      catch: (error) =>
+        new JournalError({
+          message: `cannot open the journal ${path}: ${error instanceof Error ? error.message : String(error)}`,
+        }),
+    }),
+    (journal) => Effect.sync(() => journal.close()),
+  ).pipe(Effect.map((journal) => journal.shape))
+
+/**
+ * The SQLite journal in `stateDir` (`<stateDir>/journal.sqlite`, folder created) as a Layer.
+ *
+ * @category layers
+ */
+export const layer = (stateDir: string): Layer.Layer<WorkJournal, JournalError> =>
+  Layer.effect(WorkJournal, make(fileIn(stateDir)))
+
+/** Totals over records (what every store's `totals` computes). @category models */
+export const totalsOf = (records: ReadonlyArray<Pick<RequestRecord, "state" | "costUsd">>): Totals => {
+  const count = (state: RequestState) => records.filter((record) => record.state === state).length
+  return {
+    total: records.length,
+    done: count("done"),
+    failed: count("failed"),
+    cancelled: count("cancelled"),
+    queued: count("queued"),
+    pending: count("pending"),
+    costUsd: Math.round(records.reduce((sum, record) => sum + record.costUsd, 0) * 1e6) / 1e6,
+  }
+}
