@@ -4,6 +4,7 @@
  * @since 0.2.0
  */
 import { type RegisteredStage, register } from "../Stage.ts"
+import { cache } from "./cache.ts"
 import { generate } from "./generate.ts"
 import { resolution } from "./resolution.ts"
 import { route } from "./route.ts"
@@ -13,6 +14,7 @@ import { select } from "./select.ts"
 export const definitions: ReadonlyArray<RegisteredStage> = [
   register(resolution),
   register(route),
+  register(cache),
   register(select),
   register(generate),
 ]

@@ -1,0 +1,264 @@
+/**
+ * `cache`: request-level. A request whose image is already known (same key: normalised prompt, model
+ * family, size, aspect ratio — see {@link Cache.keyOf}) is answered from the store at $0, marked
+ * `cached: true`, and recorded in the journal as an attempt with `cached: true` and `costUsd: 0`.
+ *
+ * **Coalescing.** Identical requests in flight at the same time make one upstream call: the first starts
+ * it (through Effect's `Cache`, whose pending lookups are shared), the others wait for it. Whoever takes
+ * the answer first carries its attempts and cost in its own journal; the rest are hits. If every waiter
+ * goes away, the call is interrupted (its HTTP request aborted). A failure is shared by the requests that
+ * waited for it but never stored.
+ *
+ * **What is stored.** Only a real image of what the plan asked for: never a placeholder, never a
+ * failure, never an image a fallback made with another model family or at another size or ratio.
+ *
+ * @since 0.3.0
+ */
+import { resolve } from "node:path"
+import { Clock, Effect, Cache as EffectCache, Equal, Exit, Hash, Schema } from "effect"
+import type { Attempt } from "../Attempt.ts"
+import * as Cache from "../Cache.ts"
+import { findModel } from "../Catalog.ts"
+import { DurationMillis } from "../Duration.ts"
+import { ConfigError, ConfigProblem, type PipelineError } from "../Errors.ts"
+import { Journal, type JournalShape, make as makeJournal } from "../Journal.ts"
+import type { Plan } from "../Plan.ts"
+import type { Generated, Handler, Middleware, StageDefinition } from "../Stage.ts"
+
+const units: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }
+const bytePattern = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)$/
+
+/** `512MB`, `2GB`, `100KiB` → bytes. @category parsing */
+export const parseBytes = (text: string): number | undefined => {
+  const match = bytePattern.exec(text.trim())
+  return match === null ? undefined : Math.floor(Number(match[1]) * units[match[2]!]!)
+}
+
+const ByteSize = Schema.Union([
+  Schema.Int.check(Schema.isGreaterThan(0)),
+  Schema.String.pipe(
+    Schema.check(
+      Schema.makeFilter(
+        (text: string) =>
+          parseBytes(text) !== undefined || `expected a size such as 512MB, 2GB or 100KiB, got "${text}"`,
+      ),
+    ),
+  ),
+]).annotate({ description: "A size in bytes, or with a unit: 512MB, 2GB, 100KiB" })
+
+/** Defaults. @category defaults */
+export const defaults = {
+  ttlMillis: 60 * 60 * 1000,
+  memoryMaxBytes: 256 * 1024 * 1024,
+  memoryMaxEntries: 10_000,
+  fileMaxBytes: 2 * 1024 * 1024 * 1024,
+} as const
+
+const Config = Schema.Struct({
+  store: Schema.optional(Schema.Literals(["memory", "file"])).annotate({
+    description:
+      "memory: this process only, least recently used first out; file: a folder of content-addressed entries that several processes may share (default memory)",
+  }),
+  path: Schema.optional(Schema.String).annotate({
+    description: "The cache folder for store: file, relative to the pipeline file (e.g. ../.peel/cache)",
+  }),
+  ttl: Schema.optional(DurationMillis).annotate({
+    description: "How long an image is served from the cache after it was made (default 1h)",
+  }),
+  maxSize: Schema.optional(ByteSize).annotate({
+    description: "Most image bytes kept; least recently used entries are evicted (default 256MB memory, 2GB file)",
+  }),
+  maxEntries: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))).annotate({
+    description: "Most images kept by store: memory (default 10000)",
+  }),
+}).annotate({
+  description:
+    "Answer repeated requests (same prompt, model family, size and aspect ratio) from a cache at $0; identical requests in flight share one call",
+  examples: [{ store: "file", path: "../.peel/cache" }],
+})
+
+/** The cache stage's configuration. @category model */
+export type CacheConfig = typeof Config.Type
+
+const bytesOf = (size: number | string | undefined, fallback: number): number =>
+  size === undefined ? fallback : typeof size === "number" ? size : (parseBytes(size) ?? fallback)
+
+/** The TTL a decoded `cache` block configures (for estimates: does a repeat within an hour hit?). @category config */
+export const ttlOf = (config: unknown): number => (config as CacheConfig).ttl ?? defaults.ttlMillis
+
+/** Whether a made image may be stored under the plan's key. @category policy */
+export const cacheable = (plan: Plan, done: Generated): boolean =>
+  !done.placeholder &&
+  !done.cached &&
+  done.size === plan.size &&
+  done.aspectRatio === plan.aspectRatio &&
+  (findModel(done.model)?.family ?? done.model) === (findModel(plan.model)?.family ?? plan.model)
+
+/** A pending lookup: identified by the cache key alone, carrying what the first request needs to make it. */
+class Pending implements Equal.Equal {
+  readonly key: string
+  readonly plan: Plan
+  readonly next: Handler
+  constructor(key: string, plan: Plan, next: Handler) {
+    this.key = key
+    this.plan = plan
+    this.next = next
+  }
+  [Equal.symbol](that: Equal.Equal): boolean {
+    return that instanceof Pending && that.key === this.key
+  }
+  [Hash.symbol](): number {
+    return Hash.string(this.key)
+  }
+}
+
+/** What a shared lookup produced: an entry found in the store, or the outcome of the one call made. */
+type Shared =
+  | { readonly _tag: "Stored"; readonly entry: Cache.Entry }
+  | {
+      readonly _tag: "Made"
+      readonly exit: Exit.Exit<Generated, PipelineError>
+      readonly attempts: ReadonlyArray<Attempt>
+      claimed: boolean
+    }
+
+const fromEntry = (entry: Cache.Entry): Generated => ({
+  channel: entry.channel,
+  model: entry.model,
+  size: entry.size,
+  aspectRatio: entry.aspectRatio,
+  image: {
+    bytes: entry.bytes,
+    mimeType: entry.info.mimeType,
+    ...(entry.text === undefined ? {} : { text: entry.text }),
+  },
+  info: entry.info,
+  cached: true,
+  placeholder: false,
+})
+
+const recordHit = (journal: JournalShape, done: Generated, startedAt: number): Effect.Effect<Generated> =>
+  Effect.map(Clock.currentTimeMillis, (now) => {
+    const index = journal.record({
+      channel: done.channel,
+      model: done.model,
+      size: done.size,
+      startedAt,
+      latencyMs: now - startedAt,
+      outcome: "ok",
+      costUsd: 0,
+      cached: true,
+    })
+    journal.markWon(index)
+    return { ...done, cached: true }
+  })
+
+/**
+ * The cache as middleware over a built {@link Cache.ImageCache}. Exposed for tests and embedders that
+ * bring their own store.
+ *
+ * @category constructors
+ */
+export const middleware = Effect.fnUntraced(function* (cache: Cache.ImageCache) {
+  const inFlight = yield* EffectCache.make<Pending, Shared>({
+    capacity: Number.POSITIVE_INFINITY,
+    // Kept only while pending: the store holds finished images.
+    timeToLive: 0,
+    lookup: (pending) =>
+      Effect.gen(function* () {
+        const stored = yield* cache.read(pending.key)
+        if (stored !== undefined) return { _tag: "Stored", entry: stored } as const
+        cache.stats.misses += 1
+        const journal = makeJournal(yield* Clock.currentTimeMillis)
+        const exit = yield* Effect.exit(pending.next(pending.plan).pipe(Effect.provideService(Journal, journal)))
+        if (Exit.isSuccess(exit) && cacheable(pending.plan, exit.value)) {
+          const done = exit.value
+          yield* cache.write(pending.key, {
+            bytes: done.image.bytes,
+            info: done.info,
+            channel: done.channel,
+            model: done.model,
+            size: done.size,
+            aspectRatio: done.aspectRatio,
+            ...(done.image.text === undefined ? {} : { text: done.image.text }),
+          })
+        }
+        return { _tag: "Made", exit, attempts: journal.attempts(), claimed: false } as const
+      }),
+  })
+
+  const around: Middleware = (next) => (plan) =>
+    Effect.gen(function* () {
+      const journal = yield* Journal
+      const startedAt = yield* Clock.currentTimeMillis
+      const key = Cache.keyOf(plan.channelRequest)
+      const stored = yield* cache.read(key)
+      if (stored !== undefined) {
+        cache.stats.hits += 1
+        return yield* recordHit(journal, fromEntry(stored), startedAt)
+      }
+      const shared = yield* EffectCache.get(inFlight, new Pending(key, plan, next))
+      if (shared._tag === "Stored") {
+        cache.stats.hits += 1
+        return yield* recordHit(journal, fromEntry(shared.entry), startedAt)
+      }
+      if (!shared.claimed) {
+        // The request that takes the answer first carries the calls made for it and what they cost.
+        shared.claimed = true
+        for (const attempt of shared.attempts) journal.record(attempt)
+        return yield* shared.exit
+      }
+      cache.stats.coalesced += 1
+      if (Exit.isSuccess(shared.exit)) return yield* recordHit(journal, shared.exit.value, startedAt)
+      return yield* shared.exit
+    })
+  return around
+})
+
+/** @category stages */
+export const cache: StageDefinition<CacheConfig> = {
+  key: "cache",
+  description: "Answer repeated requests from a cache at $0; identical requests in flight share one call",
+  schema: Config,
+  check: (config) => [
+    ...(config.store === "file" && config.path === undefined
+      ? [{ path: ["path"], message: "store: file needs a path (the cache folder)", severity: "error" as const }]
+      : []),
+    ...(config.store !== "file" && config.path !== undefined
+      ? [{ path: ["path"], message: "path is used only by store: file", severity: "warning" as const }]
+      : []),
+    ...(config.store === "file" && config.maxEntries !== undefined
+      ? [{ path: ["maxEntries"], message: "maxEntries is used only by store: memory", severity: "warning" as const }]
+      : []),
+  ],
+  make: (config, context) =>
+    Effect.gen(function* () {
+      const ttl = config.ttl ?? defaults.ttlMillis
+      let store: Cache.ImageStore
+      if (config.store === "file") {
+        const directory = resolve(context.pipelineDir, config.path ?? ".peel/cache")
+        try {
+          store = Cache.fileStore({ directory, maxBytes: bytesOf(config.maxSize, defaults.fileMaxBytes) })
+        } catch (error) {
+          return yield* new ConfigError({
+            file: context.pipelineFile,
+            problems: [
+              new ConfigProblem({
+                file: context.pipelineFile,
+                line: 1,
+                column: 1,
+                message: `cache: cannot use ${directory}: ${error instanceof Error ? error.message : String(error)}`,
+                severity: "error",
+              }),
+            ],
+          })
+        }
+      } else {
+        store = Cache.memoryStore({
+          maxBytes: bytesOf(config.maxSize, defaults.memoryMaxBytes),
+          maxEntries: config.maxEntries ?? defaults.memoryMaxEntries,
+        })
+      }
+      return { around: yield* middleware(Cache.make(store, ttl)) }
+    }),
+}
