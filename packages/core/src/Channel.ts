@@ -9,7 +9,7 @@
  * @since 0.1.0
  */
 import type { Effect, Schema, Scope } from "effect"
-import type { AspectRatio, Size } from "./Catalog.ts"
+import { type AspectRatio, findModel, type Size } from "./Catalog.ts"
 import type { ChannelError, ConfigError, MissingSecret } from "./Errors.ts"
 import type { Usage } from "./Request.ts"
 
@@ -218,9 +218,23 @@ export const supportCheck = (capabilities: Capabilities, request: ChannelRequest
   return undefined
 }
 
-/** `refuse` if the channel has one, else {@link supportCheck}. @category contract */
+/**
+ * Why no channel can serve `request` because the model itself does not make its aspect ratio (catalog
+ * `aspectRatios`: 1:4, 4:1, 1:8 and 8:1 are Nano Banana 2 only), or `undefined`. Sizes are clamped by the
+ * planner instead; an aspect ratio is refused, since none is "near enough" to substitute silently.
+ *
+ * @category contract
+ */
+export const modelRefusal = (request: ChannelRequest): string | undefined => {
+  const ratios = findModel(request.model)?.aspectRatios
+  return ratios === undefined || ratios.includes(request.aspectRatio)
+    ? undefined
+    : `model ${request.model} does not make aspect ratio ${request.aspectRatio} (makes ${ratios.join(", ")})`
+}
+
+/** {@link modelRefusal}, then `refuse` if the channel has one, else {@link supportCheck}. @category contract */
 export const refusal = (channel: Channel, request: ChannelRequest): string | undefined =>
-  channel.refuse?.(request) ?? supportCheck(channel.capabilities, request)
+  modelRefusal(request) ?? channel.refuse?.(request) ?? supportCheck(channel.capabilities, request)
 
 /** Identity helper that checks a plugin object against the contract. @category contract */
 export const definePlugin = <Config>(plugin: ChannelPlugin<Config>): ChannelPlugin<Config> => plugin

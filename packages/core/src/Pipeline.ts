@@ -10,7 +10,7 @@ import { existsSync, readFileSync, statSync } from "node:fs"
 import { resolve } from "node:path"
 import { Effect, Result, Schema, type Scope } from "effect"
 import { isMap, isScalar, LineCounter, parseDocument, visit } from "yaml"
-import { retirementWarning } from "./Catalog.ts"
+import { statusWarning } from "./Catalog.ts"
 import type { AnyChannelPlugin, Channel, MakeContext } from "./Channel.ts"
 import { ConfigError, ConfigProblem, type MissingSecret } from "./Errors.ts"
 import { interpolate } from "./internal/interpolate.ts"
@@ -304,12 +304,12 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
     stages.push(decodedStage.success)
   })
 
-  // retired model ids anywhere a model is named
+  // retired and deprecated model ids anywhere a model is named
   const today = options.today ?? new Date().toISOString().slice(0, 10)
   visit(document, {
     Pair(_key, pair) {
       if (!isScalar(pair.value) || typeof pair.value.value !== "string") return
-      const warning = retirementWarning(pair.value.value, today)
+      const warning = statusWarning(pair.value.value, today)
       if (warning === undefined) return
       const position = lineCounter.linePos(pair.value.range?.[0] ?? 0)
       warnings.push(

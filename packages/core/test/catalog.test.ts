@@ -19,10 +19,10 @@ describe("Catalog", () => {
     expect(Catalog.findModel("gemini-2.5-flash-image")?.acceptsImageSize).toBe(false)
   })
 
-  it("has a table entry for every model × size × aspect ratio", () => {
-    for (const id of Object.keys(Catalog.models))
-      for (const size of Catalog.Sizes)
-        for (const ratio of Catalog.AspectRatios) {
+  it("has a table entry for every model × size × aspect ratio it makes", () => {
+    for (const [id, info] of Object.entries(Catalog.models))
+      for (const size of info.acceptsImageSize ? info.sizes : Catalog.Sizes)
+        for (const ratio of info.aspectRatios) {
           const [width, height] = Catalog.dimensionsOf(id, size, ratio)!
           expect(width).toBeGreaterThan(0)
           const [w, h] = ratio.split(":").map(Number) as [number, number]
@@ -44,6 +44,37 @@ describe("Catalog", () => {
     expect(Catalog.findModel("toString")).toBeUndefined()
     expect(Catalog.resolveModel("nano-banana-pro")).toBe("gemini-3-pro-image")
     expect(Catalog.findModel("nano-banana")?.id).toBe("gemini-2.5-flash-image")
+  })
+})
+
+describe("Nano Banana 2 (gemini-3.1-flash-image)", () => {
+  it("makes 512 to 4K and the extra ratios 1:4, 4:1, 1:8, 8:1; other models do not", () => {
+    const info = Catalog.findModel("nano-banana-2")!
+    expect(info.id).toBe("gemini-3.1-flash-image")
+    expect(info.status).toBe("active")
+    expect(info.sizes).toEqual(["512", "1K", "2K", "4K"])
+    expect(info.aspectRatios).toEqual(expect.arrayContaining(["1:4", "4:1", "1:8", "8:1", "21:9"]))
+    expect(Catalog.dimensionsOf("gemini-3.1-flash-image", "512", "1:1")).toEqual([512, 512])
+    expect(Catalog.dimensionsOf("gemini-3.1-flash-image", "4K", "8:1")).toEqual([12288, 1536])
+    expect(Catalog.models["gemini-3-pro-image"]!.aspectRatios).not.toContain("1:4")
+    expect(Catalog.dimensionsOf("gemini-3-pro-image", "1K", "1:4")).toBeUndefined()
+    expect(Catalog.Sizes[0]).toBe("512")
+  })
+
+  it("retires the -preview id in favour of the GA id and warns (not remaps) for 2.5 Flash", () => {
+    expect(Catalog.retirementWarning("gemini-3.1-flash-image-preview", "2026-11-26")).toContain(
+      "use gemini-3.1-flash-image",
+    )
+    expect(Catalog.models["gemini-2.5-flash-image"]!.status).toBe("deprecated")
+    expect(Catalog.retirementWarning("gemini-2.5-flash-image", "2026-11-26")).toBeUndefined()
+    expect(Catalog.statusWarning("gemini-2.5-flash-image", "2026-11-26")).toContain("prefer gemini-3.1-flash-image")
+    expect(Catalog.statusWarning("gemini-2.5-flash-image", "2026-09-01")).toBeUndefined()
+  })
+
+  it("prices 747 / 1,120 / 1,680 / 2,520 tokens at $60 per 1M: $0.045 / $0.067 / $0.101 / $0.151", () => {
+    const cost = (size: Catalog.Size) => Pricing.expectedCost("gemini-3.1-flash-image", size)
+    expect([cost("512"), cost("1K"), cost("2K"), cost("4K")]).toEqual([0.04482, 0.0672, 0.1008, 0.1512])
+    expect(Catalog.models["gemini-3.1-flash-image"]!.prices.verified).toBe("2026-11-26")
   })
 })
 

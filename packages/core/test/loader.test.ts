@@ -41,7 +41,10 @@ describe("Pipeline.load", () => {
     expect(pipeline.name).toBe("fixture-pipeline")
     expect(pipeline.channels.map((channel) => channel.name)).toEqual(["cheap", "main", "backup"])
     expect(pipeline.stages.map((stage) => stage.key)).toEqual(["resolution", "route", "select", "generate"])
-    expect(pipeline.warnings).toEqual([])
+    // the fixture still routes low priority to 2.5 Flash: deprecated (past Oct 2026), a warning, not a remap
+    expect(pipeline.warnings.map((warning) => `${warning.line}: ${warning.message}`)).toEqual([
+      "9: model gemini-2.5-flash-image is past its announced earliest shutdown (2026-10-02) and may stop at any time; prefer gemini-3.1-flash-image",
+    ])
     const main = pipeline.channels[1]!.config as { apiKey: Redacted.Redacted<string> }
     expect(Redacted.isRedacted(main.apiKey)).toBe(true)
     expect(Redacted.value(main.apiKey)).toBe("fixture-key-0000")

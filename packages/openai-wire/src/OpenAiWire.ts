@@ -24,12 +24,17 @@ export interface RequestShape {
   readonly imageConfig: boolean
 }
 
+/** OpenRouter's `image_config.image_size`: `0.5K` for Nano Banana 2's 512 size (wire-formats.md §3), else as is. */
+export const imageSizeOf = (size: Channel.ChannelRequest["size"]): string => (size === "512" ? "0.5K" : size)
+
 /** The chat-completions body for one request. @category request */
 export const buildRequest = (request: Channel.ChannelRequest, shape: RequestShape): Record<string, unknown> => ({
   model: shape.model,
   messages: [{ role: "user", content: request.prompt }],
   modalities: ["image", "text"],
-  ...(shape.imageConfig ? { image_config: { aspect_ratio: request.aspectRatio, image_size: request.size } } : {}),
+  ...(shape.imageConfig
+    ? { image_config: { aspect_ratio: request.aspectRatio, image_size: imageSizeOf(request.size) } }
+    : {}),
   stream: false,
 })
 

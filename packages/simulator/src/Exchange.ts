@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import { Catalog } from "@peel/core"
 import type { FaultKind, RouteName } from "./Faults.ts"
 
 export interface Exchange {
@@ -29,10 +30,24 @@ export interface Answer {
   readonly delayMillis?: number
 }
 
+/**
+ * Why the model cannot make this size and aspect ratio (as Google would answer, with a 400), or
+ * `undefined`. Models that ignore `imageSize` (2.5 Flash) take any size and make their one size.
+ */
+export const unmakeable = (model: string, size: string, aspectRatio: string): string | undefined => {
+  const info = Catalog.findModel(model)
+  if (info === undefined) return undefined
+  if (!(info.aspectRatios as ReadonlyArray<string>).includes(aspectRatio))
+    return `aspect ratio ${aspectRatio} is not supported by ${model}`
+  if (info.acceptsImageSize && !(info.sizes as ReadonlyArray<string>).includes(size))
+    return `image size ${size} is not supported by ${model}: use ${info.sizes.join(", ")}`
+  return undefined
+}
+
 /** What a generation call asked for, parsed from the route's own request shape. */
 export interface ImageAsk {
   readonly model: string
-  readonly size: "1K" | "2K" | "4K"
+  readonly size: Catalog.Size
   readonly aspectRatio: string
   readonly prompt: string
 }

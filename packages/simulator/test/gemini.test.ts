@@ -46,11 +46,13 @@ describe("Gemini generateContent through @google/genai", () => {
     ])
   })
 
-  it("makes every model × size × aspect ratio at the catalog's pixel size", async () => {
+  it("makes every catalog model × size × aspect ratio at the catalog's pixel size", async () => {
     const client = gemini(state.sim.url)
-    for (const model of ["gemini-3-pro-image", "gemini-2.5-flash-image"])
-      for (const size of Catalog.Sizes)
-        for (const ratio of ["1:1", "3:4", "9:16", "21:9"] as const) {
+    for (const [model, info] of Object.entries(Catalog.models))
+      for (const size of info.acceptsImageSize ? info.sizes : Catalog.Sizes)
+        for (const ratio of info.aspectRatios.filter((ratio) =>
+          ["1:1", "3:4", "9:16", "21:9", "1:4", "8:1"].includes(ratio),
+        )) {
           const response = await client.models.generateContent({
             model,
             contents: `${model} ${size} ${ratio}`,
@@ -75,6 +77,26 @@ describe("Gemini generateContent through @google/genai", () => {
     })
     expect(anonymous.status).toBe(403)
     expect((await anonymous.json()).error.status).toBe("PERMISSION_DENIED")
+  })
+
+  it("serves Nano Banana 2 at 512 and 1:8, and refuses 512 and 1:4 from Pro (400)", async () => {
+    const client = gemini(state.sim.url)
+    const small = await client.models.generateContent({
+      model: "gemini-3.1-flash-image",
+      contents: "x",
+      config: imageRequest("1:8", "512"),
+    })
+    expect(small.usageMetadata?.candidatesTokensDetails?.[0]?.tokenCount).toBe(747)
+    expect([imageSize(finalImage(small)).width, imageSize(finalImage(small)).height]).toEqual([192, 1536])
+    for (const [ratio, size] of [
+      ["1:1", "512"],
+      ["1:4", "1K"],
+    ] as const) {
+      const refused = await client.models
+        .generateContent({ model: "gemini-3-pro-image", contents: "x", config: imageRequest(ratio, size) })
+        .catch((error: unknown) => error)
+      expect((refused as ApiError).status).toBe(400)
+    }
   })
 
   it("rejects an unknown model (404) and a lowercase size (400) as Google does", async () => {

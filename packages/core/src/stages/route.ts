@@ -15,7 +15,7 @@ const Config = Schema.Struct({
   default: Schema.optional(Schema.String),
 }).annotate({
   description: "Map `priority` to a model id; `default` for the rest",
-  examples: [{ low: "gemini-2.5-flash-image", default: "gemini-3-pro-image" }],
+  examples: [{ low: "gemini-3.1-flash-image", default: "gemini-3-pro-image" }],
 })
 
 const unknownModels = (config: typeof Config.Type): ReadonlyArray<Finding> =>

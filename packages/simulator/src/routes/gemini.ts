@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { Catalog, Pricing } from "@peel/core"
-import { type Answer, commonFault, type ImageAsk, json } from "../Exchange.ts"
+import { type Answer, commonFault, type ImageAsk, json, unmakeable } from "../Exchange.ts"
 import type { FaultKind } from "../Faults.ts"
 import { base64Of, colourOf, jpeg, png } from "../Png.ts"
 
@@ -86,7 +86,7 @@ export const parseAsk = (model: string, body: unknown): ImageAsk | Answer => {
   if (typeof imageSize !== "string" || !(Catalog.Sizes as ReadonlyArray<string>).includes(imageSize))
     return googleError(
       400,
-      `Invalid value at 'generation_config.image_config.image_size' (${String(imageSize)}): use 1K, 2K or 4K.`,
+      `Invalid value at 'generation_config.image_config.image_size' (${String(imageSize)}): use 512, 1K, 2K or 4K.`,
     )
   return { model, size: imageSize as ImageAsk["size"], aspectRatio, prompt: textOf(body) }
 }
@@ -95,7 +95,9 @@ export const parseAsk = (model: string, body: unknown): ImageAsk | Answer => {
 export const usageOf = (ask: ImageAsk) => {
   const info = Catalog.findModel(ask.model)!
   const promptTokens = Pricing.estimatePromptTokens(ask.prompt)
-  const imageTokens = info.outputTokens[ask.size]
+  const imageTokens = info.outputTokens[ask.size] ?? 0
+  const refused = unmakeable(model, imageSize, aspectRatio)
+  if (refused !== undefined) return googleError(400, refused)
   const textTokens = 6
   const thoughtTokens = info.acceptsImageSize ? 96 : 0
   return {

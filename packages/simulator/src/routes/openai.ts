@@ -8,7 +8,7 @@
  * @since 0.1.0
  */
 import { Catalog, Pricing } from "@peel/core"
-import { type Answer, commonFault, type ImageAsk, json } from "../Exchange.ts"
+import { type Answer, commonFault, type ImageAsk, json, unmakeable } from "../Exchange.ts"
 import type { FaultKind } from "../Faults.ts"
 import { base64Of } from "../Png.ts"
 import { imageFor, usageOf } from "./gemini.ts"
@@ -72,7 +72,8 @@ export const parseAsk = (flavour: "openrouter" | "proxy-chat", body: unknown): I
   if (flavour === "proxy-chat")
     return { model: Catalog.resolveModel(googleId), size: "1K", aspectRatio: "1:1", prompt: promptOf(body) }
   const aspectRatio = imageConfig?.aspect_ratio ?? "1:1"
-  const size = imageConfig?.image_size ?? "1K"
+  const written = imageConfig?.image_size ?? "1K"
+  const size = written === "0.5K" ? "512" : written
   if (typeof aspectRatio !== "string" || !(Catalog.AspectRatios as ReadonlyArray<string>).includes(aspectRatio))
     return openAiError(400, `image_config.aspect_ratio ${String(aspectRatio)} is not supported`)
   if (typeof size !== "string" || !(Catalog.Sizes as ReadonlyArray<string>).includes(size))
@@ -82,6 +83,8 @@ export const parseAsk = (flavour: "openrouter" | "proxy-chat", body: unknown): I
 
 /** What this flavour bills for a generated image. */
 export const priceOf = (flavour: "openrouter" | "proxy-chat", ask: ImageAsk): number =>
+  const refused = unmakeable(Catalog.resolveModel(googleId), size, aspectRatio)
+  if (refused !== undefined) return openAiError(400, refused)
   flavour === "proxy-chat"
     ? proxyFlatPrice
     : Math.round(Pricing.costFromUsage(ask.model, usageOf(ask).usage) * openRouterMarkup * 1e6) / 1e6
