@@ -47,6 +47,8 @@ export const Attempt = Schema.Struct({
   fallback: Schema.optional(Schema.Boolean),
   /** Answered from the cache. */
   cached: Schema.optional(Schema.Boolean),
+  /** The placeholder image of a fallback (no call, no cost). */
+  placeholder: Schema.optional(Schema.Boolean),
   /** The attempt whose image the request returned. */
   won: Schema.optional(Schema.Boolean),
 })

@@ -23,9 +23,14 @@ export interface JournalShape {
   readonly attempts: () => ReadonlyArray<Attempt>
   /** Sum of every attempt's cost (billed failures included). */
   readonly costUsd: () => number
-  /** How many calls this request has made to `channel` so far (refusals and cache hits excluded). */
+  /** How many calls this request has made to `channel` so far (refusals, skips and cache hits excluded). */
   readonly callsTo: (channel: string) => number
+  /** How many upstream calls this request has made in all. */
+  readonly calls: () => number
 }
+
+/** Outcomes that record a decision, not an upstream call. @category models */
+export const notCalls: ReadonlySet<string> = new Set(["Unsupported", "CircuitOpen", "CoolingDown"])
 
 /** The current request's journal. @category services */
 export class Journal extends Context.Service<Journal, JournalShape>()("@peel/core/Journal") {}
@@ -41,12 +46,15 @@ const roundUsd = (usd: number): number => Math.round(usd * 1e6) / 1e6
 export const make = (startedAt: number, onRecord?: (attempt: Attempt) => void): JournalShape => {
   const entries: Array<Attempt> = []
   const calls = new Map<string, number>()
+  let total = 0
   return {
     startedAt,
     record: (attempt) => {
       onRecord?.(attempt)
-      if (attempt.outcome !== "Unsupported" && attempt.cached !== true)
+      if (!notCalls.has(attempt.outcome) && attempt.cached !== true && attempt.placeholder !== true) {
         calls.set(attempt.channel, (calls.get(attempt.channel) ?? 0) + 1)
+        total += 1
+      }
       return entries.push(attempt) - 1
     },
     markWon: (index) => {
@@ -56,6 +64,7 @@ export const make = (startedAt: number, onRecord?: (attempt: Attempt) => void): 
     attempts: () => entries,
     costUsd: () => roundUsd(entries.reduce((sum, entry) => sum + entry.costUsd, 0)),
     callsTo: (channel) => calls.get(channel) ?? 0,
+    calls: () => total,
   }
 }
 

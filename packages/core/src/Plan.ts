@@ -46,7 +46,31 @@ export interface Draft {
   /** Channel names in the order to try; every channel in declaration order when unset. */
   readonly candidates?: ReadonlyArray<string> | undefined
   readonly adjustments: ReadonlyArray<Adjustment>
+  /** What to do with batch work that did not come back (set by `select`'s `batch` block). */
+  readonly unfinished?: Unfinished | undefined
 }
+
+/**
+ * What happens to `urgency: batch` work that did not come back — its job expired or failed, or the
+ * request failed inside it with an error another try might not have: `resubmit` it in a new job (at most
+ * `resubmits` times, then report), fall back to the plan's `realtime` channels, or `report` it as failed.
+ *
+ * @category model
+ */
+export interface Unfinished {
+  readonly action: "resubmit" | "realtime" | "report"
+  readonly resubmits: number
+}
+
+/** Resubmit once, then report. @category defaults */
+export const defaultUnfinished: Unfinished = { action: "resubmit", resubmits: 1 }
+
+/** Why a batch-only channel cannot take real-time work. @category planning */
+export const batchOnlyReason = "takes only urgency: batch work (a batch job, half price)"
+
+/** The warning for batch work no channel of the pipeline can take in a batch. @category planning */
+export const noBatchChannelReason =
+  "urgency: batch, but no channel of this pipeline takes batch work (add a google-batch channel): made in real time at the standard price"
 
 /** A channel left out of a plan, and why. @category model */
 export interface Refusal {
@@ -71,6 +95,15 @@ export interface Plan {
   readonly adjustments: ReadonlyArray<Adjustment>
   /** SHA-256 of the canonical request (normalised prompt, model, size, aspect ratio). */
   readonly promptHash: string
+  /**
+   * `batch` when the request asked for batch work and a batch channel can take it: the batch channels come
+   * first in `candidates`, the real-time ones after them take what a batch does not bring back.
+   */
+  readonly urgency?: "realtime" | "batch" | undefined
+  /** What to do with batch work that did not come back. */
+  readonly unfinished?: Unfinished | undefined
+  /** Made by a fallback alternative (its attempts are marked so in the journal). */
+  readonly fallback?: boolean | undefined
 }
 
 /**
@@ -199,10 +232,15 @@ export const finish = (draft: Draft, channels: ReadonlyMap<string, Channel>, lim
       refused.push({ channel: name, reason: "no such channel" })
       continue
     }
-    const reason = refusal(channel, channelRequest)
+    const reason =
+      refusal(channel, channelRequest) ??
+      (channel.capabilities.batch === true && settled.request.urgency !== "batch" ? batchOnlyReason : undefined)
     if (reason === undefined) candidates.push(name)
     else refused.push({ channel: name, reason })
   }
+  const wantsBatch = settled.request.urgency === "batch"
+  const batchChannels = candidates.filter((name) => channels.get(name)?.capabilities.batch === true)
+  const inBatch = wantsBatch && batchChannels.length > 0
   return {
     id: settled.id,
     request: settled.request,
@@ -210,11 +248,18 @@ export const finish = (draft: Draft, channels: ReadonlyMap<string, Channel>, lim
     model: settled.model,
     size: settled.size,
     aspectRatio: settled.aspectRatio,
-    candidates,
+    candidates: inBatch
+      ? [...batchChannels, ...candidates.filter((name) => !batchChannels.includes(name))]
+      : candidates,
     refused,
     limits,
-    adjustments: settled.adjustments,
+    adjustments:
+      wantsBatch && !inBatch
+        ? [...settled.adjustments, { field: "urgency", from: "batch", to: "realtime", reason: noBatchChannelReason }]
+        : settled.adjustments,
     promptHash: canonicalHash(channelRequest),
+    ...(wantsBatch ? { urgency: inBatch ? "batch" : "realtime" } : {}),
+    ...(inBatch ? { unfinished: settled.unfinished ?? defaultUnfinished } : {}),
   }
 }
 
@@ -229,6 +274,7 @@ export const toJson = (plan: Plan, channels: ReadonlyMap<string, Channel>) => ({
     return { channel: name, expectedCostUsd: channel === undefined ? 0 : channel.price(plan.channelRequest) }
   }),
   refused: plan.refused,
+  ...(plan.urgency === undefined ? {} : { urgency: plan.urgency }),
   adjustments: plan.adjustments,
   limits: plan.limits,
   promptHash: plan.promptHash,

@@ -4,6 +4,8 @@
  *
  * @since 0.1.0
  */
+
+export { fallback } from "./stages/fallback.ts"
 export {
   type Answer,
   type AttemptPolicy,
@@ -12,6 +14,8 @@ export {
   callChannel,
   generate,
   generated,
+  type HedgeBudget,
+  hedged,
   makeHandler,
   noChannel,
   recordRefusals,

@@ -10,7 +10,8 @@
  *
  * @since 0.2.0
  */
-import { Cause, Clock, Effect, Exit, Schema } from "effect"
+import { Cause, Clock, Effect, Exit, Layer, Schema } from "effect"
+import { CircuitBreaker, RateLimiter } from "effect/persistence"
 import type { Channel, ChannelImage, ChannelRequest } from "../Channel.ts"
 import { DurationMillis } from "../Duration.ts"
 import {
@@ -20,12 +21,19 @@ import {
   NoChannel,
   type PipelineError,
   Timeout,
+  Unavailable,
 } from "../Errors.ts"
 import { type ImageInfo, inspectImage } from "../Image.ts"
 import { Journal } from "../Journal.ts"
 import type { Plan } from "../Plan.ts"
 import { attemptCost } from "../Pricing.ts"
+import * as Breaker from "../policies/Breaker.ts"
+import * as Gate from "../policies/Gate.ts"
+import * as Latency from "../policies/Latency.ts"
+import type { RequestLimits } from "../policies/Retry.ts"
+import * as Retry from "../policies/Retry.ts"
 import type { Generated, Handler, StageContext, StageDefinition } from "../Stage.ts"
+import { unknownChannels } from "./select.ts"
 
 /** A checked answer from one call, with its index in the journal. @category model */
 export interface Answer {
@@ -36,7 +44,7 @@ export interface Answer {
 }
 
 /** One call to one channel for one plan. @category model */
-export type Call = (channel: Channel, plan: Plan) => Effect.Effect<Answer, ChannelError, Journal>
+export type Call = (channel: Channel, plan: Plan, markers: CallMarkers) => Effect.Effect<Answer, ChannelError, Journal>
 
 /** An attempt-level policy wraps each call to one channel (retry, rate limit, breaker). @category model */
 export type AttemptPolicy = (call: Call) => Call
@@ -51,7 +59,6 @@ export type Strategy = (
 /** Markers a call records in the journal besides its outcome. @category model */
 export interface CallMarkers {
   readonly hedge?: boolean
-  readonly fallback?: boolean
 }
 
 const outcomeOf = (exit: Exit.Exit<unknown, ChannelError>) => {
@@ -86,8 +93,8 @@ const checkImage = (channel: Channel, image: ChannelImage): Effect.Effect<Answer
  * @category attempts
  */
 export const callChannel =
-  (timeoutMillis: number | undefined, markers: CallMarkers = {}): Call =>
-  (channel, plan) =>
+  (timeoutMillis: number | undefined): Call =>
+  (channel, plan, markers) =>
     Effect.flatMap(Clock.currentTimeMillis, (startedAt) => {
       const request: ChannelRequest = plan.channelRequest
       const generate = channel.generate(request)
@@ -123,7 +130,7 @@ export const callChannel =
                 costUsd: attemptCost(channel, request, billing, Exit.isSuccess(exit)),
                 try: journal.callsTo(channel.name) + 1,
                 ...(markers.hedge === true ? { hedge: true } : {}),
-                ...(markers.fallback === true ? { fallback: true } : {}),
+                ...(plan.fallback === true ? { fallback: true } : {}),
               })
             }),
           ),
@@ -132,25 +139,95 @@ export const callChannel =
       )
     })
 
+/** Calls one request may still make: checked before a new candidate starts. */
+const callsLeft = (maxCalls: number) => Journal.useSync((journal) => journal.calls() < maxCalls)
+
 /**
  * Sequential failover: each candidate in turn; an error another channel might not have (`failover`)
  * moves on, `Rejected` and `ContentBlocked` stop at once.
  *
  * @category strategies
  */
-export const sequential: Strategy = (candidates, call, plan) =>
-  Effect.gen(function* () {
-    let lastError: ChannelError | undefined
-    for (const channel of candidates) {
-      const exit = yield* Effect.exit(call(channel, plan))
-      if (Exit.isSuccess(exit)) return exit.value
-      const error = Cause.findErrorOption(exit.cause)
-      if (error._tag === "None" || !isChannelError(error.value)) return yield* Effect.failCause(exit.cause)
-      lastError = error.value
-      if (!lastError.failover) break
-    }
-    if (lastError !== undefined) return yield* Effect.fail(lastError)
-    return yield* noChannel(plan)
+export const sequential =
+  (maxCalls = Number.POSITIVE_INFINITY): Strategy =>
+  (candidates, call, plan) =>
+    Effect.gen(function* () {
+      let lastError: ChannelError | undefined
+      for (const channel of candidates) {
+        if (lastError !== undefined && !(yield* callsLeft(maxCalls))) break
+        const exit = yield* Effect.exit(call(channel, plan, {}))
+        if (Exit.isSuccess(exit)) return exit.value
+        const error = Cause.findErrorOption(exit.cause)
+        if (error._tag === "None" || !isChannelError(error.value)) return yield* Effect.failCause(exit.cause)
+        lastError = error.value
+        if (!lastError.failover) break
+      }
+      if (lastError !== undefined) return yield* Effect.fail(lastError)
+      return yield* noChannel(plan)
+    })
+
+/** Whether one more hedge may start now. @category model */
+export interface HedgeBudget {
+  readonly allow: () => boolean
+}
+
+/**
+ * Hedged: like sequential, but when the current candidate has not answered after `delayFor(channel)`
+ * ms, the next candidate starts beside it (marked `hedge`) if the budget allows. The first image wins;
+ * the others are interrupted, which aborts their HTTP requests. A deterministic failure (`Rejected`,
+ * `ContentBlocked`) stops everything at once; no hedge starts after one.
+ *
+ * @category strategies
+ */
+export const hedged =
+  (delayFor: (channel: Channel) => number, budget: HedgeBudget, maxCalls = Number.POSITIVE_INFINITY): Strategy =>
+  (candidates, call, plan) => {
+    const from = (index: number, markers: CallMarkers): Effect.Effect<Answer, ChannelError, Journal> =>
+      Effect.suspend(() => {
+        const channel = candidates[index]!
+        const hasNext = index + 1 < candidates.length
+        // Who runs candidate index + 1: the failover of this one, or its hedge — never both.
+        let handedOver = false
+        let primaryAlive = true
+        let hedgeAlive = false
+        const next = (nextMarkers: CallMarkers) =>
+          Effect.flatMap(callsLeft(maxCalls), (left) =>
+            left ? from(index + 1, nextMarkers) : Effect.fail(exhausted(channel, plan)),
+          )
+        const primary = call(channel, plan, markers).pipe(
+          Effect.catch((error) => {
+            primaryAlive = false
+            if (!error.failover || !hasNext) return hedgeAlive && error.failover ? Effect.never : Effect.fail(error)
+            if (handedOver) return hedgeAlive ? Effect.never : Effect.fail(error)
+            handedOver = true
+            return next({})
+          }),
+        )
+        if (!hasNext) return primary
+        const hedge = Effect.sleep(Math.max(0, delayFor(channel))).pipe(
+          Effect.andThen(
+            Effect.suspend(() => {
+              if (handedOver || !budget.allow()) return Effect.never
+              handedOver = true
+              hedgeAlive = true
+              return next({ hedge: true }).pipe(
+                Effect.catch((error) => {
+                  hedgeAlive = false
+                  return primaryAlive && error.failover ? Effect.never : Effect.fail(error)
+                }),
+              )
+            }),
+          ),
+        )
+        return Effect.raceFirst(primary, hedge)
+      })
+    return from(0, {})
+  }
+
+const exhausted = (channel: Channel, plan: Plan): ChannelError =>
+  new Unavailable({
+    channel: channel.name,
+    message: `request ${plan.id} used its attempt budget`,
   })
 
 /** Every candidate was refused. @category errors */
@@ -195,9 +272,13 @@ export const generated = (plan: Plan, answer: Answer): Effect.Effect<Generated, 
     }
   })
 
+/** When candidates may be called again (breaker open, quota paused), in epoch ms. @category model */
+export type CooldownOf = (channel: string) => number
+
 /**
- * The terminal handler: record refusals, try the candidates with `strategy`, each call wrapped by
- * `policies` (outermost first).
+ * The terminal handler: record refusals; when every candidate is cooling down and the earliest reopens
+ * before the deadline, wait for it; try the candidates with `strategy`, each call wrapped by `policies`
+ * (outermost first); bound the whole by the request's deadline.
  *
  * @category constructors
  */
@@ -207,34 +288,194 @@ export const makeHandler = (
     readonly timeoutMillis?: number | undefined
     readonly policies?: ReadonlyArray<AttemptPolicy>
     readonly strategy?: Strategy
+    readonly limits?: RequestLimits
+    readonly cooldownOf?: CooldownOf
   } = {},
 ): Handler => {
   const call = (options.policies ?? []).reduceRight<Call>(
     (inner, policy) => policy(inner),
     callChannel(options.timeoutMillis),
   )
-  const strategy = options.strategy ?? sequential
+  const strategy = options.strategy ?? sequential()
+  const limits = options.limits
+  const cooldownOf = options.cooldownOf
   return (plan) =>
     Effect.gen(function* () {
       if (plan.refused.length > 0) yield* recordRefusals(plan)
       const candidates = plan.candidates.map((name) => context.channels.get(name)!)
       if (candidates.length === 0) return yield* noChannel(plan)
-      const answer = yield* strategy(candidates, call, plan)
+      const journal = yield* Journal
+      const deadlineAt = limits?.deadlineAt(journal)
+      if (cooldownOf !== undefined) {
+        const now = yield* Clock.currentTimeMillis
+        const reopen = Math.min(...candidates.map((channel) => cooldownOf(channel.name)))
+        if (reopen > now && (deadlineAt === undefined || reopen < deadlineAt)) yield* Effect.sleep(reopen - now)
+      }
+      const tried = strategy(candidates, call, plan)
+      const bounded =
+        deadlineAt === undefined
+          ? tried
+          : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              Effect.timeoutOrElse(tried, {
+                duration: Math.max(0, deadlineAt - now),
+                orElse: () =>
+                  Effect.fail(
+                    new Timeout({
+                      channel: candidates[0]!.name,
+                      message: `request ${plan.id} passed its deadline`,
+                    }),
+                  ),
+              }),
+            )
+      const answer = yield* bounded
       return yield* generated(plan, answer)
     })
 }
+
+const RetryConfig = Schema.Struct({
+  attempts: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))).annotate({
+    description: `Tries on one channel, the first included (default ${Retry.defaults.attempts})`,
+  }),
+  base: Schema.optional(DurationMillis).annotate({ description: "First backoff step (default 1s)" }),
+  max: Schema.optional(DurationMillis).annotate({ description: "Longest backoff step (default 30s)" }),
+  jitter: Schema.optional(Schema.Literals(["full", "none"])).annotate({
+    description: "full: a random wait between 0 and the step (default); none: the step itself",
+  }),
+  maxRetryAfter: Schema.optional(DurationMillis).annotate({
+    description:
+      "Longest upstream-requested delay (RetryInfo, Retry-After) waited for on that channel; longer moves on (default 60s)",
+  }),
+}).annotate({ description: "Retry retryable errors on the same channel, with exponential backoff and jitter" })
+
+const HedgeConfig = Schema.Struct({
+  after: Schema.Union([DurationMillis, Schema.Literal("auto")]).annotate({
+    description:
+      "Start the next candidate when the current one has not answered after this long; auto: the channel's observed p95 latency (20s until known)",
+  }),
+  budget: Schema.optional(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))).annotate({
+    description: "Hedges allowed as a share of calls over the window (default 0.1: at most 10% more calls)",
+  }),
+  window: Schema.optional(DurationMillis).annotate({ description: "Window of the hedge budget (default 5m)" }),
+}).annotate({ description: "Hedging: race a slow candidate against the next one" })
+
+const BreakerConfig = Schema.Struct({
+  failures: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))).annotate({
+    description: "Open after this many consecutive failures (default 5)",
+  }),
+  errorRate: Schema.optional(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))).annotate({
+    description: "Or open when this share of the last `window` calls failed",
+  }),
+  window: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))).annotate({
+    description: "Calls the error rate is measured over (default 20)",
+  }),
+  open: Schema.optional(DurationMillis).annotate({
+    description: "How long an open circuit rejects calls before one probe (default 30s)",
+  }),
+}).annotate({ description: "A circuit breaker per channel" })
+
+const ChannelLimitsConfig = Schema.Struct({
+  rpm: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))).annotate({
+    description: "Requests per minute Peel sends this channel (shared by its quota)",
+  }),
+  concurrency: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))).annotate({
+    description: "Calls in flight to this channel at most",
+  }),
+  quota: Schema.optional(Schema.String).annotate({
+    description:
+      "Channels naming the same quota (one Google project, one key) share its rate limit and pause together after a 429",
+  }),
+})
 
 const Config = Schema.Struct({
   timeout: Schema.optional(DurationMillis).annotate({
     description: "Give up on one attempt after this long (e.g. 90s); the HTTP request is aborted",
   }),
-}).annotate({ description: "Call the candidate channels in order until one returns an image" })
+  deadline: Schema.optional(DurationMillis).annotate({
+    description:
+      "Give up on the whole request after this long: retries, failover, hedges and fallback share it (default: none)",
+  }),
+  maxAttempts: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))).annotate({
+    description:
+      "Upstream calls one request may make in all, across retries, channels, hedges and fallback (default 10)",
+  }),
+  retry: Schema.optional(RetryConfig),
+  hedge: Schema.optional(HedgeConfig),
+  breaker: Schema.optional(BreakerConfig),
+  channels: Schema.optional(Schema.Record(Schema.String, ChannelLimitsConfig)).annotate({
+    description: "Per-channel client-side limits: rpm, concurrency, shared quota",
+  }),
+}).annotate({
+  description:
+    "Call the candidates: per-attempt timeout, retry with backoff, circuit breakers, rate limits, hedging, and a deadline per request",
+})
+
+/** Default attempt budget of one request. @category defaults */
+export const defaultMaxAttempts = 10
 
 /** @category stages */
 export const generate: StageDefinition<typeof Config.Type> = {
   key: "generate",
-  description: "Call the candidate channels in order until one returns an image",
+  description: "Call the candidate channels until one returns an image (retry, hedge, breakers, rate limits)",
   schema: Config,
   terminal: true,
-  make: (config, context) => Effect.succeed({ handler: makeHandler(context, { timeoutMillis: config.timeout }) }),
+  check: (config, pipeline) => unknownChannels(Object.keys(config.channels ?? {}), pipeline.channelNames, ["channels"]),
+  make: (config, context) =>
+    Effect.gen(function* () {
+      const limits: RequestLimits = {
+        deadlineAt:
+          config.deadline === undefined
+            ? () => undefined
+            : (journal) => journal.startedAt + (config.deadline as number),
+        maxCalls: config.maxAttempts ?? defaultMaxAttempts,
+      }
+      const latency = Latency.make()
+      // Outermost first: breaker (one outcome per channel per request) → retry → gate → observe → call.
+      const policies: Array<AttemptPolicy> = []
+      let openUntil: (channel: string) => number = () => 0
+      if (config.breaker !== undefined) {
+        const breakers = yield* Breaker.make({
+          ...(config.breaker.failures === undefined ? {} : { failures: config.breaker.failures }),
+          ...(config.breaker.errorRate === undefined ? {} : { errorRate: config.breaker.errorRate }),
+          ...(config.breaker.window === undefined ? {} : { window: config.breaker.window }),
+          openMillis: config.breaker.open ?? Breaker.defaults.openMillis,
+        }).pipe(Effect.provide(CircuitBreaker.layerStoreMemory()))
+        openUntil = breakers.openUntil
+        policies.push(breakers.policy)
+      }
+      if (config.retry !== undefined) {
+        policies.push(
+          Retry.policy(
+            {
+              attempts: config.retry.attempts ?? Retry.defaults.attempts,
+              baseMillis: config.retry.base ?? Retry.defaults.baseMillis,
+              maxMillis: config.retry.max ?? Retry.defaults.maxMillis,
+              jitter: config.retry.jitter ?? Retry.defaults.jitter,
+              maxRetryAfterMillis: config.retry.maxRetryAfter ?? Retry.defaults.maxRetryAfterMillis,
+            },
+            limits,
+          ),
+        )
+      }
+      const gates = yield* Gate.make(config.channels ?? {}, limits).pipe(
+        Effect.provide(Layer.provide(RateLimiter.layer, RateLimiter.layerStoreMemory)),
+      )
+      policies.push(gates.policy, Latency.observe(latency))
+      const strategy =
+        config.hedge === undefined
+          ? sequential(limits.maxCalls)
+          : hedged(
+              Latency.hedgeDelay(latency, config.hedge.after),
+              Latency.hedgeBudget(latency, config.hedge.budget ?? 0.1, config.hedge.window ?? 300_000),
+              limits.maxCalls,
+            )
+      return {
+        handler: makeHandler(context, {
+          timeoutMillis: config.timeout,
+          policies,
+          strategy,
+          limits,
+          cooldownOf: (channel) => Math.max(openUntil(channel), gates.pausedUntil(channel)),
+        }),
+      }
+    }),
 }

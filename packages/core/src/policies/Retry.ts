@@ -1,0 +1,101 @@
+/**
+ * Retry, an attempt-level policy: on one channel, retry an error whose class says `retryable`, with
+ * exponential backoff and full jitter (a uniformly random wait between 0 and the capped exponential
+ * step), never sooner than the upstream asked (`RetryInfo.retryDelay`, `Retry-After`, capped), never past
+ * the request's deadline and never beyond the request's attempt budget. A per-day quota is not
+ * retryable, so it moves straight on to the next channel.
+ *
+ * Built from Effect's `Schedule`: no hand-written loop.
+ *
+ * @since 0.2.0
+ */
+import { Duration, Effect, Random, Schedule } from "effect"
+import type { ChannelError } from "../Errors.ts"
+import { Journal } from "../Journal.ts"
+import type { AttemptPolicy } from "../stages/generate.ts"
+
+/** @category model */
+export interface RetrySettings {
+  /** Tries on one channel, the first included. */
+  readonly attempts: number
+  readonly baseMillis: number
+  readonly maxMillis: number
+  readonly jitter: "full" | "none"
+  /** The longest upstream-requested delay honoured; a longer one moves on to the next channel instead. */
+  readonly maxRetryAfterMillis: number
+}
+
+/** @category defaults */
+export const defaults: RetrySettings = {
+  attempts: 3,
+  baseMillis: 1000,
+  maxMillis: 30_000,
+  jitter: "full",
+  maxRetryAfterMillis: 60_000,
+}
+
+/** The limits every policy of one request draws from. @category model */
+export interface RequestLimits {
+  /** Epoch ms after which nothing new starts; `undefined` for no deadline. */
+  readonly deadlineAt: (journal: { readonly startedAt: number }) => number | undefined
+  /** Calls one request may make across channels, retries, hedges and fallbacks. */
+  readonly maxCalls: number
+}
+
+const retryAfterOf = (error: ChannelError): number | undefined =>
+  "retryAfterMs" in error && typeof error.retryAfterMs === "number" ? error.retryAfterMs : undefined
+
+/**
+ * The wait before retry number `retry` (1-based) after `error`, or `undefined` to stop: full jitter over
+ * `min(max, base·2^(retry-1))`, at least what the upstream asked.
+ *
+ * @category schedules
+ */
+export const delayFor = (
+  settings: RetrySettings,
+  retry: number,
+  error: ChannelError,
+  random: number,
+): number | undefined => {
+  const asked = retryAfterOf(error)
+  if (asked !== undefined && asked > settings.maxRetryAfterMillis) return undefined
+  const step = Math.min(settings.maxMillis, settings.baseMillis * 2 ** (retry - 1))
+  const backoff = settings.jitter === "full" ? random * step : step
+  return Math.max(backoff, asked ?? 0)
+}
+
+/**
+ * The retry schedule for one channel call within one request: recurs while the error is retryable, the
+ * tries last, the wait fits before the deadline and the request has calls left.
+ *
+ * @category schedules
+ */
+export const schedule = (
+  settings: RetrySettings,
+  limits: RequestLimits,
+  journal: { readonly startedAt: number; readonly calls: () => number },
+) =>
+  Schedule.recurs(Math.max(0, settings.attempts - 1)).pipe(
+    Schedule.setInputType<ChannelError>(),
+    Schedule.modifyDelay(({ input, attempt }) =>
+      Effect.map(Random.next, (random) => Duration.millis(delayFor(settings, attempt, input, random) ?? 0)),
+    ),
+    Schedule.while(({ input, attempt, now, duration }: Schedule.Metadata<number, ChannelError>) => {
+      if (!input.retryable) return false
+      if (delayFor(settings, attempt, input, 0.5) === undefined) return false
+      if (journal.calls() >= limits.maxCalls) return false
+      const deadlineAt = limits.deadlineAt(journal)
+      return deadlineAt === undefined || now + Duration.toMillis(duration) < deadlineAt
+    }),
+  )
+
+/** Retry as an attempt-level policy. @category policies */
+export const policy =
+  (settings: RetrySettings, limits: RequestLimits): AttemptPolicy =>
+  (call) =>
+  (channel, plan, markers) =>
+    Journal.use((journal) =>
+      call(channel, plan, markers).pipe(
+        Effect.retry(schedule(settings, limits, { startedAt: journal.startedAt, calls: () => journal.calls() })),
+      ),
+    )
