@@ -5,6 +5,7 @@
  */
 import { type RegisteredStage, register } from "../Stage.ts"
 import { cache } from "./cache.ts"
+import { fallback } from "./fallback.ts"
 import { generate } from "./generate.ts"
 import { resolution } from "./resolution.ts"
 import { route } from "./route.ts"
@@ -15,6 +16,7 @@ export const definitions: ReadonlyArray<RegisteredStage> = [
   register(resolution),
   register(route),
   register(cache),
+  register(fallback),
   register(select),
   register(generate),
 ]
