@@ -1,7 +1,9 @@
 /**
  * `select`: the candidate channels and their order — as listed, or cheapest first by each channel's
  * expected price for this request. Planning only; channels that cannot serve the request are left out
- * once, when the plan is finished.
+ * once, when the plan is finished. `urgency: batch` requests go to the batch channels listed (the real-time ones
+ * after them take what a batch does not bring back, when `batch.unfinished` is `realtime`); other requests
+ * never go to a batch-only channel.
  *
  * @since 0.1.0
  */
@@ -15,6 +17,17 @@ const Config = Schema.Struct({
     description: "ordered: as listed; cheapest: by each channel's expected price for this request",
   }),
   channels: Schema.Array(Schema.String).annotate({ description: "Candidate channel names" }),
+  batch: Schema.optional(
+    Schema.Struct({
+      unfinished: Schema.Literals(["resubmit", "realtime", "report"]).annotate({
+        description:
+          "urgency: batch work that did not come back (job expired or failed, a retryable error inside it): resubmit in a new job, fall back to the real-time channels listed, or report it as failed",
+      }),
+      resubmits: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))).annotate({
+        description: "How many new jobs one request may be resubmitted in before it is reported (default 1)",
+      }),
+    }),
+  ).annotate({ description: "What happens to batch work that did not come back (default: resubmit once)" }),
 }).annotate({ description: "Order the candidate channels for each request" })
 
 /** Channel names in `names` that the pipeline does not define. @category checks */
@@ -42,7 +55,11 @@ export const select: StageDefinition<typeof Config.Type> = {
   schema: Config,
   check: (config, pipeline) => unknownChannels(config.channels, pipeline.channelNames, ["channels"]),
   make: (config, context) =>
-    planning((draft) => {
+    planning((original) => {
+      const draft =
+        config.batch === undefined
+          ? original
+          : { ...original, unfinished: { action: config.batch.unfinished, resubmits: config.batch.resubmits ?? 1 } }
       if (config.strategy !== "cheapest") return { ...draft, candidates: config.channels }
       const request = channelRequestOf(settle(draft))
       const priced = config.channels.map((name, index) => {
