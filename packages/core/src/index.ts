@@ -7,6 +7,7 @@
  */
 
 export * as Attempt from "./Attempt.ts"
+export * as Budget from "./Budget.ts"
 export * as Cache from "./Cache.ts"
 export * as Catalog from "./Catalog.ts"
 export * as Channel from "./Channel.ts"

@@ -4,6 +4,7 @@
  * @since 0.2.0
  */
 import { type RegisteredStage, register } from "../Stage.ts"
+import { budget } from "./budget.ts"
 import { cache } from "./cache.ts"
 import { fallback } from "./fallback.ts"
 import { generate } from "./generate.ts"
@@ -16,6 +17,7 @@ export const definitions: ReadonlyArray<RegisteredStage> = [
   register(resolution),
   register(route),
   register(cache),
+  register(budget),
   register(fallback),
   register(select),
   register(generate),

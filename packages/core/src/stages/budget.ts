@@ -1,0 +1,129 @@
+/**
+ * `budget`: request-level. A spend cap per window (`{ limit: 50, window: 1d }`): before the request calls
+ * anybody, the most its plan could cost on one call (its dearest candidate's expected price) is
+ * reserved; afterwards the reservation is settled with what the journal says the request cost (billed
+ * failures included). A request that could pass the cap fails with `BudgetExceeded`, with the numbers,
+ * before any call. See {@link Budget} for the ledger and the guarantee.
+ *
+ * Place it inside `cache` (a hit costs nothing and needs no budget) and outside `fallback` and
+ * `generate`.
+ *
+ * @since 0.3.0
+ */
+import { resolve } from "node:path"
+import { Clock, Effect, Schema } from "effect"
+import * as Budget from "../Budget.ts"
+import { BudgetExceeded, ConfigError, ConfigProblem } from "../Errors.ts"
+import { Journal } from "../Journal.ts"
+import type { Middleware, StageDefinition } from "../Stage.ts"
+
+const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+const pattern = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/
+
+/** `1d`, `12h`, `30m` → milliseconds. @category parsing */
+export const parseWindow = (text: string): number | undefined => {
+  const match = pattern.exec(text.trim())
+  return match === null ? undefined : Number(match[1]) * units[match[2]!]!
+}
+
+const Window = Schema.String.pipe(
+  Schema.check(
+    Schema.makeFilter(
+      (text: string) => (parseWindow(text) ?? 0) > 0 || `expected a window such as 1d, 12h or 30m, got "${text}"`,
+    ),
+  ),
+).annotate({ description: "A window length: 1d (a UTC day), 12h, 30m" })
+
+const Config = Schema.Struct({
+  limit: Schema.Number.check(Schema.isGreaterThan(0)).annotate({ description: "Most USD spent per window" }),
+  window: Schema.optional(Window).annotate({
+    description: "Window length; windows are aligned to the epoch, so 1d is a UTC day (default 1d)",
+  }),
+  store: Schema.optional(Schema.Literals(["memory", "file"])).annotate({
+    description:
+      "memory: this process, forgotten on exit; file: a SQLite file that survives restarts and that processes share (default memory)",
+  }),
+  path: Schema.optional(Schema.String).annotate({
+    description: "The SQLite file for store: file, relative to the pipeline file (e.g. ../.peel/budget.sqlite)",
+  }),
+  name: Schema.optional(Schema.String).annotate({
+    description: "Budgets sharing one file are told apart by name (default: default)",
+  }),
+}).annotate({
+  description:
+    "A spend cap per window: each request reserves its expected price before any call and settles with its real cost; a request that could pass the cap fails with BudgetExceeded",
+  examples: [{ limit: 50, window: "1d", store: "file", path: "../.peel/budget.sqlite" }],
+})
+
+/** @category model */
+export type BudgetConfig = typeof Config.Type
+
+/** Budget middleware over a ledger. @category constructors */
+export const middleware =
+  (ledger: Budget.Ledger, channels: Parameters<typeof Budget.reservationOf>[1]): Middleware =>
+  (next) =>
+  (plan) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const usd = Budget.reservationOf(plan, channels)
+      const reservation = ledger.reserve(usd, now)
+      if ("_tag" in reservation)
+        return yield* new BudgetExceeded({
+          message: Budget.refusalMessage(reservation),
+          limitUsd: reservation.status.limitUsd,
+          spentUsd: reservation.status.spentUsd,
+        })
+      const journal = yield* Journal
+      const before = journal.costUsd()
+      return yield* next(plan).pipe(
+        Effect.onExit(() => Effect.sync(() => ledger.settle(reservation, Math.max(0, journal.costUsd() - before)))),
+      )
+    })
+
+/** @category stages */
+export const budget: StageDefinition<BudgetConfig> = {
+  key: "budget",
+  description: "A spend cap per window; reserve the expected price before a call, settle after",
+  schema: Config,
+  check: (config) => [
+    ...(config.store === "file" && config.path === undefined
+      ? [{ path: ["path"], message: "store: file needs a path (the SQLite file)", severity: "error" as const }]
+      : []),
+    ...(config.store !== "file" && config.path !== undefined
+      ? [{ path: ["path"], message: "path is used only by store: file", severity: "warning" as const }]
+      : []),
+  ],
+  make: (config, context) =>
+    Effect.gen(function* () {
+      const cap: Budget.Cap = {
+        limitUsd: config.limit,
+        windowMillis: parseWindow(config.window ?? "1d") ?? units.d!,
+      }
+      const ledger = yield* Effect.acquireRelease(
+        Effect.try({
+          try: () =>
+            config.store === "file"
+              ? Budget.sqlite(cap, {
+                  path: resolve(context.pipelineDir, config.path ?? ".peel/budget.sqlite"),
+                  name: config.name ?? "default",
+                })
+              : Budget.memory(cap),
+          catch: (error) =>
+            new ConfigError({
+              file: context.pipelineFile,
+              problems: [
+                new ConfigProblem({
+                  file: context.pipelineFile,
+                  line: 1,
+                  column: 1,
+                  message: `budget: cannot open ${config.path}: ${error instanceof Error ? error.message : String(error)}`,
+                  severity: "error",
+                }),
+              ],
+            }),
+        }),
+        (ledger) => Effect.sync(() => ledger.close()),
+      )
+      return { around: middleware(ledger, context.channels) }
+    }),
+}
