@@ -3,7 +3,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
-import { type Errors, Pipeline } from "../src/index.ts"
+import { type Errors, Pipeline, Stages } from "../src/index.ts"
 
 const fixtures = join(import.meta.dirname, "fixtures")
 const scratch = mkdtempSync(join(tmpdir(), "peel-loader-"))
@@ -111,7 +111,7 @@ describe("Pipeline.load", () => {
     )
     expect(problems).toEqual([
       '3:1: unknown key "chanels" at chanels; did you mean "channels"?',
-      '7:5: unknown stage "resolutoin" (known: resolution, route, select, generate); did you mean "resolution"?',
+      `7:5: unknown stage "resolutoin" (known: ${Stages.definitions.map((stage) => stage.key).join(", ")}); did you mean "resolution"?`,
       '9:5: stage "route" comes after "generate", which is innermost: move it above',
       '10:5: stage "select" comes after "generate", which is innermost: move it above',
     ])
