@@ -13,33 +13,15 @@ import { type Errors, Output, Request, type Runner } from "@peel/core"
  */
 export const ExitCode = { ok: 0, failed: 1, usage: 2, sigint: 130, sigterm: 143 } as const
 
-/**
- * What happened to one request, as printed: the runner's outcome, or `Unsaved` — an image that was made
- * and paid for but could not be written to the output folder (its bytes were kept elsewhere if at all
- * possible: `error.rescuedTo`).
- */
-export type Reported =
-  | Runner.Outcome
-  | {
-      readonly _tag: "Unsaved"
-      readonly request: Request.ImageRequest
-      readonly result: Request.ImageResult
-      readonly error: Errors.OutputError
-    }
-
-/** What a failure was billed (the runner's failures carry `costUsd` once billed failures are recorded). */
-const failureCost = (failure: unknown): number => (failure as { costUsd?: number }).costUsd ?? 0
-
-/** What an outcome cost: the image, a billed failure, or nothing for a skipped request. */
-export const costOf = (outcome: Reported): number => {
+/** What an outcome cost: the image, every billed attempt of a failed request, or nothing for a skipped one. */
+export const costOf = (outcome: Runner.Outcome): number => {
   switch (outcome._tag) {
     case "Done":
-    case "Unsaved":
       return outcome.result.costUsd
     case "Skipped":
       return 0
     case "Failed":
-      return failureCost(outcome.failure)
+      return outcome.failure.costUsd
   }
 }
 
@@ -61,7 +43,7 @@ export interface Row {
   readonly file: string
 }
 
-export const rowOf = (outcome: Reported): Row => {
+export const rowOf = (outcome: Runner.Outcome): Row => {
   switch (outcome._tag) {
     case "Done": {
       const result = outcome.result
@@ -96,18 +78,7 @@ export const rowOf = (outcome: Reported): Row => {
         size: "",
         latency: "",
         cost: money(costOf(outcome)),
-        file: "",
-      }
-    case "Unsaved":
-      return {
-        id: outcome.result.id,
-        status: "OutputError",
-        channel: outcome.result.channel,
-        model: outcome.result.model,
-        size: `${outcome.result.size} ${outcome.result.aspectRatio}`,
-        latency: `${Math.round(outcome.result.latencyMs)} ms`,
-        cost: money(outcome.result.costUsd),
-        file: Output.rescuedTo(outcome.error) ?? "",
+        file: Output.rescuedTo(outcome.failure.reason) ?? "",
       }
   }
 }
@@ -166,13 +137,14 @@ export const streamedTable = (known: { readonly idWidth: number; readonly channe
 }
 
 /** The JSON line printed for an outcome with `--json` (never image bytes); every line carries `costUsd`. */
-export const jsonOf = (outcome: Reported): Record<string, unknown> => {
+export const jsonOf = (outcome: Runner.Outcome): Record<string, unknown> => {
   switch (outcome._tag) {
     case "Done":
       return { ...Request.toJson(outcome.result) }
     case "Skipped":
       return { id: outcome.id, ok: true, skipped: true, file: outcome.file, costUsd: 0 }
-    case "Failed":
+    case "Failed": {
+      const rescued = Output.rescuedTo(outcome.failure.reason)
       return {
         id: outcome.failure.id,
         ok: false,
@@ -180,22 +152,11 @@ export const jsonOf = (outcome: Reported): Record<string, unknown> => {
           _tag: outcome.failure.reason._tag,
           message: outcome.failure.reason.message,
           retryable: (outcome.failure.reason as { retryable?: boolean }).retryable ?? false,
+          // An image paid for but not written where it belonged: where its bytes were kept.
+          ...(rescued === undefined ? {} : { rescuedTo: rescued }),
         },
         costUsd: costOf(outcome),
         attempts: outcome.failure.attempts,
-      }
-    case "Unsaved": {
-      const { file: _file, ...result } = Request.toJson(outcome.result)
-      const rescued = Output.rescuedTo(outcome.error)
-      return {
-        ...result,
-        ok: false,
-        error: {
-          _tag: outcome.error._tag,
-          message: outcome.error.message,
-          retryable: false,
-          ...(rescued === undefined ? {} : { rescuedTo: rescued }),
-        },
       }
     }
   }
@@ -218,7 +179,7 @@ export const makeProgress = (total: number | undefined) => {
     )
   }
   return {
-    update: (outcome: Reported) => {
+    update: (outcome: Runner.Outcome) => {
       if (outcome._tag === "Done") done += 1
       else if (outcome._tag === "Skipped") skipped += 1
       else failed += 1

@@ -28,7 +28,7 @@ beforeAll(async () => {
     startSimulator(["--seed", "1"]),
     startSimulator(["--seed", "1", "--latency", "300ms"]),
   ])
-})
+}, 60_000)
 afterAll(() => {
   simulator.process.kill("SIGINT")
   slow.process.kill("SIGINT")
@@ -192,7 +192,7 @@ describe("peel run --json: every line carries costUsd", () => {
       .map((line) => JSON.parse(line))
       .find((result) => result.id === "made")
     expect(skipped).toMatchObject({ id: "made", ok: true, skipped: true, costUsd: 0 })
-  })
+  }, 60_000)
 })
 
 describe("peel run: resume by what was asked, not by file name", () => {

@@ -16,8 +16,9 @@
  */
 import { readFileSync, statSync } from "node:fs"
 import { Duration, Output, Pipeline, Request, Runner } from "@peel/core"
+import { Observe } from "@peel/observability"
 import { Deferred, Effect, Result, Semaphore, Stream } from "effect"
-import { ExitCode, jsonOf, makeProgress, printProblems, type Reported, rowOf, streamedTable, table } from "../output.ts"
+import { ExitCode, jsonOf, makeProgress, printProblems, rowOf, streamedTable, table } from "../output.ts"
 import { loadOptions } from "../plugins.ts"
 import * as Signals from "../signals.ts"
 
@@ -43,6 +44,8 @@ export interface RunOptions {
   readonly concurrency: number
   /** A duration (`30s`); {@link defaultDrainTimeout} when unset. */
   readonly drainTimeout?: string
+  /** Append the call log here (`--call-log`): a JSON line per attempt, per request, per alert. */
+  readonly callLog?: string
 }
 
 const codeOf = (error: unknown): string | undefined => (error as { code?: unknown } | null)?.code as string | undefined
@@ -167,8 +170,17 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
 
   return yield* Effect.scoped(
     Effect.gen(function* () {
-      // Images are written here through `out`, not by the runner: atomically, with their request records.
-      const built = yield* Effect.result(Runner.make(loaded.success))
+      // The call log (opened before anything is spent), metrics, alerts and OTLP export hear every attempt.
+      const observing = yield* Effect.result(
+        Observe.make({ callLog: options.callLog, pipeline: options.file, requests: requests.length }),
+      )
+      if (Result.isFailure(observing)) {
+        process.stderr.write(`peel run: ${observing.failure.message}\n`)
+        return ExitCode.usage
+      }
+      const observed = observing.success
+      // The runner writes each image through `out` the moment it is checked (atomically, with its record).
+      const built = yield* Effect.result(Runner.make(loaded.success, { output: out, observers: observed.observers }))
       if (Result.isFailure(built)) {
         const error = built.failure
         if (error._tag === "ConfigError") printProblems(error.problems)
@@ -183,10 +195,10 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
         idWidth: Math.max(...requests.map((request) => Runner.requestId(request).length)),
         channelWidth: Math.max(0, ...[...runner.channels.keys()].map((name) => name.length)),
       })
-      let single: Reported | undefined
+      let single: Runner.Outcome | undefined
       let headerPrinted = false
 
-      const report = (outcome: Reported) => {
+      const report = (outcome: Runner.Outcome) => {
         progress.update(outcome)
         if (options.json) process.stdout.write(`${JSON.stringify(jsonOf(outcome))}\n`)
         else if (!bulk) single = outcome
@@ -196,10 +208,7 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
           headerPrinted = true
           process.stdout.write(`${rows.line(rowOf(outcome))}\n`)
         }
-        if (!options.json) {
-          if (outcome._tag === "Failed") process.stderr.write(`${outcome.failure.message}\n`)
-          if (outcome._tag === "Unsaved") process.stderr.write(`${outcome.result.id}: ${outcome.error.message}\n`)
-        }
+        if (outcome._tag === "Failed" && !options.json) process.stderr.write(`${outcome.failure.message}\n`)
       }
 
       // Resume: what is already on disk, by what each request asks for.
@@ -213,19 +222,6 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
             process.stderr.write(`${id}: the request changed since ${found.file} was made; making it again\n`)
           todo.push(request)
         }
-      }
-
-      // Each paid image goes to disk the moment it arrives; a write is never cut short by an interruption.
-      const save = (outcome: Runner.Outcome): Effect.Effect<Reported> => {
-        if (outcome._tag !== "Done") return Effect.succeed(outcome)
-        const result = outcome.result
-        return out.write(result.id, Output.requestHash(outcome.request), result.bytes, result.mimeType).pipe(
-          Effect.map((file): Reported => ({ ...outcome, result: { ...result, file } })),
-          Effect.catch((error) =>
-            Effect.succeed<Reported>({ _tag: "Unsaved", request: outcome.request, result, error }),
-          ),
-          Effect.uninterruptible,
-        )
       }
 
       // A request starts only with a permit, and a permit comes back only once its outcome is saved and
@@ -248,15 +244,10 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
       const work = runner.runAll(source, { concurrency: options.concurrency }).pipe(
         Stream.mapEffect(
           (outcome) =>
-            save(outcome).pipe(
-              Effect.tap((reported) =>
-                Effect.sync(() => {
-                  finished += 1
-                  report(reported)
-                }),
-              ),
-              Effect.ensuring(Semaphore.release(permits, 1)),
-            ),
+            Effect.sync(() => {
+              finished += 1
+              report(outcome)
+            }).pipe(Effect.ensuring(Semaphore.release(permits, 1))),
           { concurrency: options.concurrency, unordered: true },
         ),
         Stream.runDrain,
@@ -305,6 +296,7 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
         ),
       )
       printSummary(stopping === undefined ? undefined : `interrupted (${stopping})`)
+      observed.end(stopping ?? (progress.counts().failed > 0 ? "failed" : "ok"))
       if (stopping !== undefined) return Signals.exitCodeOf(stopping)
       return progress.counts().failed > 0 ? ExitCode.failed : ExitCode.ok
     }),
