@@ -118,6 +118,8 @@ export type RequestPatch = Partial<Pick<RequestRecord, "state" | "channel" | "jo
   readonly addCostUsd?: number
   /** Count one more send. */
   readonly sent?: boolean
+  /** Take back a send that never reached the upstream. */
+  readonly unsent?: boolean
 }
 
 /** What a job record may change. @category models */

@@ -7,6 +7,7 @@
  */
 
 export * as Attempt from "./Attempt.ts"
+export * as BatchWork from "./BatchWork.ts"
 export * as Budget from "./Budget.ts"
 export * as Cache from "./Cache.ts"
 export * as Catalog from "./Catalog.ts"
@@ -25,3 +26,4 @@ export * as Request from "./Request.ts"
 export * as Runner from "./Runner.ts"
 export * as Stage from "./Stage.ts"
 export * as Stages from "./Stages.ts"
+export * as WorkJournal from "./WorkJournal.ts"

@@ -138,6 +138,7 @@ export const open = (path: string): { readonly shape: WorkJournalShape; readonly
       values.push(patch.addCostUsd)
     }
     if (patch.sent === true) sets.push("sends = sends + 1")
+    if (patch.unsent === true) sets.push("sends = MAX(0, sends - 1)")
     const where = onlyJob === undefined ? "id = ? AND hash = ?" : "job = ? AND state = 'queued'"
     const whereValues = onlyJob === undefined ? [key.id, key.hash] : [onlyJob]
     db.prepare(`UPDATE requests SET ${sets.join(", ")} WHERE ${where}`).run(...values, ...whereValues)
