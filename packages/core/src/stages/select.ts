@@ -7,14 +7,16 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { refusal } from "../Channel.ts"
+import * as Latency from "../Latency.ts"
 import { channelRequestOf, settle } from "../Plan.ts"
 import { type Finding, planning, type StageDefinition } from "../Stage.ts"
 
 const Config = Schema.Struct({
-  strategy: Schema.optional(Schema.Literals(["ordered", "cheapest"])).annotate({
-    description: "ordered: as listed; cheapest: by each channel's expected price for this request",
+  strategy: Schema.optional(Schema.Literals(["ordered", "cheapest", "fastest"])).annotate({
+    description:
+      "ordered: as listed; cheapest: by each channel's expected price for this request; fastest: by each channel's observed latency (moving average; channels not yet measured first)",
   }),
   channels: Schema.Array(Schema.String).annotate({ description: "Candidate channel names" }),
   batch: Schema.optional(
@@ -51,15 +53,24 @@ export const unknownChannels = (
 /** @category stages */
 export const select: StageDefinition<typeof Config.Type> = {
   key: "select",
-  description: "Order the candidate channels: ordered or cheapest",
+  description: "Order the candidate channels: ordered, cheapest or fastest",
   schema: Config,
   check: (config, pipeline) => unknownChannels(config.channels, pipeline.channelNames, ["channels"]),
-  make: (config, context) =>
-    planning((original) => {
+  make: (config, context) => {
+    const observed = config.strategy === "fastest" ? Latency.make() : undefined
+    const stage = planning((original) => {
       const draft =
         config.batch === undefined
           ? original
           : { ...original, unfinished: { action: config.batch.unfinished, resubmits: config.batch.resubmits ?? 1 } }
+      if (observed !== undefined) {
+        const request = channelRequestOf(settle(draft))
+        const usable = (name: string) => {
+          const channel = context.channels.get(name)
+          return channel !== undefined && refusal(channel, request) === undefined
+        }
+        return { ...draft, candidates: Latency.order(observed, config.channels, usable) }
+      }
       if (config.strategy !== "cheapest") return { ...draft, candidates: config.channels }
       const request = channelRequestOf(settle(draft))
       const priced = config.channels.map((name, index) => {
@@ -70,5 +81,10 @@ export const select: StageDefinition<typeof Config.Type> = {
       })
       priced.sort((left, right) => left.price - right.price || left.index - right.index)
       return { ...draft, candidates: priced.map((entry) => entry.name) }
-    }),
+    })
+    // fastest: every call each request made feeds the latency averages when the request ends.
+    return observed === undefined
+      ? stage
+      : Effect.map(stage, (built) => ({ ...built, around: Latency.middleware(observed) }))
+  },
 }

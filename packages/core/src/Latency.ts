@@ -1,0 +1,83 @@
+/**
+ * Observed latency per channel, for `select: { strategy: fastest }`: an exponentially weighted moving
+ * average of each channel's call latency, fed from the attempt journal (every call the request made,
+ * once it ends) or from a runner {@link observer}.
+ *
+ * - Successful calls count their latency.
+ * - A failed call counts as at least twice the channel's current average (a fast 503 must not make a
+ *   channel look fast); refusals, cache hits and interrupted calls (a hedge that lost) are not calls.
+ * - Channels never measured come first, in the order listed, so each gets measured.
+ *
+ * @since 0.3.0
+ */
+import { Effect } from "effect"
+import type { Attempt } from "./Attempt.ts"
+import { Journal } from "./Journal.ts"
+import type { Middleware } from "./Stage.ts"
+
+/** Latency averages by channel. @category model */
+export interface Tracker {
+  readonly observe: (attempt: Attempt) => void
+  /** The channel's average latency in ms; `undefined` until it has been measured. */
+  readonly estimate: (channel: string) => number | undefined
+  readonly snapshot: () => Readonly<Record<string, { readonly averageMs: number; readonly samples: number }>>
+}
+
+/** A tracker; `alpha` is the weight of each new sample (default 0.3). @category constructors */
+export const make = (alpha = 0.3): Tracker => {
+  const averages = new Map<string, { averageMs: number; samples: number }>()
+  return {
+    observe: (attempt) => {
+      if (attempt.cached === true || attempt.outcome === "Unsupported" || attempt.outcome === "Interrupted") return
+      const current = averages.get(attempt.channel)
+      const sample =
+        attempt.outcome === "ok" ? attempt.latencyMs : Math.max(attempt.latencyMs, 2 * (current?.averageMs ?? 0))
+      if (current === undefined) averages.set(attempt.channel, { averageMs: sample, samples: 1 })
+      else
+        averages.set(attempt.channel, {
+          averageMs: current.averageMs + alpha * (sample - current.averageMs),
+          samples: current.samples + 1,
+        })
+    },
+    estimate: (channel) => averages.get(channel)?.averageMs,
+    snapshot: () => Object.fromEntries(averages),
+  }
+}
+
+/**
+ * `names` fastest first: usable channels never measured (in the order given), then by average latency;
+ * channels that cannot serve the request last (the plan leaves them out, with the reason).
+ *
+ * @category ordering
+ */
+export const order = (
+  tracker: Tracker,
+  names: ReadonlyArray<string>,
+  usable: (name: string) => boolean,
+): ReadonlyArray<string> =>
+  names
+    .map((name, index) => ({ name, index, rank: usable(name) ? (tracker.estimate(name) ?? -1) : Infinity }))
+    .sort((left, right) => left.rank - right.rank || left.index - right.index)
+    .map((entry) => entry.name)
+
+/** Request middleware that feeds the tracker every call the request made, when it ends. @category constructors */
+export const middleware =
+  (tracker: Tracker): Middleware =>
+  (next) =>
+  (plan) =>
+    Effect.gen(function* () {
+      const journal = yield* Journal
+      const from = journal.attempts().length
+      return yield* next(plan).pipe(
+        Effect.onExit(() =>
+          Effect.sync(() => {
+            for (const attempt of journal.attempts().slice(from)) tracker.observe(attempt)
+          }),
+        ),
+      )
+    })
+
+/** A runner observer that feeds the tracker as each attempt is recorded. @category constructors */
+export const observer = (tracker: Tracker) => ({
+  attempt: (_request: unknown, attempt: Attempt) => tracker.observe(attempt),
+})
