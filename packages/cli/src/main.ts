@@ -6,8 +6,10 @@
  */
 import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import { report } from "./commands/report.ts"
 import { run } from "./commands/run.ts"
 import { simulate } from "./commands/simulate.ts"
+import { stats } from "./commands/stats.ts"
 import { validate } from "./commands/validate.ts"
 
 const setExit = (code: number) =>
@@ -47,6 +49,7 @@ const runCommand = Command.make(
       Flag.withDescription("Requests in flight (bulk), 1 to 256"),
       Flag.withDefault(4),
     ),
+    callLog: optionalString("call-log", "Append a JSON line per attempt and per request (and alerts) to FILE"),
     drainTimeout: Flag.String("drain-timeout").pipe(
       Flag.withDescription("After SIGINT/SIGTERM, how long requests in flight may take to finish (500ms, 30s, 2m)"),
       Flag.withDefault("30s"),
@@ -60,7 +63,7 @@ const runCommand = Command.make(
       concurrency: flags.concurrency,
       drainTimeout: flags.drainTimeout,
       ...Object.fromEntries(
-        (["prompt", "input", "id", "use", "priority", "urgency", "size", "aspectRatio", "model"] as const)
+        (["prompt", "input", "id", "use", "priority", "urgency", "size", "aspectRatio", "model", "callLog"] as const)
           .map((key) => [key, orUndefined(flags[key])])
           .filter(([, value]) => value !== undefined),
       ),
@@ -93,9 +96,41 @@ const simulateCommand = Command.make(
     }),
 ).pipe(Command.withDescription("Start the upstream simulator; prints 'simulator listening on http://HOST:PORT'"))
 
+const callLogs = Argument.String("file").pipe(
+  Argument.withDescription("Call logs (peel run --call-log), rotated parts included"),
+  Argument.variadic({ min: 1 }),
+)
+
+const reportCommand = Command.make(
+  "report",
+  {
+    files: callLogs,
+    out: Flag.String("out").pipe(Flag.withDescription("The HTML file to write"), Flag.withDefault("report.html")),
+    title: optionalString("title", "Title of the page"),
+  },
+  (flags) =>
+    report({
+      files: flags.files,
+      out: flags.out,
+      ...(Option.isSome(flags.title) ? { title: flags.title.value } : {}),
+    }).pipe(Effect.flatMap(setExit)),
+).pipe(Command.withDescription("Write a self-contained HTML report (charts, alerts, summary) from call logs"))
+
+const statsCommand = Command.make(
+  "stats",
+  {
+    files: callLogs,
+    json: Flag.Boolean("json").pipe(
+      Flag.withDescription("Print the summary as one JSON object"),
+      Flag.withDefault(false),
+    ),
+  },
+  (flags) => stats({ files: flags.files, json: flags.json }).pipe(Effect.flatMap(setExit)),
+).pipe(Command.withDescription("Summarise call logs in the terminal: calls, billed images, spend, latency, errors"))
+
 export const peel = Command.make("peel").pipe(
   Command.withDescription("Peel: stable, cost-aware image generation for Gemini image models"),
-  Command.withSubcommands([validateCommand, runCommand, simulateCommand]),
+  Command.withSubcommands([validateCommand, runCommand, simulateCommand, reportCommand, statsCommand]),
 )
 
 /** Run the CLI with the process's arguments. */
