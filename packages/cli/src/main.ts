@@ -6,6 +6,7 @@
  */
 import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import * as Batch from "./commands/batch.ts"
 import { report } from "./commands/report.ts"
 import { run } from "./commands/run.ts"
 import { simulate } from "./commands/simulate.ts"
@@ -128,9 +129,77 @@ const statsCommand = Command.make(
   (flags) => stats({ files: flags.files, json: flags.json }).pipe(Effect.flatMap(setExit)),
 ).pipe(Command.withDescription("Summarise call logs in the terminal: calls, billed images, spend, latency, errors"))
 
+const stateFlag = Flag.String("state").pipe(
+  Flag.withDescription(`Folder of the work journal (journal.sqlite); default ${Batch.defaultStateDir} in the working folder`),
+  Flag.withDefault(Batch.defaultStateDir),
+)
+const jsonFlag = Flag.Boolean("json").pipe(Flag.withDescription("Print JSON lines"), Flag.withDefault(false))
+const jobArgument = Argument.String("job").pipe(
+  Argument.withDescription("Job: Peel's key, its display name (peel-KEY) or the upstream name (batches/...)"),
+)
+
+const batchCommand = Command.make("batch").pipe(
+  Command.withDescription("Google's Batch API at half price: submit, status, collect, cancel, list"),
+  Command.withSubcommands([
+    Command.make(
+      "submit",
+      {
+        pipeline: Argument.String("pipeline").pipe(Argument.withDescription("Pipeline YAML file with a batch channel")),
+        input: Flag.String("input").pipe(Flag.withDescription("JSONL file of ImageRequests (all batch work)")),
+        wait: Flag.Boolean("wait").pipe(
+          Flag.withDescription("Stay, show progress and collect each job as it finishes"),
+          Flag.withDefault(false),
+        ),
+        out: Flag.String("out").pipe(Flag.withDescription("Folder for images"), Flag.withDefault("./out")),
+        state: stateFlag,
+        json: jsonFlag,
+        pollEvery: Flag.String("poll-every").pipe(
+          Flag.withDescription("Shortest pause between polls with --wait (backoff ×1.5 up to --poll-max)"),
+          Flag.withDefault("5s"),
+        ),
+        pollMax: Flag.String("poll-max").pipe(
+          Flag.withDescription("Longest pause between polls with --wait"),
+          Flag.withDefault("5m"),
+        ),
+      },
+      (flags) => Batch.submit(flags).pipe(Effect.flatMap(setExit)),
+    ).pipe(Command.withDescription("Send a JSONL file of requests as batch jobs (never twice)")),
+    Command.make(
+      "status",
+      { job: jobArgument.pipe(Argument.optional), state: stateFlag, json: jsonFlag },
+      (flags) =>
+        Batch.status({ state: flags.state, json: flags.json, ...(Option.isSome(flags.job) ? { job: flags.job.value } : {}) }).pipe(
+          Effect.flatMap(setExit),
+        ),
+    ).pipe(Command.withDescription("Poll live jobs; print every job (or one job and its requests)")),
+    Command.make(
+      "collect",
+      {
+        job: jobArgument.pipe(Argument.optional),
+        out: optionalString("out", "Folder for images (default: the one given at submit)"),
+        state: stateFlag,
+        json: jsonFlag,
+      },
+      (flags) =>
+        Batch.collect({
+          state: flags.state,
+          json: flags.json,
+          ...(Option.isSome(flags.job) ? { job: flags.job.value } : {}),
+          ...(Option.isSome(flags.out) ? { out: flags.out.value } : {}),
+        }).pipe(Effect.flatMap(setExit)),
+    ).pipe(Command.withDescription("Write the images of finished jobs (idempotent); resubmit or report what did not come back")),
+    Command.make("cancel", { job: jobArgument, state: stateFlag, json: jsonFlag }, (flags) =>
+      Batch.cancel(flags).pipe(Effect.flatMap(setExit)),
+    ).pipe(Command.withDescription("Cancel a job")),
+    Command.make("list", { state: stateFlag, json: jsonFlag }, (flags) =>
+      Batch.list(flags).pipe(Effect.flatMap(setExit)),
+    ).pipe(Command.withDescription("Every job in the journal")),
+  ]),
+)
+
 export const peel = Command.make("peel").pipe(
   Command.withDescription("Peel: stable, cost-aware image generation for Gemini image models"),
-  Command.withSubcommands([validateCommand, runCommand, simulateCommand, reportCommand, statsCommand]),
+  Command.withSubcommands([validateCommand, runCommand, simulateCommand, reportCommand, statsCommand, batchCommand]),
 )
 
 /** Run the CLI with the process's arguments. */
