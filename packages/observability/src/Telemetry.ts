@@ -11,7 +11,7 @@
  *
  * An unreachable or hanging collector never fails a run and never slows a request: spans are buffered and
  * sent by a background fiber; the exporter gives up on a collector that fails (and stays quiet for 60 s);
- * the last export at shutdown waits at most `shutdownTimeout` (1 s by default).
+ * the last export at shutdown waits at most `shutdownTimeout` (500 ms by default, per signal: ~1 s for traces and metrics).
  *
  * @since 0.1.0
  */
@@ -170,7 +170,7 @@ export const fromEnv = (
     const resource = { serviceName: config.serviceName, attributes: { "peel.run_id": options.runId } }
     const timing = {
       exportInterval: options.exportIntervalMs ?? 2_000,
-      shutdownTimeout: options.shutdownTimeoutMs ?? 1_000,
+      shutdownTimeout: options.shutdownTimeoutMs ?? 500,
     }
     const tracer = yield* OtlpTracer.make({ url: config.tracesUrl, resource, headers: config.headers, ...timing })
     if (options.metrics !== undefined)

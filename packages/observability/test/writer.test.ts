@@ -1,0 +1,95 @@
+import { spawn } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Effect, Result } from "effect"
+import { describe, expect, it } from "vitest"
+import * as CallLog from "../src/CallLog.ts"
+import * as Writer from "../src/Writer.ts"
+
+const scratch = () => mkdtempSync(join(tmpdir(), "peel-calllog-"))
+
+const line = (n: number, pad = 0): CallLog.CallLogLine => ({
+  type: "run",
+  time: new Date(1_800_000_000_000 + n).toISOString(),
+  runId: `run-${n}${"x".repeat(pad)}`,
+  event: "start",
+})
+
+const decodeAll = (text: string) => {
+  const lines = text.split("\n")
+  expect(lines.at(-1)).toBe("")
+  return lines.slice(0, -1).map((raw) => {
+    const decoded = CallLog.decode(raw)
+    expect(Result.isSuccess(decoded), raw.slice(0, 200)).toBe(true)
+    return Result.isSuccess(decoded) ? decoded.success : undefined
+  })
+}
+
+describe("Writer", () => {
+  it("buffers lines and loses none when the Scope closes", async () => {
+    const path = join(scratch(), "calls.jsonl")
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const writer = yield* Writer.scoped({ path, flushIntervalMs: 60_000, handleSignals: false })
+          for (let n = 0; n < 100; n++) writer.write(line(n))
+          // Buffered, not written yet.
+          expect(statSync(path).size).toBe(0)
+        }),
+      ),
+    )
+    expect(decodeAll(readFileSync(path, "utf8"))).toHaveLength(100)
+  })
+
+  it("flushes on the interval, appends to an existing log and repairs a fragment a killed run left", async () => {
+    const path = join(scratch(), "calls.jsonl")
+    writeFileSync(path, `${CallLog.encode(line(1))}\n{"type":"attempt","time":"2026-`)
+    const writer = Writer.open({ path, flushIntervalMs: 10, handleSignals: false })
+    writer.write(line(2))
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const text = readFileSync(path, "utf8")
+    const parsed = CallLog.parse(text, path)
+    expect(parsed.lines).toHaveLength(2)
+    expect(parsed.problems).toEqual([`${path}:2: ${parsed.problems[0]!.split(": ").slice(1).join(": ")}`])
+    writer.close()
+  })
+
+  it("rotates by size: FILE, FILE.1, FILE.2 ... up to keep, whole lines in each", () => {
+    const path = join(scratch(), "calls.jsonl")
+    const writer = Writer.open({ path, maxBytes: 2_000, keep: 2, bufferBytes: 1, handleSignals: false })
+    for (let n = 0; n < 100; n++) writer.write(line(n, 20))
+    writer.close()
+    expect(existsSync(`${path}.1`)).toBe(true)
+    expect(existsSync(`${path}.2`)).toBe(true)
+    expect(existsSync(`${path}.3`)).toBe(false)
+    for (const file of [path, `${path}.1`, `${path}.2`]) {
+      expect(statSync(file).size).toBeLessThanOrEqual(2_000)
+      decodeAll(readFileSync(file, "utf8"))
+    }
+    // The newest lines are in FILE.
+    const last = decodeAll(readFileSync(path, "utf8")).at(-1)
+    expect(last?.runId).toBe(`run-99${"x".repeat(20)}`)
+  })
+
+  it("leaves only complete lines when the writing process is killed with SIGKILL", async () => {
+    const dir = scratch()
+    const path = join(dir, "calls.jsonl")
+    for (const round of [1, 2, 3]) {
+      const child = spawn(process.execPath, [join(import.meta.dirname, "writer-child.ts"), path, "400000"], {
+        stdio: ["ignore", "pipe", "inherit"],
+      })
+      await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()))
+      await new Promise((resolve) => setTimeout(resolve, 50 + round * 40))
+      child.kill("SIGKILL")
+      await new Promise((resolve) => child.once("close", resolve))
+    }
+    let total = 0
+    for (const file of [path, `${path}.1`, `${path}.2`, `${path}.3`].filter((file) => existsSync(file))) {
+      const text = readFileSync(file, "utf8")
+      expect(text.endsWith("\n")).toBe(true)
+      total += decodeAll(text).length
+    }
+    expect(total).toBeGreaterThan(2000)
+  }, 30_000)
+})
