@@ -165,34 +165,38 @@ describe("peel run --input: bad input is refused with one located line, before s
 
 describe("peel run --json: every line carries costUsd", () => {
   it("on made, failed and skipped lines, and the made and failed ones add up to the upstream's bill", async () => {
-    const folder = scratch()
-    const input = writeInput(folder, [
-      { id: "made", prompt: "a fox" },
-      { id: "refused", prompt: "a hare", model: "no-such-model" },
-    ])
-    const env = simulatorEnv(simulator.url)
-    const before = await totals(simulator.url)
-    const first = await peel(["run", pipeline, "--input", input, "--out", folder, "--json"], env)
-    const after = await totals(simulator.url)
-    expect(first.code).toBe(1)
-    const results = lines(first.stdout).map((line) => JSON.parse(line))
-    expect(results.map((result) => [result.id, result.ok])).toEqual(
-      expect.arrayContaining([
-        ["made", true],
-        ["refused", false],
-      ]),
-    )
-    for (const result of results) expect(typeof result.costUsd).toBe("number")
-    // To the cent: token-priced accounting of thought tokens is the pricing module's, not the CLI's.
-    const spent = results.reduce((sum, result) => sum + result.costUsd, 0)
-    expect(spent).toBeCloseTo(after.billedUsd - before.billedUsd, 2)
+    // Flash answers every call with a safety block: a failure the upstream answered (and may bill).
+    const blocking = await startSimulator(["--seed", "1", "--faults", "safety@gemini-2.5-flash-image=1"])
+    try {
+      const folder = scratch()
+      const input = writeInput(folder, [
+        { id: "made", prompt: "a fox" },
+        { id: "blocked", prompt: "a hare", model: "gemini-2.5-flash-image" },
+      ])
+      const env = simulatorEnv(blocking.url)
+      const first = await peel(["run", pipeline, "--input", input, "--out", folder, "--json"], env)
+      const billed = await totals(blocking.url)
+      expect(first.code).toBe(1)
+      const results = lines(first.stdout).map((line) => JSON.parse(line))
+      expect(results.map((result) => [result.id, result.ok])).toEqual(
+        expect.arrayContaining([
+          ["made", true],
+          ["blocked", false],
+        ]),
+      )
+      for (const result of results) expect(typeof result.costUsd).toBe("number")
+      const spent = results.reduce((sum, result) => sum + result.costUsd, 0)
+      expect(spent).toBeCloseTo(billed.billedUsd, 4)
 
-    const again = await peel(["run", pipeline, "--input", input, "--out", folder, "--json"], env)
-    const skipped = lines(again.stdout)
-      .map((line) => JSON.parse(line))
-      .find((result) => result.id === "made")
-    expect(skipped).toMatchObject({ id: "made", ok: true, skipped: true, costUsd: 0 })
-  }, 60_000)
+      const again = await peel(["run", pipeline, "--input", input, "--out", folder, "--json"], env)
+      const skipped = lines(again.stdout)
+        .map((line) => JSON.parse(line))
+        .find((result) => result.id === "made")
+      expect(skipped).toMatchObject({ id: "made", ok: true, skipped: true, costUsd: 0 })
+    } finally {
+      blocking.process.kill("SIGINT")
+    }
+  }, 90_000)
 })
 
 describe("peel run: resume by what was asked, not by file name", () => {
