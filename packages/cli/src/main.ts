@@ -7,6 +7,7 @@
 import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Batch from "./commands/batch.ts"
+import { estimate } from "./commands/estimate.ts"
 import { report } from "./commands/report.ts"
 import { run } from "./commands/run.ts"
 import { simulate } from "./commands/simulate.ts"
@@ -70,6 +71,33 @@ const runCommand = Command.make(
       ),
     }).pipe(Effect.flatMap(setExit)),
 ).pipe(Command.withDescription("Make images through a pipeline: one --prompt, or --input REQUESTS.jsonl"))
+
+const estimateCommand = Command.make(
+  "estimate",
+  {
+    file: Argument.String("file").pipe(Argument.withDescription("Pipeline YAML file")),
+    input: optionalString("input", "JSONL file of ImageRequests: the cost of exactly these"),
+    workload: optionalString("workload", "Workload YAML (e.g. pipelines/workloads/brief.yaml): the cost per month"),
+    json: Flag.Boolean("json").pipe(
+      Flag.withDescription("Print one JSON object (totalUsd, baselineUsd, breakdowns)"),
+      Flag.withDefault(false),
+    ),
+  },
+  (flags) =>
+    estimate({
+      file: flags.file,
+      json: flags.json,
+      ...Object.fromEntries(
+        (["input", "workload"] as const)
+          .map((key) => [key, orUndefined(flags[key])])
+          .filter(([, value]) => value !== undefined),
+      ),
+    }).pipe(Effect.flatMap(setExit)),
+).pipe(
+  Command.withDescription(
+    "What a pipeline would cost (planning only, no calls) against Google's standard price: --input REQUESTS.jsonl or --workload FILE",
+  ),
+)
 
 const simulateCommand = Command.make(
   "simulate",
@@ -199,7 +227,15 @@ const batchCommand = Command.make("batch").pipe(
 
 export const peel = Command.make("peel").pipe(
   Command.withDescription("Peel: stable, cost-aware image generation for Gemini image models"),
-  Command.withSubcommands([validateCommand, runCommand, simulateCommand, reportCommand, statsCommand, batchCommand]),
+  Command.withSubcommands([
+    validateCommand,
+    runCommand,
+    estimateCommand,
+    simulateCommand,
+    reportCommand,
+    statsCommand,
+    batchCommand,
+  ]),
 )
 
 /** Run the CLI with the process's arguments. */
