@@ -105,12 +105,20 @@ const simulateCommand = Command.make(
     host: Flag.String("host").pipe(Flag.withDefault("127.0.0.1"), Flag.withDescription("Address to listen on")),
     port: Flag.Int("port").pipe(Flag.withDefault(0), Flag.withDescription("Port (0 picks a free one)")),
     latency: optionalString("latency", "Fixed (200ms) or lognormal:median=2s,p99=20s"),
-    faults: optionalString("faults", "kind=probability,... e.g. 429=0.2,503=0.05,hang=0.01"),
+    faults: optionalString(
+      "faults",
+      "[route:]kind[@model]=probability,... e.g. 429=0.2,503=0.05,hang=0.01; openrouter:402=0.1 (one route); 503@gemini-3-pro-image=1 (one model: Pro fails on every route, Flash works)",
+    ),
     seed: Flag.Int("seed").pipe(Flag.optional, Flag.withDescription("Random seed")),
-    rpm: Flag.Int("rpm").pipe(Flag.optional, Flag.withDescription("Requests per minute per key")),
+    rpm: Flag.Int("rpm").pipe(
+      Flag.optional,
+      Flag.withDescription("Requests per minute per key; its 429s carry the wait until the window frees a slot"),
+    ),
     timeScale: Flag.Finite("time-scale").pipe(
       Flag.optional,
-      Flag.withDescription("Multiply simulated delays (0.01 = 100x faster)"),
+      Flag.withDescription(
+        "Multiply simulated delays, the rpm window and advertised retry delays (RetryInfo, Retry-After, retry-after-ms); 0.01 = 100x faster",
+      ),
     ),
   },
   (flags) =>

@@ -221,7 +221,7 @@ export class BatchService {
       }))
     }
     if (inputs.length === 0) return Gemini.googleError(400, "A batch needs at least one request.")
-    const fate = this.plan?.next("gemini-batch") ?? "ok"
+    const fate = this.plan?.next("gemini-batch", Catalog.resolveModel(model)) ?? "ok"
     const now = Date.now()
     const id = `simbatch${++this.counter}`
     const job: Job = {
@@ -301,8 +301,8 @@ export class BatchService {
     const normalized = { ...request, generationConfig: request.generationConfig ?? request.generation_config }
     const parsed = Gemini.parseAsk(job.model, normalized)
     if (!("prompt" in parsed)) return { ...base, body: { error: { code: 3, message: "Invalid request." } } }
-    const fault: FaultKind = this.plan?.next("gemini-batch") ?? "ok"
     const ask: ImageAsk = parsed
+    const fault: FaultKind = this.plan?.next("gemini-batch", ask.model) ?? "ok"
     const call = this.ledger.open({
       route: "gemini-batch",
       model: ask.model,

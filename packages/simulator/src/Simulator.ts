@@ -2,11 +2,13 @@
  * The simulator: one real HTTP server (node:http) that speaks every upstream Peel talks to — Gemini API
  * `generateContent` (and a proxy's Bearer-auth flavour of it), Vertex AI (project and express mode),
  * OpenRouter and OpenAI-compatible proxy chat completions, and the Gemini Batch + Files APIs — with
- * faults on demand, per-key RPM limits, long-tail latency on a time scale, and a billing ledger.
+ * faults on demand (per route, per model), per-key RPM limits, long-tail latency and advertised retry
+ * delays on a time scale, and a billing ledger.
  *
  * ```ts
  * const sim = await Simulator.start({ port: 0 })
  * sim.script("gemini", ["429", "ok"])
+ * sim.script("*", ["503", "503"], { model: "gemini-3-pro-image" })
  * // ... point an SDK at sim.url ...
  * sim.ledger().totals   // { calls, billedImages, billedUsd }
  * await sim.stop()
@@ -21,14 +23,14 @@ import { Pricing } from "@peel/core"
 import { Context, Effect, Layer } from "effect"
 import { type BatchOptions, BatchService } from "./Batch.ts"
 import { type Answer, type Exchange, type ImageAsk, json } from "./Exchange.ts"
-import { type FaultKind, FaultPlan, type FaultRule, parseFaults, type RouteName } from "./Faults.ts"
+import { type FaultKind, FaultPlan, type FaultRule, faultRules, type RouteName, type ScriptScope } from "./Faults.ts"
 import { type Latency, parseLatency, sampleLatency } from "./Latency.ts"
 import { Ledger, type LedgerJson } from "./Ledger.ts"
 import { makeRandom } from "./Random.ts"
 import * as Gemini from "./routes/gemini.ts"
 import * as OpenAi from "./routes/openai.ts"
 
-export type { FaultKind, FaultRule, RouteName } from "./Faults.ts"
+export type { FaultKind, FaultRule, RouteName, ScriptScope } from "./Faults.ts"
 export { faultKinds, parseFaults, routeNames } from "./Faults.ts"
 export type { Latency } from "./Latency.ts"
 export { parseLatency } from "./Latency.ts"
@@ -42,11 +44,20 @@ export interface Options {
   readonly seed?: number
   /** `0` (default), `200ms`, or `lognormal:median=8s,p99=30s`. */
   readonly latency?: string | Latency
-  /** Multiplies every simulated delay (0.01 makes a 20 s generation take 200 ms). Default 1. */
+  /**
+   * Multiplies every simulated delay (0.01 makes a 20 s generation take 200 ms), the retry delays the
+   * simulator advertises (`RetryInfo.retryDelay`, `Retry-After`) and the `rpm` window. Default 1.
+   */
   readonly timeScale?: number
-  /** `429=0.2,503=0.05,hang=0.01` (optionally `route:kind=p`), or parsed rules. */
+  /**
+   * `429=0.2,503=0.05,hang=0.01`, each entry `[route:]kind[@model]=probability` (`openrouter:402=0.1`,
+   * `503@gemini-3-pro-image=1`), or parsed rules.
+   */
   readonly faults?: string | ReadonlyArray<FaultRule>
-  /** Requests per minute allowed per key (per route family); 429 in the upstream's shape beyond it. */
+  /**
+   * Requests per minute allowed per key (per route family); beyond it a 429 in the upstream's shape whose
+   * retry delay is the time until the (scaled) one-minute window frees a slot.
+   */
   readonly rpm?: number
   /** Batch job schedule. */
   readonly batch?: BatchOptions
@@ -69,11 +80,16 @@ export interface Handle {
   /** `http://HOST:PORT`, no trailing slash. */
   readonly url: string
   readonly port: number
-  /** Queue the next answers on `route` (`*`: whichever route is called next). */
-  readonly script: (route: RouteName | "*", faults: ReadonlyArray<FaultKind>) => void
+  /**
+   * Queue the next answers on `route` (`*`: whichever route is called next); with `{ model }`, only calls
+   * for that model take them (`sim.script("*", ["503"], { model: "gemini-3-pro-image" })`).
+   */
+  readonly script: (route: RouteName | "*", faults: ReadonlyArray<FaultKind>, scope?: ScriptScope) => void
+  /** Replace the probabilistic fault rules (a `--faults` spec or parsed rules); `reset` restores the initial ones. */
+  readonly setFaults: (faults: string | ReadonlyArray<FaultRule>) => void
   readonly ledger: () => LedgerJson
   readonly requests: () => ReadonlyArray<RecordedRequest>
-  /** Clear the ledger, recorded requests, scripts, rate-limit windows and batch jobs. */
+  /** Clear the ledger, recorded requests, scripts, rate-limit windows and batch jobs; restore the initial fault rules. */
   readonly reset: () => void
   readonly stop: () => Promise<void>
 }
@@ -127,7 +143,7 @@ export const start = async (options: Options = {}): Promise<Handle> => {
     typeof options.latency === "string"
       ? parseLatency(options.latency)
       : (options.latency ?? { _tag: "Fixed", millis: 0 })
-  const rules = typeof options.faults === "string" ? parseFaults(options.faults) : (options.faults ?? [])
+  const rules = faultRules(options.faults)
   const timeScale = options.timeScale ?? 1
   if (!(timeScale >= 0)) throw new Error(`time scale must be a non-negative number, got ${timeScale}`)
   const plan = new FaultPlan(rules, random)
@@ -141,19 +157,23 @@ export const start = async (options: Options = {}): Promise<Handle> => {
     ...(options.batch === undefined ? {} : { schedule: options.batch }),
   })
 
-  const overLimit = (family: string, credential: string | undefined): boolean => {
-    if (options.rpm === undefined || credential === undefined) return false
+  /**
+   * Count a call against its key's sliding one-minute window (scaled). `undefined` when it is allowed;
+   * otherwise the whole milliseconds until the oldest call in the window leaves it and frees a slot.
+   */
+  const overLimit = (family: string, credential: string | undefined): number | undefined => {
+    if (options.rpm === undefined || credential === undefined) return undefined
     const key = `${family}:${shortHash(credential)}`
-    const now = Date.now()
+    const now = performance.now()
     const windowMillis = 60_000 * (timeScale === 0 ? 1 : timeScale)
     const recent = (windows.get(key) ?? []).filter((time) => now - time < windowMillis)
     if (recent.length >= options.rpm) {
       windows.set(key, recent)
-      return true
+      return Math.max(1, Math.ceil(recent[recent.length - options.rpm]! + windowMillis - now))
     }
     recent.push(now)
     windows.set(key, recent)
-    return false
+    return undefined
   }
 
   const match = (
@@ -247,6 +267,8 @@ export const start = async (options: Options = {}): Promise<Handle> => {
         : (matched.model ?? String((exchange.body as { model?: unknown } | undefined)?.model ?? "")),
       size: parsed ? ask.size : "",
       aspectRatio: parsed ? ask.aspectRatio : "",
+      ...(parsed && (ask.images ?? 0) > 0 ? { referenceImages: ask.images } : {}),
+      ...(parsed && ask.seed !== undefined ? { seed: ask.seed } : {}),
     })
     const finish = (status: number, outcome: string, wentAway: boolean) => {
       call.status = status
@@ -267,15 +289,16 @@ export const start = async (options: Options = {}): Promise<Handle> => {
       finish(ask.status, "invalid", false)
       return send(response, ask)
     }
-    if (overLimit(geminiShaped ? "google" : matched.route, matched.credential)) {
-      const limited = geminiShaped ? Gemini.rateLimited(false, "60s") : OpenAi.answer(flavour, ask, "429")
+    const retryAfter = overLimit(geminiShaped ? "google" : matched.route, matched.credential)
+    if (retryAfter !== undefined) {
+      const limited = geminiShaped ? Gemini.rateLimited(false, retryAfter) : OpenAi.rateLimited(retryAfter)
       finish(429, "rate-limited", false)
       return send(response, limited)
     }
-    const fault = plan.next(matched.route)
+    const fault = plan.next(matched.route, ask.model)
     const answer = geminiShaped
-      ? Gemini.answer(ask, fault, matched.stream === true, matched.credential)
-      : OpenAi.answer(flavour, ask, fault, matched.credential)
+      ? Gemini.answer(ask, fault, matched.stream === true, matched.credential, timeScale)
+      : OpenAi.answer(flavour, ask, fault, matched.credential, timeScale)
     const delay = (sampleLatency(latency, random) + (answer.delayMillis ?? 0)) * timeScale
     const wentAway = await wait(response, answer.hang === true ? undefined : delay)
     if (wentAway) return finish(0, fault, true)
@@ -347,6 +370,7 @@ export const start = async (options: Options = {}): Promise<Handle> => {
     recorded = []
     windows = new Map()
     plan.clear()
+    plan.setRules(rules)
     batch.reset()
   }
 
@@ -369,7 +393,8 @@ export const start = async (options: Options = {}): Promise<Handle> => {
   return {
     url,
     port: address.port,
-    script: (route, faults) => plan.script(route, faults),
+    script: (route, faults, scope) => plan.script(route, faults, scope),
+    setFaults: (faults) => plan.setRules(faultRules(faults)),
     ledger: () => ledger.toJson(),
     requests: () => [...recorded],
     reset,

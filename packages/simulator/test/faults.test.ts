@@ -25,13 +25,13 @@ const bodyOf = (error: unknown) =>
   }
 
 describe("faults as @google/genai sees them (Gemini API)", () => {
-  it("429: ApiError 429 with a parseable RetryInfo and a per-minute QuotaFailure", async () => {
+  it("429: ApiError 429 with a parseable RetryInfo (34 s, time-scaled) and a per-minute QuotaFailure", async () => {
     state.sim.script("gemini", ["429"])
     const error = await thrownBy(geminiCall())
     expect(error).toBeInstanceOf(ApiError)
     expect((error as ApiError).status).toBe(429)
     const details = bodyOf(error).error.details!
-    expect(details.find((detail) => String(detail["@type"]).endsWith("RetryInfo"))?.retryDelay).toBe("34s")
+    expect(details.find((detail) => String(detail["@type"]).endsWith("RetryInfo"))?.retryDelay).toBe("0.034s")
     expect(JSON.stringify(details)).toContain("PerMinute")
   })
 
@@ -177,11 +177,12 @@ describe("faults as the openai SDK sees them (OpenRouter and proxy chat)", () =>
     expect((error as APIError).status).toBe(402)
   })
 
-  it("429: RateLimitError with Retry-After, and exactly one call with maxRetries: 0", async () => {
+  it("429: RateLimitError with Retry-After (2 s, time-scaled), and exactly one call with maxRetries: 0", async () => {
     state.sim.script("openrouter", ["429"])
     const error = (await thrownBy(orCall())) as APIError
     expect(error.status).toBe(429)
-    expect(error.headers?.get("retry-after")).toBe("2")
+    expect(error.headers?.get("retry-after")).toBe("1")
+    expect(error.headers?.get("retry-after-ms")).toBe("2")
     expect(state.sim.ledger().totals.calls).toBe(1)
   })
 

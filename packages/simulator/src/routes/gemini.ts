@@ -10,6 +10,7 @@ import { Catalog, Pricing } from "@peel/core"
 import { type Answer, commonFault, type ImageAsk, json, unmakeable } from "../Exchange.ts"
 import type { FaultKind } from "../Faults.ts"
 import { base64Of, colourOf, jpeg, png } from "../Png.ts"
+import { retryDelayText, scaledMillis } from "../RetryHint.ts"
 
 const statusNames: Record<number, string> = {
   400: "INVALID_ARGUMENT",
@@ -29,7 +30,14 @@ export const googleError = (code: number, message: string, details: ReadonlyArra
     error: { code, message, status: statusNames[code] ?? "UNKNOWN", ...(details.length === 0 ? {} : { details }) },
   })
 
-export const rateLimited = (daily: boolean, retryDelay = "34s"): Answer =>
+/** The per-minute upstream wait a 429 fault advertises, before time scaling. */
+export const rateLimitDelayMillis = 34_000
+
+/**
+ * A 429 RESOURCE_EXHAUSTED: per day (no RetryInfo), or per minute with `RetryInfo.retryDelay` of
+ * `retryAfterMillis` (already time-scaled).
+ */
+export const rateLimited = (daily: boolean, retryAfterMillis = rateLimitDelayMillis): Answer =>
   googleError(
     429,
     daily
@@ -50,7 +58,9 @@ export const rateLimited = (daily: boolean, retryDelay = "34s"): Answer =>
               },
         ],
       },
-      ...(daily ? [] : [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay }]),
+      ...(daily
+        ? []
+        : [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: retryDelayText(retryAfterMillis) }]),
     ],
   )
 
@@ -88,6 +98,8 @@ export const parseAsk = (model: string, body: unknown): ImageAsk | Answer => {
       400,
       `Invalid value at 'generation_config.image_config.image_size' (${String(imageSize)}): use 512, 1K, 2K or 4K.`,
     )
+  const refused = unmakeable(model, imageSize, aspectRatio)
+  if (refused !== undefined) return googleError(400, refused)
   return { model, size: imageSize as ImageAsk["size"], aspectRatio, prompt: textOf(body) }
 }
 
@@ -96,8 +108,6 @@ export const usageOf = (ask: ImageAsk) => {
   const info = Catalog.findModel(ask.model)!
   const promptTokens = Pricing.estimatePromptTokens(ask.prompt)
   const imageTokens = info.outputTokens[ask.size] ?? 0
-  const refused = unmakeable(model, imageSize, aspectRatio)
-  if (refused !== undefined) return googleError(400, refused)
   const textTokens = 6
   const thoughtTokens = info.acceptsImageSize ? 96 : 0
   return {
@@ -213,8 +223,9 @@ export const generateResponse = (ask: ImageAsk, fault: FaultKind): Record<string
 /**
  * The answer a Gemini-shaped route gives for a fault (or success). `credential` is what the caller sent
  * (API key or Bearer token): only the `echo-key` faults use it, to test that clients never repeat it.
+ * `timeScale` scales the retry delay a 429 advertises.
  */
-export const answer = (ask: ImageAsk, fault: FaultKind, stream: boolean, credential = ""): Answer => {
+export const answer = (ask: ImageAsk, fault: FaultKind, stream: boolean, credential = "", timeScale = 1): Answer => {
   const common = commonFault(fault)
   if (common !== undefined) return common
   switch (fault) {
@@ -223,7 +234,7 @@ export const answer = (ask: ImageAsk, fault: FaultKind, stream: boolean, credent
     case "echo-key-200":
       return json(200, echoedKeyError(credential))
     case "429":
-      return rateLimited(false)
+      return rateLimited(false, scaledMillis(rateLimitDelayMillis, timeScale))
     case "429-daily":
       return rateLimited(true)
     case "400":

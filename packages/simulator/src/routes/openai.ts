@@ -11,6 +11,7 @@ import { Catalog, Pricing } from "@peel/core"
 import { type Answer, commonFault, type ImageAsk, json, unmakeable } from "../Exchange.ts"
 import type { FaultKind } from "../Faults.ts"
 import { base64Of } from "../Png.ts"
+import { retryAfterHeaders, scaledMillis } from "../RetryHint.ts"
 import { imageFor, usageOf } from "./gemini.ts"
 
 /** OpenRouter's markup over Google's price, reflected in `usage.cost`. */
@@ -35,6 +36,10 @@ export const openAiError = (code: number, message: string, headers: Record<strin
   json(code, { error: { code, message, metadata: { error_type: errorTypes[code] ?? "unknown" } } }, headers)
 
 export const unauthenticated = (): Answer => openAiError(401, "No auth credentials found")
+
+/** A 429 whose `Retry-After` (and `retry-after-ms`) say to wait `retryAfterMillis` (already time-scaled). */
+export const rateLimited = (retryAfterMillis: number, message = "Rate limit exceeded: too many requests"): Answer =>
+  openAiError(429, message, retryAfterHeaders(retryAfterMillis))
 
 const promptOf = (body: unknown): string => {
   const messages = (body as { messages?: Array<{ content?: unknown }> } | undefined)?.messages
@@ -78,13 +83,13 @@ export const parseAsk = (flavour: "openrouter" | "proxy-chat", body: unknown): I
     return openAiError(400, `image_config.aspect_ratio ${String(aspectRatio)} is not supported`)
   if (typeof size !== "string" || !(Catalog.Sizes as ReadonlyArray<string>).includes(size))
     return openAiError(400, `image_config.image_size ${String(size)} is not supported`)
+  const refused = unmakeable(Catalog.resolveModel(googleId), size, aspectRatio)
+  if (refused !== undefined) return openAiError(400, refused)
   return { model: Catalog.resolveModel(googleId), size: size as ImageAsk["size"], aspectRatio, prompt: promptOf(body) }
 }
 
 /** What this flavour bills for a generated image. */
 export const priceOf = (flavour: "openrouter" | "proxy-chat", ask: ImageAsk): number =>
-  const refused = unmakeable(Catalog.resolveModel(googleId), size, aspectRatio)
-  if (refused !== undefined) return openAiError(400, refused)
   flavour === "proxy-chat"
     ? proxyFlatPrice
     : Math.round(Pricing.costFromUsage(ask.model, usageOf(ask).usage) * openRouterMarkup * 1e6) / 1e6
@@ -94,12 +99,14 @@ let completionCounter = 0
 /**
  * The answer for a fault (or success) in this flavour's shape. `credential` is the caller's Bearer token:
  * only the `echo-key` faults use it (an error that repeats it, with an HTTP 401 or inside an HTTP 200).
+ * `timeScale` scales the `Retry-After` a 429 or 503 advertises.
  */
 export const answer = (
   flavour: "openrouter" | "proxy-chat",
   ask: ImageAsk,
   fault: FaultKind,
   credential = "",
+  timeScale = 1,
 ): Answer => {
   const common = commonFault(fault)
   if (common !== undefined) return common
@@ -118,9 +125,9 @@ export const answer = (
         choices: [{ index: 0, finish_reason: "error", message: { role: "assistant", content: "" } }],
       })
     case "429":
-      return openAiError(429, "Rate limit exceeded: too many requests", { "retry-after": "2" })
+      return rateLimited(scaledMillis(2_000, timeScale))
     case "429-daily":
-      return openAiError(429, "Rate limit exceeded: daily limit reached", { "retry-after": "86400" })
+      return rateLimited(scaledMillis(86_400_000, timeScale), "Rate limit exceeded: daily limit reached")
     case "400":
       return openAiError(400, "Provider returned error: invalid request")
     case "401":
@@ -134,7 +141,11 @@ export const answer = (
     case "502":
       return openAiError(502, "Provider returned error")
     case "503":
-      return openAiError(503, "No instances available for this model", { "retry-after": "3" })
+      return openAiError(
+        503,
+        "No instances available for this model",
+        retryAfterHeaders(scaledMillis(3_000, timeScale)),
+      )
     case "504":
       return openAiError(504, "Gateway timeout")
     case "error-in-200":
