@@ -1,0 +1,232 @@
+/**
+ * Cost, end to end against the simulator: the cache coalesces identical requests in flight (the ledger
+ * shows one call), two processes share a file cache, economy.yaml fails over to Google when the proxy is
+ * down and never downgrades high priority, `peel estimate` (workload and request file, text and JSON,
+ * located workload errors), and every `--json` cost adding up to the ledger.
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Pipeline, Runner } from "@peel/core"
+import { Simulator } from "@peel/simulator"
+import { Effect, Stream } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { loadOptions } from "../src/plugins.ts"
+import { peel, root, simulatorEnv, startSimulator } from "./cli.ts"
+
+let simulator: Simulator.Handle
+beforeAll(async () => {
+  simulator = await Simulator.start({ port: 0, seed: 3, latency: "40ms" })
+})
+afterAll(() => simulator.stop())
+
+const envFor = (url: string) => ({
+  ...simulatorEnv(url),
+  PROXY_NATIVE_BASE_URL: url,
+})
+
+/** economy.yaml copied into a fresh folder, so its cache (`../.peel/cache`) is the test's own. */
+const economyCopy = (): { readonly file: string; readonly cacheDir: string } => {
+  const folder = mkdtempSync(join(tmpdir(), "peel-cost-"))
+  mkdirSync(join(folder, "pipelines"))
+  const file = join(folder, "pipelines", "economy.yaml")
+  copyFileSync(join(root, "pipelines", "economy.yaml"), file)
+  return { file, cacheDir: join(folder, ".peel", "cache") }
+}
+
+const withRunner = <A, E>(file: string, use: (runner: Runner.RunnerShape) => Effect.Effect<A, E>) =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const pipeline = yield* Pipeline.load(file, { ...loadOptions, env: envFor(simulator.url) })
+        const runner = yield* Runner.make(pipeline)
+        return yield* use(runner)
+      }),
+    ),
+  )
+
+describe("cache against the simulator", () => {
+  it("ten simultaneous identical requests make one upstream call; each gets the image", async () => {
+    simulator.reset()
+    const { file } = economyCopy()
+    const outcomes = await withRunner(file, (runner) =>
+      Stream.runCollect(
+        runner.runAll(
+          Array.from({ length: 10 }, (_, index) => ({
+            id: `same-${index}`,
+            prompt: "a lighthouse in a storm",
+            use: "blog",
+            aspectRatio: "16:9" as const,
+          })),
+          { concurrency: 10 },
+        ),
+      ),
+    )
+    const ledger = simulator.ledger()
+    expect(ledger.totals.calls).toBe(1)
+    const results = outcomes.map((outcome) => {
+      if (outcome._tag !== "Done") throw new Error(`expected Done, got ${outcome._tag}`)
+      return outcome.result
+    })
+    expect(results).toHaveLength(10)
+    expect(results.filter((result) => result.cached)).toHaveLength(9)
+    for (const result of results) expect([result.width, result.height]).toEqual([2752, 1536])
+    const spent = results.reduce((sum, result) => sum + result.costUsd, 0)
+    expect(spent).toBeCloseTo(ledger.totals.billedUsd, 9)
+    expect(spent).toBe(0.05)
+  })
+
+  it("two processes share a file cache: the second answers from what the first made", async () => {
+    const external = await startSimulator(["--seed", "4"])
+    try {
+      const { file } = economyCopy()
+      const env = envFor(external.url)
+      const args = ["run", file, "--prompt", "a quiet harbour at dawn", "--use", "social", "--json"]
+      const first = await peel([...args, "--out", mkdtempSync(join(tmpdir(), "peel-out-"))], env)
+      const second = await peel([...args, "--out", mkdtempSync(join(tmpdir(), "peel-out-"))], env)
+      expect([first.code, second.code]).toEqual([0, 0])
+      const [a, b] = [JSON.parse(first.stdout), JSON.parse(second.stdout)]
+      expect([a.cached, a.costUsd]).toEqual([false, 0.05])
+      expect([b.cached, b.costUsd, b.channel]).toEqual([true, 0, "proxy"])
+      expect(b.attempts).toEqual([expect.objectContaining({ cached: true, costUsd: 0 })])
+      const ledger = (await (await fetch(`${external.url}/_simulator/ledger`)).json()) as {
+        totals: { calls: number }
+      }
+      expect(ledger.totals.calls).toBe(1)
+      // Both processes at once, on prompts neither has seen: each image is made at most once per process,
+      // and whatever was written is readable by the other.
+      const bulk = join(mkdtempSync(join(tmpdir(), "peel-in-")), "requests.jsonl")
+      writeFileSync(
+        bulk,
+        Array.from({ length: 12 }, (_, index) =>
+          JSON.stringify({ id: `p${index}`, prompt: `shared prompt ${index}` }),
+        ).join("\n"),
+      )
+      const both = await Promise.all([
+        peel(["run", file, "--input", bulk, "--json", "--out", mkdtempSync(join(tmpdir(), "peel-out-"))], env),
+        peel(["run", file, "--input", bulk, "--json", "--out", mkdtempSync(join(tmpdir(), "peel-out-"))], env),
+      ])
+      expect(both.map((done) => done.code)).toEqual([0, 0])
+      const third = await peel(
+        ["run", file, "--input", bulk, "--json", "--out", mkdtempSync(join(tmpdir(), "peel-out-"))],
+        env,
+      )
+      const lines = third.stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line))
+      expect(lines.every((line) => line.cached === true && line.costUsd === 0)).toBe(true)
+    } finally {
+      external.process.kill("SIGINT")
+    }
+  }, 60_000)
+})
+
+describe("economy.yaml", () => {
+  it("fails over to Google when the proxy is down, and Peel's total equals the ledger", async () => {
+    simulator.reset()
+    simulator.script("proxy-gemini", ["503", "503", "503"])
+    const { file } = economyCopy()
+    const results = await withRunner(file, (runner) =>
+      Effect.forEach(["a", "b", "c", "d"], (id) => runner.run({ id, prompt: `failover ${id}`, use: "web" })),
+    )
+    expect(results.map((result) => result.channel)).toEqual(["google", "google", "google", "proxy"])
+    const ledger = simulator.ledger()
+    const spent = results.reduce((sum, result) => sum + result.costUsd, 0)
+    expect(Math.round(spent * 100)).toBe(Math.round(ledger.totals.billedUsd * 100))
+    expect(spent).toBeCloseTo(ledger.totals.billedUsd, 6)
+  })
+
+  it("never gives a high-priority image Flash or a smaller size than realtime.yaml does", async () => {
+    const { file } = economyCopy()
+    const uses = ["hero", "print", "large-display", "thumbnail", "social", "blog", "email", "web"]
+    const plan = (path: string) =>
+      withRunner(path, (runner) =>
+        Effect.forEach(uses, (use) => runner.plan({ prompt: "x", use, priority: "high", urgency: "batch" })),
+      )
+    const economy = await plan(file)
+    const realtime = await plan(join(root, "pipelines", "realtime.yaml"))
+    const rank = (size: string) => ["512", "1K", "2K", "4K"].indexOf(size)
+    economy.forEach((planned, index) => {
+      expect(planned.model).toBe("gemini-3-pro-image")
+      expect(rank(planned.size)).toBeGreaterThanOrEqual(rank(realtime[index]!.size))
+    })
+  })
+})
+
+describe("peel estimate", () => {
+  it("prices the brief's workload on economy.yaml at most $450 a month, beside both baselines", async () => {
+    const { code, stdout, stderr } = await peel([
+      "estimate",
+      "pipelines/economy.yaml",
+      "--workload",
+      "pipelines/workloads/brief.yaml",
+      "--json",
+    ])
+    expect(code).toBe(0)
+    expect(stderr).toContain("planning only")
+    const report = JSON.parse(stdout)
+    expect(report.totalUsd).toBeLessThanOrEqual(450)
+    expect(report.baselineUsd).toBeGreaterThan(1340)
+    expect(report.briefBaselineUsd).toBe(1340)
+    expect(report.images).toBe(10_000)
+    expect(report.cache).toMatchObject({ enabled: true, images: 2000 })
+    expect(Object.keys(report.byChannel)).toContain("proxy")
+    expect(report.byUrgency.batch.images).toBe(4000)
+    expect(report.batch.requested).toBe(4000)
+
+    const text = await peel(["estimate", "pipelines/economy.yaml", "--workload", "pipelines/workloads/brief.yaml"])
+    expect(text.stdout).toContain("10,000 × $0.134 = $1,340.00")
+    expect(text.stdout).toMatch(/10,000 images a month: \$\d{3}\.\d\d with this pipeline/)
+  })
+
+  it("prices a request file: repeats are cache hits when the pipeline has a cache", async () => {
+    const folder = mkdtempSync(join(tmpdir(), "peel-estimate-"))
+    const input = join(folder, "requests.jsonl")
+    writeFileSync(
+      input,
+      [
+        { id: "a", prompt: "a fox", use: "hero" },
+        { id: "b", prompt: "a  fox ", use: "print" },
+        { id: "c", prompt: "an owl", priority: "low" },
+      ]
+        .map((line) => JSON.stringify(line))
+        .join("\n"),
+    )
+    const economy = JSON.parse((await peel(["estimate", "pipelines/economy.yaml", "--input", input, "--json"])).stdout)
+    expect(economy).toMatchObject({ per: "input", images: 3, calls: 2, totalUsd: 0.1 })
+    const google = JSON.parse(
+      (await peel(["estimate", "pipelines/google-direct.yaml", "--input", input, "--json"])).stdout,
+    )
+    expect(google.calls).toBe(3)
+    expect(google.totalUsd).toBeGreaterThan(0.5)
+  })
+
+  it("reports a bad workload at FILE:LINE:COL and exits 2", async () => {
+    const folder = mkdtempSync(join(tmpdir(), "peel-workload-"))
+    const file = join(folder, "bad.yaml")
+    writeFileSync(
+      file,
+      [
+        "version: 1",
+        "name: bad",
+        "requestsPerMonth: 100",
+        "priority: { high: 20%, normal: 50%, low: 20% }",
+        "urgency: { batch: 140%, realtime: 0 }",
+        "uses: { hero: 1 }",
+      ].join("\n"),
+    )
+    const { code, stderr } = await peel(["estimate", "pipelines/economy.yaml", "--workload", file])
+    expect(code).toBe(2)
+    expect(stderr).toContain(`${file}:5:19: urgency.batch: expected a share`)
+    expect(stderr).toContain(`${file}:6:1: unknown key "uses"`)
+    const fixed = join(folder, "sum.yaml")
+    writeFileSync(
+      fixed,
+      ["version: 1", "name: sum", "requestsPerMonth: 100", "priority: { high: 20%, low: 70% }"].join("\n"),
+    )
+    const sum = await peel(["estimate", "pipelines/economy.yaml", "--workload", fixed])
+    expect(sum.code).toBe(2)
+    expect(sum.stderr).toContain(`${fixed}:4:11: priority: the shares add up to 90%, not 100%`)
+  })
+})
