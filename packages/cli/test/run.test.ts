@@ -112,7 +112,8 @@ describe("peel run", () => {
       simulatorEnv(simulator.url),
     )
     expect(code).toBe(2)
-    expect(stderr).toContain(`${input}:2: size: Expected "1K" | "2K" | "4K", got "8K"`)
+    expect(stderr).toContain(`${input}:2: size: Expected `)
+    expect(stderr).toContain(`got "8K"`)
     expect(stderr).toContain(`${input}:3: not valid JSON`)
     expect(stderr).toContain(`${input}:3:`)
     expect((await ledger()).totals.calls).toBe(before)
@@ -121,7 +122,8 @@ describe("peel run", () => {
   it("exits 1 when a request fails, says why, and never prints a key", async () => {
     const out = scratch()
     const { code, stdout, stderr } = await peel(
-      ["run", "pipelines/google-direct.yaml", "--prompt", "x", "--json", "--out", out],
+      // A pipeline with nothing to fall back on (the checked-in ones end in a placeholder).
+      ["run", "packages/cli/test/fixtures/google-only.yaml", "--prompt", "x", "--json", "--out", out],
       { GEMINI_BASE_URL: "http://127.0.0.1:9", GEMINI_API_KEY: secrets[0]! },
     )
     expect(code).toBe(1)
