@@ -11,6 +11,8 @@
  * contend for one file, a crash can damage at most one record, and moving or deleting an image moves or
  * orphans only its own record. An image without a record (made before records existed, or a crash between
  * the image and its record) counts as current: Peel never pays again for an image it cannot prove stale.
+ * A placeholder (written with `{ placeholder: true }`) is recorded as one, and a re-run tries again for
+ * the real image (`Changed` with `placeholder: true`).
  *
  * When an image cannot be written after it was paid for (disk full, folder removed), its bytes are kept
  * in a rescue folder — `$TMPDIR/peel-rescue/`, else `<dir>/.peel-rescue/` — as `<id>.<hash>.<ext>` (with
@@ -36,10 +38,14 @@ export interface Current {
   readonly _tag: "Current"
   readonly file: string
 }
-/** An image exists for the id but was made from a different request. @category models */
+/**
+ * An image exists for the id but was made from a different request — or it is only a placeholder
+ * (`placeholder: true`), which a re-run tries to replace with the real image. @category models
+ */
 export interface Changed {
   readonly _tag: "Changed"
   readonly file: string
+  readonly placeholder?: true
 }
 /** What already exists for one id. @category models */
 export type Lookup = Missing | Current | Changed
@@ -59,7 +65,14 @@ export interface OutputDirectory {
     requestHash: string,
     bytes: Uint8Array,
     mimeType: string,
+    options?: WriteOptions,
   ) => Effect.Effect<string, OutputError>
+}
+
+/** @category models */
+export interface WriteOptions {
+  /** The image is a stand-in (no upstream could make it): recorded, so a re-run tries again. */
+  readonly placeholder?: boolean | undefined
 }
 
 /**
@@ -259,6 +272,12 @@ export const open = (dir: string): Effect.Effect<OutputDirectory, OutputError> =
   )
 }
 
+/** What an image's record says: the request it answers, and whether it is only a placeholder. */
+interface Recorded {
+  readonly hash: string
+  readonly placeholder: boolean
+}
+
 const makeDirectory = (dir: string, names: ReadonlyArray<string>): OutputDirectory => {
   /** id → image file names (one id may have images of several types). */
   const images = new Map<string, Array<string>>()
@@ -274,54 +293,70 @@ const makeDirectory = (dir: string, names: ReadonlyArray<string>): OutputDirecto
     if (known === undefined) images.set(match[1]!, [name])
     else known.push(name)
   }
-  /** Request hash recorded for an image file name; undefined when it has no readable record. */
-  const hashes = new Map<string, string | undefined>()
-  const recordedHash = (name: string): string | undefined => {
-    if (hashes.has(name)) return hashes.get(name)
-    let hash: string | undefined
+  /** What the record of an image file says; undefined when it has no readable record. */
+  const recorded = new Map<string, Recorded | undefined>()
+  const recordOfName = (name: string): Recorded | undefined => {
+    if (recorded.has(name)) return recorded.get(name)
+    let found: Recorded | undefined
     if (records.has(`${name}${recordSuffix}`)) {
       try {
-        const value = (
-          JSON.parse(readFileSync(join(dir, `${name}${recordSuffix}`), "utf8")) as { requestHash?: unknown }
-        ).requestHash
-        hash = typeof value === "string" ? value : undefined
+        const value = JSON.parse(readFileSync(join(dir, `${name}${recordSuffix}`), "utf8")) as {
+          requestHash?: unknown
+          placeholder?: unknown
+        }
+        found =
+          typeof value.requestHash === "string"
+            ? { hash: value.requestHash, placeholder: value.placeholder === true }
+            : undefined
       } catch {
-        hash = undefined
+        found = undefined
       }
     }
-    hashes.set(name, hash)
-    return hash
+    recorded.set(name, found)
+    return found
   }
 
   const lookup = (id: string, requestHash: string): Lookup => {
     const found = images.get(id)
     if (found === undefined || found.length === 0) return { _tag: "Missing" }
-    const recorded = found.map((name) => [name, recordedHash(name)] as const)
-    const current = recorded.find(([, hash]) => hash === requestHash) ?? recorded.find(([, hash]) => hash === undefined)
-    if (current !== undefined) return { _tag: "Current", file: join(dir, current[0]) }
-    return { _tag: "Changed", file: join(dir, found[0]!) }
+    const entries = found.map((name) => [join(dir, name), recordOfName(name)] as const)
+    const current =
+      entries.find(([, record]) => record?.hash === requestHash && !record.placeholder) ??
+      entries.find(([, record]) => record === undefined)
+    if (current !== undefined) return { _tag: "Current", file: current[0] }
+    const placeholder = entries.find(([, record]) => record?.hash === requestHash)
+    if (placeholder !== undefined) return { _tag: "Changed", file: placeholder[0], placeholder: true }
+    return { _tag: "Changed", file: entries[0]![0] }
   }
 
-  const remember = (id: string, name: string, hash: string | undefined) => {
+  const remember = (id: string, name: string, record: Recorded | undefined) => {
     const known = images.get(id)
     if (known === undefined) images.set(id, [name])
     else if (!known.includes(name)) known.unshift(name)
-    hashes.set(name, hash)
-    if (hash !== undefined) records.add(`${name}${recordSuffix}`)
+    recorded.set(name, record)
+    if (record !== undefined) records.add(`${name}${recordSuffix}`)
   }
 
-  const recordOf = (id: string, hash: string, bytes: Uint8Array, mimeType: string): Uint8Array =>
-    new TextEncoder().encode(`${JSON.stringify({ id, requestHash: hash, mimeType, bytes: bytes.length })}\n`)
+  const recordOf = (id: string, record: Recorded, bytes: Uint8Array, mimeType: string): Uint8Array =>
+    new TextEncoder().encode(
+      `${JSON.stringify({
+        id,
+        requestHash: record.hash,
+        mimeType,
+        bytes: bytes.length,
+        ...(record.placeholder ? { placeholder: true } : {}),
+      })}\n`,
+    )
 
   const rescue = (
     id: string,
-    hash: string,
+    record: Recorded,
     bytes: Uint8Array,
     mimeType: string,
     failure: OutputError,
   ): Effect.Effect<never, OutputError> =>
     Effect.gen(function* () {
-      const name = `${id}.${hash.slice(0, 12)}.${extensionOf(mimeType)}`
+      const name = `${id}.${record.hash.slice(0, 12)}.${extensionOf(mimeType)}`
       const folders = [join(tmpdir(), "peel-rescue"), join(dir, ".peel-rescue")]
       for (const folder of folders) {
         const path = join(folder, name)
@@ -332,7 +367,7 @@ const makeDirectory = (dir: string, names: ReadonlyArray<string>): OutputDirecto
           }).pipe(Effect.andThen(writeAtomically(path, bytes))),
         )
         if (saved._tag === "Failure") continue
-        yield* Effect.ignore(writeAtomically(`${path}${recordSuffix}`, recordOf(id, hash, bytes, mimeType)))
+        yield* Effect.ignore(writeAtomically(`${path}${recordSuffix}`, recordOf(id, record, bytes, mimeType)))
         return yield* new OutputRescued({
           path: failure.path,
           rescuedTo: path,
@@ -345,15 +380,16 @@ const makeDirectory = (dir: string, names: ReadonlyArray<string>): OutputDirecto
       })
     })
 
-  const write: OutputDirectory["write"] = (id, hash, bytes, mimeType) => {
+  const write: OutputDirectory["write"] = (id, hash, bytes, mimeType, options = {}) => {
     const name = `${id}.${extensionOf(mimeType)}`
     const file = join(dir, name)
     const record = `${file}${recordSuffix}`
+    const entry: Recorded = { hash, placeholder: options.placeholder === true }
     return writeAtomically(file, bytes).pipe(
-      Effect.catch((failure) => rescue(id, hash, bytes, mimeType, failure)),
+      Effect.catch((failure) => rescue(id, entry, bytes, mimeType, failure)),
       Effect.andThen(
-        writeAtomically(record, recordOf(id, hash, bytes, mimeType)).pipe(
-          Effect.tap(() => Effect.sync(() => remember(id, name, hash))),
+        writeAtomically(record, recordOf(id, entry, bytes, mimeType)).pipe(
+          Effect.tap(() => Effect.sync(() => remember(id, name, entry))),
           // The image is safe; without its record it counts as current. A record from an older request
           // must not outlive it, or the next run would think the new image stale.
           Effect.catch((failure) =>

@@ -116,6 +116,20 @@ describe("OutputDirectory", () => {
     expect((await open(dir)).lookup("cover", "hash-b")).toEqual({ _tag: "Current", file })
   })
 
+  it("records a placeholder as one, so a re-run tries again for the real image", async () => {
+    const dir = scratch()
+    const output = await open(dir)
+    const file = await Effect.runPromise(output.write("cover", "hash-a", png, "image/png", { placeholder: true }))
+    expect(JSON.parse(readFileSync(`${file}.json`, "utf8")).placeholder).toBe(true)
+    expect(output.lookup("cover", "hash-a")).toEqual({ _tag: "Changed", file, placeholder: true })
+    const again = await open(dir)
+    expect(again.lookup("cover", "hash-a")).toEqual({ _tag: "Changed", file, placeholder: true })
+    expect(again.lookup("cover", "hash-b")).toEqual({ _tag: "Changed", file })
+    await Effect.runPromise(again.write("cover", "hash-a", png, "image/png"))
+    expect(again.lookup("cover", "hash-a")).toEqual({ _tag: "Current", file })
+    expect(JSON.parse(readFileSync(`${file}.json`, "utf8")).placeholder).toBeUndefined()
+  })
+
   it("counts an image without a record (made before records existed) as current: never pay twice", async () => {
     const dir = scratch()
     writeFileSync(join(dir, "legacy.jpg"), "jpeg bytes")

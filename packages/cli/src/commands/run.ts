@@ -219,7 +219,11 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
         if (found._tag === "Current") report({ _tag: "Skipped", request, id, file: found.file })
         else {
           if (found._tag === "Changed")
-            process.stderr.write(`${id}: the request changed since ${found.file} was made; making it again\n`)
+            process.stderr.write(
+              found.placeholder === true
+                ? `${id}: ${found.file} is a placeholder; trying again for the real image\n`
+                : `${id}: the request changed since ${found.file} was made; making it again\n`,
+            )
           todo.push(request)
         }
       }
