@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, type Channel, Duration, Errors, Pricing } from "@peel/core"
+import { Catalog, type Channel, Duration, Errors, Inputs, Pricing } from "@peel/core"
 import { GeminiWire } from "@peel/gemini-wire"
 import { Effect, Redacted, Schema } from "effect"
 import * as GoogleAiStudioClient from "./GoogleAiStudioClient.ts"
@@ -64,16 +64,17 @@ export const make = (config: Config, context: Channel.MakeContext): Effect.Effec
     for (const model of models)
       if (Catalog.findModel(model) === undefined)
         context.warn(`model ${model} is not in Peel's catalog: its price and pixel size are unknown`)
-    const capabilities: Channel.Capabilities = { models }
-    const price = (request: Channel.ChannelRequest): number =>
-      config.price ?? Pricing.expectedCost(request.model, request.size)
+    const capabilities: Channel.Capabilities = { models, referenceImages: Inputs.imageLimits.maxImages }
+    const price = (request: Channel.ChannelRequest): number => config.price ?? Pricing.expectedRequestCost(request)
+    const plugin = "google-ai-studio"
 
     const generate = (request: Channel.ChannelRequest) =>
       Effect.gen(function* () {
-        const parameters = GeminiWire.buildRequest(request)
+        const options = GeminiWire.optionsOf(request, { name, plugin })
+        const parameters = GeminiWire.buildRequest(request, request.model, options)
         const response = yield* client.generateContent(parameters)
         return yield* GeminiWire.toChannelImage(name, request, response, config.price)
       })
 
-    return { name, plugin: "google-ai-studio", capabilities, price, generate }
+    return { name, plugin, capabilities, price, generate, providerOptions: GeminiWire.ProviderOptions }
   })

@@ -107,7 +107,7 @@ export const fileLine = (request: Channel.ChannelRequest): string => {
   return JSON.stringify({
     key: request.id,
     request: {
-      contents: [{ role: "user", parts: [{ text: parameters.contents }] }],
+      contents: parameters.contents,
       generation_config: parameters.config,
     },
   })

@@ -52,7 +52,8 @@ export interface RawJob {
 
 /** One inline request as the SDK takes it. @category models */
 export interface InlineRequest {
-  readonly contents: string
+  /** `Content[]`: the prompt text part, then any reference images as `inlineData` parts. */
+  readonly contents: unknown
   readonly config: unknown
   readonly metadata: Readonly<Record<string, string>>
 }

@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, type Channel, Duration, Errors } from "@peel/core"
+import { Catalog, Channel, Duration, Errors } from "@peel/core"
 import { ChatClient, OpenAiWire } from "@peel/openai-wire"
 import { Effect, Redacted, Schema } from "effect"
 import * as OpenAiCompatibleClient from "./OpenAiCompatibleClient.ts"
@@ -37,6 +37,9 @@ export const Config = Schema.Struct({
   price: Schema.optional(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))).annotate({
     description: "Flat USD per image",
   }),
+  referenceImages: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 14 }))).annotate({
+    description: "How many reference images the proxy takes as image_url parts (laozhang chat route: 0)",
+  }),
   sendImageConfig: Schema.optional(Schema.Boolean).annotate({
     description: "Send image_config (aspect_ratio, image_size); off for plain chat proxies",
   }),
@@ -65,6 +68,7 @@ const fallback: Preset = {
   aspectRatios: ["1:1"],
   models: Object.keys(Catalog.models),
   sendImageConfig: false,
+  referenceImages: 0,
   verified: "",
 }
 
@@ -88,7 +92,9 @@ export const make = (config: Config, context: Channel.MakeContext): Effect.Effec
       models: config.models ?? preset.models,
       sizes: config.sizes ?? preset.sizes,
       aspectRatios: config.aspectRatios ?? preset.aspectRatios,
+      referenceImages: config.referenceImages ?? preset.referenceImages,
     }
+    const plugin = "openai-compatible"
     const flatPrice = config.price ?? preset.price
     const sendImageConfig = config.sendImageConfig ?? preset.sendImageConfig
     const download = {
@@ -104,10 +110,18 @@ export const make = (config: Config, context: Channel.MakeContext): Effect.Effec
           body: OpenAiWire.buildRequest(request, {
             model: config.modelIds?.[request.model] ?? request.model,
             imageConfig: sendImageConfig,
+            extra: Channel.optionsFor(request, { name, plugin }),
           }),
           download,
         })
         return { ...image, costUsd: image.costUsd ?? flatPrice }
       })
-    return { name, plugin: "openai-compatible", capabilities, price: () => flatPrice, generate }
+    return {
+      name,
+      plugin,
+      capabilities,
+      price: () => flatPrice,
+      generate,
+      providerOptions: OpenAiWire.ExtraBody,
+    }
   })

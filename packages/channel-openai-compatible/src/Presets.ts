@@ -16,6 +16,8 @@ export interface Preset {
   readonly models: ReadonlyArray<string>
   /** Send `image_config` (the chat route ignores size and aspect ratio). */
   readonly sendImageConfig: boolean
+  /** Reference images the route takes (0: none; core then skips the channel for requests with images). */
+  readonly referenceImages: number
   readonly verified: string
 }
 
@@ -25,8 +27,10 @@ export const presets = {
     price: 0.05,
     sizes: ["1K"],
     aspectRatios: ["1:1"],
-    models: ["gemini-3-pro-image", "gemini-3-pro-image-preview", "gemini-2.5-flash-image"],
+    models: ["gemini-3-pro-image", "gemini-3-pro-image-preview", "gemini-3.1-flash-image", "gemini-2.5-flash-image"],
     sendImageConfig: false,
+    // its chat route is not known to take image_url parts: requests with reference images skip it
+    referenceImages: 0,
     verified: "2026-11-12",
   },
 } as const satisfies Record<string, Preset>

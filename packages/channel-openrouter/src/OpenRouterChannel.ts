@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, type Channel, Duration, Errors, Pricing } from "@peel/core"
+import { Catalog, Channel, Duration, Errors, Inputs, Pricing } from "@peel/core"
 import { ChatClient, OpenAiWire } from "@peel/openai-wire"
 import { Effect, Redacted, Schema } from "effect"
 import * as OpenRouterClient from "./OpenRouterClient.ts"
@@ -39,6 +39,28 @@ export const Config = Schema.Struct({
 /** @category config */
 export type Config = typeof Config.Type
 
+/**
+ * The `providerOptions` OpenRouter takes: its provider routing object, sampling and a user id, passed
+ * through in the body (https://openrouter.ai/docs provider routing).
+ *
+ * @category config
+ */
+export const ProviderOptions = Schema.Struct({
+  provider: Schema.optional(
+    Schema.Struct({
+      order: Schema.optional(Schema.Array(Schema.String)),
+      only: Schema.optional(Schema.Array(Schema.String)),
+      ignore: Schema.optional(Schema.Array(Schema.String)),
+      allow_fallbacks: Schema.optional(Schema.Boolean),
+      sort: Schema.optional(Schema.Literals(["price", "throughput", "latency"])),
+      data_collection: Schema.optional(Schema.Literals(["allow", "deny"])),
+    }),
+  ),
+  temperature: Schema.optional(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 2 }))),
+  top_p: Schema.optional(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
+  user: Schema.optional(Schema.String),
+})
+
 /** @category constructors */
 export const make = (config: Config, context: Channel.MakeContext): Effect.Effect<Channel.Channel> =>
   Effect.sync(() => {
@@ -51,19 +73,27 @@ export const make = (config: Config, context: Channel.MakeContext): Effect.Effec
       ...(config.baseUrl === undefined ? {} : { baseUrl: config.baseUrl }),
       ...(config.timeout === undefined ? {} : { timeoutMillis: config.timeout }),
     })
-    const capabilities: Channel.Capabilities = { models: config.models ?? Object.keys(Catalog.models) }
+    const capabilities: Channel.Capabilities = {
+      models: config.models ?? Object.keys(Catalog.models),
+      referenceImages: Inputs.imageLimits.maxImages,
+    }
+    const plugin = "openrouter"
     const modelId = (model: string) => config.modelIds?.[model] ?? `google/${Catalog.resolveModel(model)}`
     const price = (request: Channel.ChannelRequest) =>
-      config.price ?? Math.round(Pricing.expectedCost(request.model, request.size) * markup * 1e6) / 1e6
+      config.price ?? Math.round(Pricing.expectedRequestCost(request) * markup * 1e6) / 1e6
     const generate = (request: Channel.ChannelRequest) =>
       Effect.gen(function* () {
         const image = yield* ChatClient.generateImage({
           channel: name,
           client,
-          body: OpenAiWire.buildRequest(request, { model: modelId(request.model), imageConfig: true }),
+          body: OpenAiWire.buildRequest(request, {
+            model: modelId(request.model),
+            imageConfig: true,
+            extra: Channel.optionsFor(request, { name, plugin }),
+          }),
           download: { maxBytes: 50 * 1024 * 1024, timeoutMillis: 60_000, allowPrivate: false },
         })
         return { ...image, costUsd: image.costUsd ?? price(request) }
       })
-    return { name, plugin: "openrouter", capabilities, price, generate }
+    return { name, plugin, capabilities, price, generate, providerOptions: ProviderOptions }
   })

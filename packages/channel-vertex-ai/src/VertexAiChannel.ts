@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, type Channel, Duration, Errors, Pricing } from "@peel/core"
+import { Catalog, type Channel, Duration, Errors, Inputs, Pricing } from "@peel/core"
 import { GeminiWire } from "@peel/gemini-wire"
 import { Effect, Redacted, Schema } from "effect"
 import * as VertexAiClient from "./VertexAiClient.ts"
@@ -98,12 +98,17 @@ export const make = (config: Config, context: Channel.MakeContext): Effect.Effec
       ...(config.apiVersion === undefined ? {} : { apiVersion: config.apiVersion }),
       ...(config.timeout === undefined ? {} : { timeoutMillis: config.timeout }),
     })
-    const capabilities: Channel.Capabilities = { models: config.models ?? Object.keys(Catalog.models) }
-    const price = (request: Channel.ChannelRequest) => config.price ?? Pricing.expectedCost(request.model, request.size)
+    const capabilities: Channel.Capabilities = {
+      models: config.models ?? Object.keys(Catalog.models),
+      referenceImages: Inputs.imageLimits.maxImages,
+    }
+    const price = (request: Channel.ChannelRequest) => config.price ?? Pricing.expectedRequestCost(request)
+    const plugin = "vertex-ai"
     const generate = (request: Channel.ChannelRequest) =>
       Effect.gen(function* () {
-        const response = yield* client.generateContent(GeminiWire.buildRequest(request))
+        const options = GeminiWire.optionsOf(request, { name, plugin })
+        const response = yield* client.generateContent(GeminiWire.buildRequest(request, request.model, options))
         return yield* GeminiWire.toChannelImage(name, request, response, config.price)
       })
-    return { name, plugin: "vertex-ai", capabilities, price, generate }
+    return { name, plugin, capabilities, price, generate, providerOptions: GeminiWire.ProviderOptions }
   })

@@ -47,8 +47,34 @@ export interface ChannelRequest {
   readonly images?: ReadonlyArray<ReferenceImage> | undefined
   /** Seed, where the upstream takes one (contract v2). */
   readonly seed?: number | undefined
-  /** Channel-specific options, checked by the channel's own Schema (contract v2). */
+  /**
+   * Channel-specific options (contract v2), as the request gave them: keyed by channel name or plugin
+   * name, each checked by that channel's {@link Channel.providerOptions} Schema before any call. A channel
+   * reads its own with {@link optionsFor}.
+   */
   readonly providerOptions?: Readonly<Record<string, unknown>> | undefined
+  /** Ask for the image alone, without text (Gemini `responseModalities: ["IMAGE"]`). */
+  readonly imageOnly?: boolean | undefined
+}
+
+/**
+ * The provider options meant for one channel: the entry under its name, else under its plugin's name;
+ * `undefined` when the request has none for it.
+ *
+ * @category contract
+ */
+export const optionsFor = (
+  request: ChannelRequest,
+  channel: { readonly name: string; readonly plugin: string },
+): Readonly<Record<string, unknown>> | undefined => {
+  const all = request.providerOptions
+  if (all === undefined) return undefined
+  const own = Object.hasOwn(all, channel.name)
+    ? all[channel.name]
+    : Object.hasOwn(all, channel.plugin)
+      ? all[channel.plugin]
+      : undefined
+  return typeof own === "object" && own !== null ? (own as Readonly<Record<string, unknown>>) : undefined
 }
 
 /**
@@ -151,6 +177,11 @@ export interface Channel {
   readonly generate: (request: ChannelRequest) => Effect.Effect<ChannelImage, ChannelError>
   /** Batch work (contract v2), for channels that take it. */
   readonly batch?: BatchFacet
+  /**
+   * The Schema of the `providerOptions` this channel takes (contract v2), decoded strictly before any
+   * call; a request giving options to a channel without one is refused.
+   */
+  readonly providerOptions?: Schema.Decoder<unknown>
 }
 
 /** Given to `make`: where the pipeline lives and how to log warnings. @category contract */

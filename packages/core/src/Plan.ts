@@ -12,10 +12,11 @@
  */
 import type { Adjustment } from "./Attempt.ts"
 import { type AspectRatio, findModel, resolveModel, retirementWarning, type Size, Sizes } from "./Catalog.ts"
-import { type Channel, type ChannelRequest, refusal } from "./Channel.ts"
+import { type Channel, type ChannelRequest, type ReferenceImage, refusal } from "./Channel.ts"
 import { InvalidRequest } from "./Errors.ts"
+import { imageHash } from "./Inputs.ts"
 import { canonicalHash, hashOf, normalizePrompt } from "./internal/hash.ts"
-import type { ImageRequest } from "./Request.ts"
+import type { ImageInput, ImageRequest } from "./Request.ts"
 
 /** Peel's defaults when neither the request nor a stage decides. @category defaults */
 export const defaults = { model: "gemini-3-pro-image", size: "1K", aspectRatio: "1:1" } as const satisfies {
@@ -121,7 +122,25 @@ export const requestId = (request: ImageRequest): string =>
     request.model ?? null,
     request.size ?? null,
     request.aspectRatio ?? null,
+    // reference images and seed enter the id only when given, so ids of text-only requests never change
+    ...(request.images === undefined && request.seed === undefined
+      ? []
+      : [(request.images ?? []).map(inputKey), request.seed ?? null]),
   ]).slice(0, 20)}`
+
+/** A reference image as written, for ids: path or URL as is, inline data by its hash. */
+const inputKey = (input: ImageInput): string =>
+  typeof input === "string"
+    ? input.startsWith("data:")
+      ? hashOf(input)
+      : input
+    : "path" in input
+      ? input.path
+      : "url" in input
+        ? input.url
+        : "data" in input
+          ? hashOf(input.data)
+          : imageHash({ bytes: input.bytes, mimeType: "" })
 
 /** A model id as written → Google's current id, with an adjustment when it was an alias of a retired one. */
 const currentModel = (
@@ -206,13 +225,29 @@ export const settle = (
 /** The request every candidate channel is asked for. @category planning */
 export const channelRequestOf = (
   draft: Draft & { readonly model: string; readonly size: Size; readonly aspectRatio: AspectRatio },
+  images: ReadonlyArray<ReferenceImage> = [],
 ): ChannelRequest => ({
   id: draft.id,
   prompt: draft.request.prompt,
   model: draft.model,
   size: draft.size,
   aspectRatio: draft.aspectRatio,
+  ...(images.length === 0 ? {} : { images }),
+  ...(draft.request.seed === undefined ? {} : { seed: draft.request.seed }),
+  ...(draft.request.imageOnly === true ? { imageOnly: true } : {}),
+  ...(draft.request.providerOptions === undefined ? {} : { providerOptions: draft.request.providerOptions }),
 })
+
+/**
+ * The cache key of a channel request: the canonical hash of prompt, model, size and aspect ratio, and —
+ * only when present, so older keys stay valid — the reference images' content hashes, seed and image-only.
+ */
+const promptHashOf = (request: ChannelRequest): string => {
+  const base = canonicalHash(request)
+  const images = request.images ?? []
+  if (images.length === 0 && request.seed === undefined && request.imageOnly !== true) return base
+  return hashOf([base, images.map(imageHash), request.seed ?? null, request.imageOnly === true])
+}
 
 /**
  * Settle the draft and check each candidate once: channels that cannot serve the request are left out,
@@ -220,9 +255,14 @@ export const channelRequestOf = (
  *
  * @category planning
  */
-export const finish = (draft: Draft, channels: ReadonlyMap<string, Channel>, limits: Limits): Plan => {
+export const finish = (
+  draft: Draft,
+  channels: ReadonlyMap<string, Channel>,
+  limits: Limits,
+  images: ReadonlyArray<ReferenceImage> = [],
+): Plan => {
   const settled = settle(draft)
-  const channelRequest = channelRequestOf(settled)
+  const channelRequest = channelRequestOf(settled, images)
   const names = settled.candidates ?? [...channels.keys()]
   const candidates: Array<string> = []
   const refused: Array<Refusal> = []
@@ -257,7 +297,7 @@ export const finish = (draft: Draft, channels: ReadonlyMap<string, Channel>, lim
       wantsBatch && !inBatch
         ? [...settled.adjustments, { field: "urgency", from: "batch", to: "realtime", reason: noBatchChannelReason }]
         : settled.adjustments,
-    promptHash: canonicalHash(channelRequest),
+    promptHash: promptHashOf(channelRequest),
     ...(wantsBatch ? { urgency: inBatch ? "batch" : "realtime" } : {}),
     ...(inBatch ? { unfinished: settled.unfinished ?? defaultUnfinished } : {}),
   }
@@ -273,6 +313,7 @@ export const toJson = (plan: Plan, channels: ReadonlyMap<string, Channel>) => ({
     const channel = channels.get(name)
     return { channel: name, expectedCostUsd: channel === undefined ? 0 : channel.price(plan.channelRequest) }
   }),
+  ...(plan.channelRequest.images === undefined ? {} : { referenceImages: plan.channelRequest.images.length }),
   refused: plan.refused,
   ...(plan.urgency === undefined ? {} : { urgency: plan.urgency }),
   adjustments: plan.adjustments,

@@ -34,9 +34,15 @@ export const costFromUsage = (model: string, usage: Usage, tier: Tier = "standar
   return roundUsd(usd * factor)
 }
 
-/** The catalog's expected usage for a request (no thoughts, prompt estimated). @category pricing */
-export const expectedUsage = (model: string, size: Size, prompt = ""): Usage => ({
-  inputTokens: prompt === "" ? 0 : estimatePromptTokens(prompt),
+/**
+ * The catalog's expected usage for a request (no thoughts, prompt estimated): each reference image adds
+ * the model's `inputImageTokens` (Pro 560, Flash 258) to the input tokens.
+ *
+ * @category pricing
+ */
+export const expectedUsage = (model: string, size: Size, prompt = "", images = 0): Usage => ({
+  inputTokens:
+    (prompt === "" ? 0 : estimatePromptTokens(prompt)) + images * (findModel(model)?.prices.inputImageTokens ?? 0),
   outputImageTokens: findModel(model)?.outputTokens[size] ?? 0,
 })
 
@@ -46,8 +52,17 @@ export const expectedUsage = (model: string, size: Size, prompt = ""): Usage => 
  *
  * @category pricing
  */
-export const expectedCost = (model: string, size: Size, tier: Tier = "standard", prompt = ""): number =>
-  costFromUsage(model, expectedUsage(model, size, prompt), tier)
+export const expectedCost = (model: string, size: Size, tier: Tier = "standard", prompt = "", images = 0): number =>
+  costFromUsage(model, expectedUsage(model, size, prompt, images), tier)
+
+/**
+ * Expected cost of a channel request at catalog prices: output tokens for its size plus its reference
+ * images' input tokens (prompt excluded, like {@link expectedCost}). What token-priced channels quote.
+ *
+ * @category pricing
+ */
+export const expectedRequestCost = (request: ChannelRequest, tier: Tier = "standard"): number =>
+  expectedCost(request.model, request.size, tier, "", request.images?.length ?? 0)
 
 /** The price tier a channel bills at: batch channels at Google's batch discount. @category pricing */
 export const tierOf = (channel: Channel): Tier => (channel.capabilities.batch === true ? "batch" : "standard")

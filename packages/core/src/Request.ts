@@ -19,6 +19,23 @@ export const Priority = Schema.Literals(["high", "normal", "low"])
 export const Urgency = Schema.Literals(["realtime", "batch"])
 
 /**
+ * A reference image: a string (a file path, an `http(s)://` URL or a `data:image/...;base64,` URI), or
+ * `{ path }`, `{ url }`, `{ data, mimeType }` (base64) or, from the API, `{ bytes }`. Loaded and checked
+ * while planning (count, size, type by content sniffing), before any call.
+ *
+ * @category schemas
+ */
+export const ImageInput = Schema.Union([
+  Schema.String.check(Schema.isMinLength(1)),
+  Schema.Struct({ path: Schema.String.check(Schema.isMinLength(1)) }),
+  Schema.Struct({ url: Schema.String.check(Schema.isPattern(/^https?:\/\//, { message: "url must be http(s)://" })) }),
+  Schema.Struct({ data: Schema.String, mimeType: Schema.String }),
+  Schema.Struct({ bytes: Schema.Uint8Array, mimeType: Schema.optional(Schema.String) }),
+])
+/** @category models */
+export type ImageInput = typeof ImageInput.Type
+
+/**
  * One image to make. Explicit `model`, `size` and `aspectRatio` win over routing.
  *
  * @category schemas
@@ -41,9 +58,38 @@ export const ImageRequest = Schema.Struct({
   size: Schema.optional(Size),
   aspectRatio: Schema.optional(AspectRatio),
   metadata: Schema.optional(Schema.Record(Schema.String, Schema.Unknown)),
+  /** Reference images (editing, style transfer, character consistency): at most 14. */
+  images: Schema.optional(Schema.Array(ImageInput)),
+  /** How many images: run as `n` requests with ids `ID-1` … `ID-n` (seeds `seed` … `seed+n-1`). */
+  n: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10 }))),
+  /** Seed, where the upstream takes one (Gemini `generationConfig.seed`, OpenAI-style `seed`). */
+  seed: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 2_147_483_647 }))),
+  /** Ask for the image alone, no text (Gemini `responseModalities: ["IMAGE"]`, OpenAI-style `modalities: ["image"]`). */
+  imageOnly: Schema.optional(Schema.Boolean),
+  /**
+   * Options for one channel, keyed by channel name or plugin name (`google-ai-studio: { safetySettings }`),
+   * checked by that channel's own Schema before any call.
+   */
+  providerOptions: Schema.optional(Schema.Record(Schema.String, Schema.Record(Schema.String, Schema.Unknown))),
 })
 /** @category models */
 export type ImageRequest = typeof ImageRequest.Type
+
+/**
+ * A request for `n` images as `n` requests of one image: ids `ID-1` … `ID-n` (ID the request's id), seeds
+ * `seed` … `seed+n-1` when a seed is given. A request without `n` (or `n: 1`) is returned as it is.
+ *
+ * @category utils
+ */
+export const expand = (request: ImageRequest, id: string): ReadonlyArray<ImageRequest> => {
+  if (request.n === undefined || request.n <= 1) return [request]
+  const { n, ...one } = request
+  return Array.from({ length: n }, (_, index) => ({
+    ...one,
+    id: `${id}-${index + 1}`,
+    ...(one.seed === undefined ? {} : { seed: one.seed + index }),
+  }))
+}
 
 export { Adjustment, Attempt, Usage } from "./Attempt.ts"
 

@@ -12,13 +12,14 @@
 import { dirname } from "node:path"
 import { Cause, Clock, Context, Effect, Exit, Layer, Schema, type Scope, Stream } from "effect"
 import { Attempt } from "./Attempt.ts"
-import type { Channel } from "./Channel.ts"
+import type { Channel, ReferenceImage } from "./Channel.ts"
 import { type ConfigError, InvalidRequest, type MissingSecret, type OutputError, PipelineError } from "./Errors.ts"
+import * as Inputs from "./Inputs.ts"
 import { Journal, type JournalShape, make as makeJournal } from "./Journal.ts"
 import * as Output from "./Output.ts"
 import * as Pipeline from "./Pipeline.ts"
 import * as Plan from "./Plan.ts"
-import type { ImageRequest, ImageResult } from "./Request.ts"
+import { expand, type ImageRequest, type ImageResult } from "./Request.ts"
 import { compose, type Generated, type Handler, type Middleware, type Stage, type StageContext } from "./Stage.ts"
 import { makeHandler } from "./stages/generate.ts"
 
@@ -56,6 +57,8 @@ export interface RunnerOptions {
   readonly today?: string
   /** Who wants to hear about each attempt and each finished request (call log, metrics, progress). */
   readonly observers?: ReadonlyArray<Observer>
+  /** Folder that relative reference-image paths are read from; the working directory by default. */
+  readonly baseDir?: string
 }
 
 /**
@@ -132,15 +135,36 @@ export const make = Effect.fn("Runner.make")(function* (
   const observers = options.observers ?? []
   const output = options.output ?? (options.outDir === undefined ? undefined : yield* Output.open(options.outDir))
 
-  const planOf = (request: ImageRequest, id: string): Plan.Plan | InvalidRequest => {
+  const planOf = (
+    request: ImageRequest,
+    id: string,
+    images: ReadonlyArray<ReferenceImage> | InvalidRequest = [],
+  ): Plan.Plan | InvalidRequest => {
+    if (images instanceof InvalidRequest) return images
+    if ((request.n ?? 1) > 1)
+      return new InvalidRequest({ message: `${id}: n > 1 makes several images: run it with runAll (or generateAll)` })
     const started = Plan.start(request, limits, today, id)
     if (started instanceof InvalidRequest) return started
+    const badOptions = Inputs.checkProviderOptions(request, id, channels)
+    if (badOptions !== undefined) return badOptions
     return Plan.finish(
       planners.reduce((draft, plan) => plan(draft), started),
       channels,
       limits,
+      images,
     )
   }
+
+  /** Reference images loaded and checked (or why not), before planning: nothing is called for a bad one. */
+  const imagesOf = (
+    request: ImageRequest,
+    id: string,
+  ): Effect.Effect<ReadonlyArray<ReferenceImage> | InvalidRequest> =>
+    request.images === undefined || request.images.length === 0
+      ? Effect.succeed([])
+      : Inputs.loadImages(request, id, { baseDir: options.baseDir }).pipe(
+          Effect.catch((invalid) => Effect.succeed(invalid)),
+        )
 
   const toResult = (plan: Plan.Plan, done: Generated, journal: JournalShape, now: number, file?: string) => {
     const usage = done.image.usage
@@ -169,8 +193,15 @@ export const make = Effect.fn("Runner.make")(function* (
   }
 
   const runWith = (request: ImageRequest, id: string): Effect.Effect<ImageResult, RunFailure> =>
+    Effect.flatMap(imagesOf(request, id), (images) => runPlanned(request, id, images))
+
+  const runPlanned = (
+    request: ImageRequest,
+    id: string,
+    images: ReadonlyArray<ReferenceImage> | InvalidRequest,
+  ): Effect.Effect<ImageResult, RunFailure> =>
     Effect.flatMap(Clock.currentTimeMillis, (startedAt) => {
-      const planned = planOf(request, id)
+      const planned = planOf(request, id, images)
       const plan = planned instanceof InvalidRequest ? undefined : planned
       const journal = makeJournal(
         startedAt,
@@ -238,13 +269,18 @@ export const make = Effect.fn("Runner.make")(function* (
   const runAll: RunnerShape["runAll"] = (requests, runOptions = {}) => {
     const stream = Stream.isStream(requests) ? requests : Stream.fromIterable(requests)
     return stream.pipe(
+      // n images of one request are n requests, ID-1 … ID-n
+      Stream.flatMap((request) => Stream.fromIterable(expand(request, Plan.requestId(request)))),
       Stream.mapEffect(runOne, { concurrency: Math.max(1, runOptions.concurrency ?? 4), unordered: true }),
     )
   }
 
   const plan = (request: ImageRequest): Effect.Effect<Plan.Plan, InvalidRequest> => {
-    const planned = planOf(request, Plan.requestId(request))
-    return planned instanceof InvalidRequest ? Effect.fail(planned) : Effect.succeed(planned)
+    const id = Plan.requestId(request)
+    return Effect.flatMap(imagesOf(request, id), (images) => {
+      const planned = planOf(request, id, images)
+      return planned instanceof InvalidRequest ? Effect.fail(planned) : Effect.succeed(planned)
+    })
   }
 
   return { pipeline, channels, warnings, plan, run, runAll }

@@ -6,36 +6,121 @@
  *
  * @since 0.1.0
  */
-import { Catalog, type Channel, Errors, Image, type Request } from "@peel/core"
-import { Effect } from "effect"
+import { Catalog, Channel, Errors, Image, type Request } from "@peel/core"
+import { Effect, Result, Schema } from "effect"
 
 // ---------------------------------------------------------------------------------------------------
 // request
 
+/** One part of a request's content: the prompt text or a reference image. */
+export type RequestPart =
+  | { readonly text: string }
+  | { readonly inlineData: { readonly mimeType: string; readonly data: string } }
+
+/** A safety setting (wire-formats.md §1 `safetySettings`). */
+export interface SafetySetting {
+  readonly category: string
+  readonly threshold: string
+}
+
 /** The SDK parameters of one `generateContent` call for a request. */
 export interface GenerateParameters {
   readonly model: string
-  readonly contents: string
+  readonly contents: ReadonlyArray<{ readonly role: "user"; readonly parts: ReadonlyArray<RequestPart> }>
   readonly config: {
     readonly responseModalities: ReadonlyArray<"TEXT" | "IMAGE">
     readonly imageConfig: { readonly aspectRatio: string; readonly imageSize?: string }
+    readonly seed?: number
+    readonly safetySettings?: ReadonlyArray<SafetySetting>
+    readonly temperature?: number
+    readonly topP?: number
+    readonly systemInstruction?: string
   }
 }
 
+/** Harm categories Gemini takes safety settings for. */
+export const harmCategories = [
+  "HARM_CATEGORY_HARASSMENT",
+  "HARM_CATEGORY_HATE_SPEECH",
+  "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+  "HARM_CATEGORY_DANGEROUS_CONTENT",
+  "HARM_CATEGORY_CIVIC_INTEGRITY",
+] as const
+
+/** Block thresholds, strictest first. */
+export const harmThresholds = [
+  "BLOCK_LOW_AND_ABOVE",
+  "BLOCK_MEDIUM_AND_ABOVE",
+  "BLOCK_ONLY_HIGH",
+  "BLOCK_NONE",
+  "OFF",
+] as const
+
 /**
- * Build the SDK parameters: both modalities, the aspect ratio, and `imageSize` (uppercase K) only for
- * models that accept it (Gemini 3 image models; `gemini-2.5-flash-image` must not be sent one).
+ * The `providerOptions` a Gemini channel takes (checked before any call): safety settings, sampling,
+ * and a system instruction.
  *
  * @category request
  */
-export const buildRequest = (request: Channel.ChannelRequest, model: string = request.model): GenerateParameters => {
+export const ProviderOptions = Schema.Struct({
+  safetySettings: Schema.optional(
+    Schema.Array(
+      Schema.Struct({ category: Schema.Literals(harmCategories), threshold: Schema.Literals(harmThresholds) }),
+    ),
+  ),
+  temperature: Schema.optional(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 2 }))),
+  topP: Schema.optional(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
+  systemInstruction: Schema.optional(Schema.String),
+})
+/** @category request */
+export type ProviderOptions = typeof ProviderOptions.Type
+
+/**
+ * The provider options a request gives this channel (under its name or plugin name), decoded; `{}` when
+ * none. Core has already checked them with {@link ProviderOptions}.
+ *
+ * @category request
+ */
+export const optionsOf = (
+  request: Channel.ChannelRequest,
+  channel: { readonly name: string; readonly plugin: string },
+): ProviderOptions => {
+  const raw = Channel.optionsFor(request, channel)
+  if (raw === undefined) return {}
+  const decoded = Schema.decodeUnknownResult(ProviderOptions)(raw)
+  return Result.isSuccess(decoded) ? decoded.success : {}
+}
+
+/**
+ * Build the SDK parameters: the prompt then each reference image as an `inlineData` part, both
+ * modalities (or `IMAGE` alone when the request asks for image-only output), the aspect ratio,
+ * `imageSize` (uppercase K) only for models that accept it (Gemini 3 image models;
+ * `gemini-2.5-flash-image` must not be sent one), the seed, and the channel's provider options.
+ *
+ * @category request
+ */
+export const buildRequest = (
+  request: Channel.ChannelRequest,
+  model: string = request.model,
+  options: ProviderOptions = {},
+): GenerateParameters => {
   const acceptsImageSize = Catalog.findModel(request.model)?.acceptsImageSize ?? true
+  const images = (request.images ?? []).map(
+    (image): RequestPart => ({
+      inlineData: { mimeType: image.mimeType, data: Buffer.from(image.bytes).toString("base64") },
+    }),
+  )
   return {
     model,
-    contents: request.prompt,
+    contents: [{ role: "user", parts: [{ text: request.prompt }, ...images] }],
     config: {
-      responseModalities: ["TEXT", "IMAGE"],
+      responseModalities: request.imageOnly === true ? ["IMAGE"] : ["TEXT", "IMAGE"],
       imageConfig: { aspectRatio: request.aspectRatio, ...(acceptsImageSize ? { imageSize: request.size } : {}) },
+      ...(request.seed === undefined ? {} : { seed: request.seed }),
+      ...(options.safetySettings === undefined ? {} : { safetySettings: options.safetySettings }),
+      ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
+      ...(options.topP === undefined ? {} : { topP: options.topP }),
+      ...(options.systemInstruction === undefined ? {} : { systemInstruction: options.systemInstruction }),
     },
   }
 }
@@ -194,6 +279,27 @@ export const extractImage = (channel: string, value: unknown, secrets: ReadonlyA
       ...(finishReason === undefined ? {} : { finishReason: Errors.redact(finishReason, secrets, 60) }),
     }),
   }
+}
+
+/**
+ * The text the model returned beside the image: its non-thought text parts, with any inline image
+ * (a data-URI) removed; `undefined` when there is none.
+ *
+ * @category response
+ */
+export const textOf = (value: unknown): string | undefined => {
+  const parts = (value as Response | undefined)?.candidates?.[0]?.content?.parts ?? []
+  const text = parts
+    .filter((part) => part !== null && part?.thought !== true && typeof part?.text === "string")
+    .map((part) =>
+      (part.text as string)
+        .replace(/!\[[^\]]*\]\(\s*data:[^)]*\)/g, "")
+        .replace(/data:image\/[A-Za-z0-9.+-]+;base64,[A-Za-z0-9+/=_-]+/g, "")
+        .trim(),
+    )
+    .filter((part) => part !== "")
+    .join("\n")
+  return text === "" ? undefined : text
 }
 
 /** The model the answer says it used. @category response */
@@ -366,12 +472,14 @@ export const toChannelImage = (
       ),
     )
   const modelVersion = modelVersionOf(response)
+  const text = textOf(response)
   return Effect.succeed({
     bytes: extracted.bytes,
     mimeType: extracted.mimeType,
     ...(usage === undefined ? {} : { usage }),
     ...(flatPrice === undefined ? {} : { costUsd: flatPrice }),
     ...(modelVersion === undefined ? {} : { modelVersion }),
+    ...(text === undefined ? {} : { text }),
   })
 }
 

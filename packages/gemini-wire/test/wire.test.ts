@@ -16,14 +16,69 @@ describe("buildRequest", () => {
   it("sends both modalities, the aspect ratio and an uppercase imageSize for Gemini 3", () => {
     expect(GeminiWire.buildRequest(request)).toEqual({
       model: "gemini-3-pro-image",
-      contents: "a fox",
+      contents: [{ role: "user", parts: [{ text: "a fox" }] }],
       config: { responseModalities: ["TEXT", "IMAGE"], imageConfig: { aspectRatio: "16:9", imageSize: "4K" } },
     })
+  })
+  it("sends reference images as inlineData parts after the prompt, the seed, image-only and provider options", () => {
+    const bytes = new Uint8Array(Buffer.from(png, "base64"))
+    const built = GeminiWire.buildRequest(
+      {
+        ...request,
+        images: [
+          { bytes, mimeType: "image/png" },
+          { bytes, mimeType: "image/png" },
+        ],
+        seed: 42,
+        imageOnly: true,
+      },
+      "gemini-3-pro-image",
+      {
+        safetySettings: [{ category: "HARM_CATEGORY_HARASSMENT", threshold: "BLOCK_ONLY_HIGH" }],
+        temperature: 0.5,
+      },
+    )
+    expect(built.contents).toEqual([
+      {
+        role: "user",
+        parts: [
+          { text: "a fox" },
+          { inlineData: { mimeType: "image/png", data: png } },
+          { inlineData: { mimeType: "image/png", data: png } },
+        ],
+      },
+    ])
+    expect(built.config).toMatchObject({
+      responseModalities: ["IMAGE"],
+      seed: 42,
+      safetySettings: [{ category: "HARM_CATEGORY_HARASSMENT", threshold: "BLOCK_ONLY_HIGH" }],
+      temperature: 0.5,
+    })
+  })
+  it("reads a channel's provider options under its name, else its plugin's name", () => {
+    const options = { safetySettings: [{ category: "HARM_CATEGORY_HATE_SPEECH", threshold: "BLOCK_NONE" }] }
+    const asked = { ...request, providerOptions: { "google-ai-studio": options, other: { topP: 0.1 } } }
+    expect(GeminiWire.optionsOf(asked, { name: "google", plugin: "google-ai-studio" })).toEqual(options)
+    expect(GeminiWire.optionsOf(asked, { name: "other", plugin: "google-ai-studio" })).toEqual({ topP: 0.1 })
+    expect(GeminiWire.optionsOf(request, { name: "google", plugin: "google-ai-studio" })).toEqual({})
   })
   it("leaves imageSize out for gemini-2.5-flash-image", () => {
     expect(GeminiWire.buildRequest({ ...request, model: "gemini-2.5-flash-image" }).config.imageConfig).toEqual({
       aspectRatio: "16:9",
     })
+  })
+})
+
+describe("textOf", () => {
+  it("returns the model's non-thought text, without inline images", () => {
+    const response = answer([
+      { text: "drafting", thought: true },
+      { text: "Here is your image.", thoughtSignature: "x" },
+      { inlineData: { mimeType: "image/png", data: png } },
+    ])
+    expect(GeminiWire.textOf(response)).toBe("Here is your image.")
+    expect(GeminiWire.textOf(answer([{ text: `![image](data:image/png;base64,${png})` }]))).toBeUndefined()
+    expect(GeminiWire.textOf(answer([{ inlineData: { mimeType: "image/png", data: png } }]))).toBeUndefined()
   })
 })
 

@@ -16,6 +16,7 @@ import {
   download,
   errorInBody,
   extractImage,
+  textOf,
   usageOf,
 } from "./OpenAiWire.ts"
 
@@ -93,9 +94,11 @@ export const generateImage = (options: GenerateOptions) =>
         new Errors.MalformedResponse({ channel: options.channel, message: "the image link led to another link" }),
         billed,
       )
+    const text = textOf(response)
     return {
       bytes: extracted.bytes,
       mimeType: extracted.mimeType,
+      ...(text === undefined ? {} : { text }),
       ...(usage === undefined ? {} : { usage }),
       ...(costUsd === undefined ? {} : { costUsd }),
     } satisfies Channel.ChannelImage

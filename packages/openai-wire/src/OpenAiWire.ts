@@ -11,7 +11,7 @@
 import { lookup } from "node:dns/promises"
 import { isIP } from "node:net"
 import { type Channel, Errors, Image, type Request } from "@peel/core"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 
 // ---------------------------------------------------------------------------------------------------
 // request
@@ -22,6 +22,45 @@ export interface RequestShape {
   readonly model: string
   /** Send `image_config: { aspect_ratio, image_size }` (OpenRouter: yes; chat proxies: no). */
   readonly imageConfig: boolean
+  /** Extra body fields from the request's provider options (already checked by the channel's Schema). */
+  readonly extra?: Readonly<Record<string, unknown>> | undefined
+}
+
+/** Body keys Peel sets itself: provider options may not override them. */
+export const reservedKeys: ReadonlyArray<string> = [
+  "model",
+  "messages",
+  "modalities",
+  "image_config",
+  "stream",
+  "seed",
+  "n",
+]
+
+/**
+ * Provider options for an OpenAI-style channel: extra body fields passed through as they are, except the
+ * keys Peel sets itself ({@link reservedKeys}).
+ *
+ * @category request
+ */
+export const ExtraBody = Schema.Record(Schema.String, Schema.Unknown).check(
+  Schema.makeFilter((body: Readonly<Record<string, unknown>>) => {
+    const reserved = Object.keys(body).filter((key) => reservedKeys.includes(key))
+    return reserved.length === 0 || `Peel sets ${reserved.join(", ")} itself`
+  }),
+)
+
+/** The user message: the prompt alone, or the prompt then each reference image as a data-URI `image_url` part. */
+export const contentOf = (request: Channel.ChannelRequest): string | ReadonlyArray<Record<string, unknown>> => {
+  const images = request.images ?? []
+  if (images.length === 0) return request.prompt
+  return [
+    { type: "text", text: request.prompt },
+    ...images.map((image) => ({
+      type: "image_url",
+      image_url: { url: `data:${image.mimeType};base64,${Buffer.from(image.bytes).toString("base64")}` },
+    })),
+  ]
 }
 
 /** OpenRouter's `image_config.image_size`: `0.5K` for Nano Banana 2's 512 size (wire-formats.md §3), else as is. */
@@ -29,9 +68,11 @@ export const imageSizeOf = (size: Channel.ChannelRequest["size"]): string => (si
 
 /** The chat-completions body for one request. @category request */
 export const buildRequest = (request: Channel.ChannelRequest, shape: RequestShape): Record<string, unknown> => ({
+  ...shape.extra,
   model: shape.model,
-  messages: [{ role: "user", content: request.prompt }],
-  modalities: ["image", "text"],
+  messages: [{ role: "user", content: contentOf(request) }],
+  modalities: request.imageOnly === true ? ["image"] : ["image", "text"],
+  ...(request.seed === undefined ? {} : { seed: request.seed }),
   ...(shape.imageConfig
     ? { image_config: { aspect_ratio: request.aspectRatio, image_size: imageSizeOf(request.size) } }
     : {}),
@@ -82,6 +123,28 @@ export const usageOf = (value: unknown): Request.Usage | undefined => {
 export const costOf = (value: unknown): number | undefined => {
   const cost = numberOr((value as Completion | undefined)?.usage?.cost)
   return cost !== undefined && cost >= 0 ? cost : undefined
+}
+
+/**
+ * The text the model returned beside the image (`message.content` without any inline image or image
+ * link); `undefined` when there is none.
+ *
+ * @category response
+ */
+export const textOf = (value: unknown): string | undefined => {
+  const content = (value as Completion | undefined)?.choices?.[0]?.message?.content
+  const parts =
+    typeof content === "string"
+      ? [content]
+      : Array.isArray(content)
+        ? content.map((part: { text?: unknown }) => (typeof part?.text === "string" ? part.text : ""))
+        : []
+  const text = parts
+    .join("\n")
+    .replace(/!\[[^\]]*\]\([^)]*\)/g, "")
+    .replace(/data:image\/[A-Za-z0-9.+-]+;base64,[A-Za-z0-9+/=_-]+/g, "")
+    .trim()
+  return text === "" ? undefined : text
 }
 
 /** An image found in the answer, or why there is none. @category response */

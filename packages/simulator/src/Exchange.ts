@@ -50,6 +50,23 @@ export interface ImageAsk {
   readonly size: Catalog.Size
   readonly aspectRatio: string
   readonly prompt: string
+  /** Reference images sent with the prompt (billed as input image tokens). */
+  readonly images?: number
+  readonly seed?: number
+  /** Only the image was asked for (Gemini `responseModalities: ["IMAGE"]`, OpenAI-style `modalities: ["image"]`). */
+  readonly imageOnly?: boolean
+}
+
+/** An inline reference image the simulator cannot take, as Google would say it; `undefined` when fine. */
+export const badInlineImage = (mimeType: unknown, data: unknown): string | undefined => {
+  if (
+    typeof mimeType !== "string" ||
+    !["image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"].includes(mimeType)
+  )
+    return `Unsupported MIME type: ${String(mimeType)}`
+  if (typeof data !== "string" || data.length === 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(data))
+    return "Invalid value at 'contents[0].parts[1].inline_data.data': Base64 decoding failed"
+  return undefined
 }
 
 export const json = (status: number, value: unknown, headers: Record<string, string> = {}): Answer => ({

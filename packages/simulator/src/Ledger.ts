@@ -16,6 +16,10 @@ export interface LedgerCall {
   readonly model: string
   readonly size: string
   readonly aspectRatio: string
+  /** Reference images the call carried (absent when none). */
+  readonly referenceImages?: number
+  /** The seed the call asked for, if any. */
+  readonly seed?: number
   status: number
   outcome: string
   clientWentAway: boolean

@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { Catalog, Pricing } from "@peel/core"
-import { type Answer, commonFault, type ImageAsk, json, unmakeable } from "../Exchange.ts"
+import { type Answer, badInlineImage, commonFault, type ImageAsk, json, unmakeable } from "../Exchange.ts"
 import type { FaultKind } from "../Faults.ts"
 import { base64Of, colourOf, jpeg, png } from "../Png.ts"
 import { retryDelayText, scaledMillis } from "../RetryHint.ts"
@@ -88,7 +88,16 @@ export const parseAsk = (model: string, body: unknown): ImageAsk | Answer => {
     return googleError(400, "Invalid JSON payload received. Required field 'contents' is missing.")
   const config = ((body as { generationConfig?: unknown }).generationConfig ?? {}) as {
     imageConfig?: { aspectRatio?: unknown; imageSize?: unknown }
+    seed?: unknown
+    responseModalities?: unknown
   }
+  const inline = inlineImagesOf(body)
+  for (const image of inline) {
+    const bad = badInlineImage(image?.mimeType ?? image?.mime_type, image?.data)
+    if (bad !== undefined) return googleError(400, bad)
+  }
+  if (config.seed !== undefined && !Number.isInteger(config.seed))
+    return googleError(400, `Invalid value at 'generation_config.seed' (${String(config.seed)}).`)
   const aspectRatio = config.imageConfig?.aspectRatio ?? "1:1"
   const imageSize = config.imageConfig?.imageSize ?? "1K"
   if (typeof aspectRatio !== "string" || !(Catalog.AspectRatios as ReadonlyArray<string>).includes(aspectRatio))
@@ -100,15 +109,41 @@ export const parseAsk = (model: string, body: unknown): ImageAsk | Answer => {
     )
   const refused = unmakeable(model, imageSize, aspectRatio)
   if (refused !== undefined) return googleError(400, refused)
-  return { model, size: imageSize as ImageAsk["size"], aspectRatio, prompt: textOf(body) }
+  const modalities = Array.isArray(config.responseModalities) ? config.responseModalities : []
+  return {
+    model,
+    size: imageSize as ImageAsk["size"],
+    aspectRatio,
+    prompt: textOf(body),
+    ...(inline.length === 0 ? {} : { images: inline.length }),
+    ...(typeof config.seed === "number" ? { seed: config.seed } : {}),
+    ...(modalities.length === 1 && modalities[0] === "IMAGE" ? { imageOnly: true } : {}),
+  }
+}
+
+type InlineImage = { mimeType?: unknown; mime_type?: unknown; data?: unknown } | null | undefined
+
+/** The reference images (`inlineData` / `inline_data` parts) a generateContent body carries. */
+const inlineImagesOf = (body: unknown): ReadonlyArray<InlineImage> => {
+  const contents = (
+    body as { contents?: Array<{ parts?: Array<{ inlineData?: InlineImage; inline_data?: InlineImage }> }> }
+  ).contents
+  if (!Array.isArray(contents)) return []
+  return contents
+    .flatMap((content) => (Array.isArray(content?.parts) ? content.parts : []))
+    .filter((part) => part?.inlineData !== undefined || part?.inline_data !== undefined)
+    .map((part) => part.inlineData ?? part.inline_data)
 }
 
 /** Token usage the real API reports for this ask. */
 export const usageOf = (ask: ImageAsk) => {
   const info = Catalog.findModel(ask.model)!
-  const promptTokens = Pricing.estimatePromptTokens(ask.prompt)
+  const textPromptTokens = Pricing.estimatePromptTokens(ask.prompt)
+  // each reference image counts the model's input image tokens (Pro 560, Flash 258)
+  const inputImageTokens = (ask.images ?? 0) * info.prices.inputImageTokens
+  const promptTokens = textPromptTokens + inputImageTokens
   const imageTokens = info.outputTokens[ask.size] ?? 0
-  const textTokens = 6
+  const textTokens = ask.imageOnly === true ? 0 : 6
   const thoughtTokens = info.acceptsImageSize ? 96 : 0
   return {
     usage: { inputTokens: promptTokens, outputImageTokens: imageTokens, outputTextTokens: textTokens, thoughtTokens },
@@ -117,7 +152,10 @@ export const usageOf = (ask: ImageAsk) => {
       candidatesTokenCount: imageTokens + textTokens,
       ...(thoughtTokens > 0 ? { thoughtsTokenCount: thoughtTokens } : {}),
       totalTokenCount: promptTokens + imageTokens + textTokens + thoughtTokens,
-      promptTokensDetails: [{ modality: "TEXT", tokenCount: promptTokens }],
+      promptTokensDetails: [
+        { modality: "TEXT", tokenCount: textPromptTokens },
+        ...(inputImageTokens > 0 ? [{ modality: "IMAGE", tokenCount: inputImageTokens }] : []),
+      ],
       candidatesTokensDetails: [{ modality: "IMAGE", tokenCount: imageTokens }],
     },
   }
@@ -204,7 +242,9 @@ export const generateResponse = (ask: ImageAsk, fault: FaultKind): Record<string
               role: "model",
               parts: [
                 ...thoughts,
-                { text: "Here is your image.", thoughtSignature: "c2ltdWxhdG9yLXNpZ25hdHVyZQ==" },
+                ...(ask.imageOnly === true
+                  ? []
+                  : [{ text: "Here is your image.", thoughtSignature: "c2ltdWxhdG9yLXNpZ25hdHVyZQ==" }]),
                 { inlineData: { mimeType: image.mimeType, data }, thoughtSignature: "c2ltdWxhdG9yLXNpZ25hdHVyZQ==" },
               ],
             },

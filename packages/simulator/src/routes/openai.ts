@@ -8,7 +8,7 @@
  * @since 0.1.0
  */
 import { Catalog, Pricing } from "@peel/core"
-import { type Answer, commonFault, type ImageAsk, json, unmakeable } from "../Exchange.ts"
+import { type Answer, badInlineImage, commonFault, type ImageAsk, json, unmakeable } from "../Exchange.ts"
 import type { FaultKind } from "../Faults.ts"
 import { base64Of } from "../Png.ts"
 import { retryAfterHeaders, scaledMillis } from "../RetryHint.ts"
@@ -64,18 +64,34 @@ export const parseAsk = (flavour: "openrouter" | "proxy-chat", body: unknown): I
     model,
     messages,
     image_config: imageConfig,
+    seed,
+    modalities,
   } = body as {
     model?: unknown
     messages?: unknown
     image_config?: { aspect_ratio?: unknown; image_size?: unknown }
+    seed?: unknown
+    modalities?: unknown
   }
   if (typeof model !== "string") return openAiError(400, "model is required")
   if (!Array.isArray(messages) || messages.length === 0) return openAiError(400, "messages must be a non-empty array")
   const googleId = model.startsWith("google/") ? model.slice("google/".length) : model
   if (Catalog.findModel(googleId) === undefined || (flavour === "openrouter" && !model.startsWith("google/")))
     return openAiError(400, `${model} is not a valid model ID`)
+  const urls = imageUrlsOf(messages)
+  for (const url of urls) {
+    const match = typeof url === "string" ? /^data:([^;,]+);base64,(.*)$/s.exec(url) : null
+    const bad = match === null ? "image_url must be a base64 data: URI" : badInlineImage(match[1], match[2])
+    if (bad !== undefined) return openAiError(400, bad)
+  }
+  if (seed !== undefined && !Number.isInteger(seed)) return openAiError(400, "seed must be an integer")
+  const extras = {
+    ...(urls.length === 0 ? {} : { images: urls.length }),
+    ...(typeof seed === "number" ? { seed } : {}),
+    ...(Array.isArray(modalities) && modalities.length === 1 && modalities[0] === "image" ? { imageOnly: true } : {}),
+  }
   if (flavour === "proxy-chat")
-    return { model: Catalog.resolveModel(googleId), size: "1K", aspectRatio: "1:1", prompt: promptOf(body) }
+    return { model: Catalog.resolveModel(googleId), size: "1K", aspectRatio: "1:1", prompt: promptOf(body), ...extras }
   const aspectRatio = imageConfig?.aspect_ratio ?? "1:1"
   const written = imageConfig?.image_size ?? "1K"
   const size = written === "0.5K" ? "512" : written
@@ -85,8 +101,24 @@ export const parseAsk = (flavour: "openrouter" | "proxy-chat", body: unknown): I
     return openAiError(400, `image_config.image_size ${String(size)} is not supported`)
   const refused = unmakeable(Catalog.resolveModel(googleId), size, aspectRatio)
   if (refused !== undefined) return openAiError(400, refused)
-  return { model: Catalog.resolveModel(googleId), size: size as ImageAsk["size"], aspectRatio, prompt: promptOf(body) }
+  return {
+    model: Catalog.resolveModel(googleId),
+    size: size as ImageAsk["size"],
+    aspectRatio,
+    prompt: promptOf(body),
+    ...extras,
+  }
 }
+
+/** The `image_url` parts of the messages (reference images). */
+const imageUrlsOf = (messages: ReadonlyArray<{ content?: unknown }>): ReadonlyArray<unknown> =>
+  messages.flatMap((message) =>
+    Array.isArray(message?.content)
+      ? message.content
+          .filter((part: { type?: unknown }) => part?.type === "image_url")
+          .map((part: { image_url?: { url?: unknown } }) => part?.image_url?.url)
+      : [],
+  )
 
 /** What this flavour bills for a generated image. */
 export const priceOf = (flavour: "openrouter" | "proxy-chat", ask: ImageAsk): number =>
@@ -176,7 +208,7 @@ export const answer = (
         ? { role: "assistant", content: `![image](${dataUri})` }
         : {
             role: "assistant",
-            content: "Here is your image.",
+            content: ask.imageOnly === true ? "" : "Here is your image.",
             images: [{ type: "image_url", image_url: { url: dataUri } }],
           }
   const body = {
