@@ -43,7 +43,8 @@ export const Config = Schema.Struct({
     description: "Timeout of one Batch or Files API call (not of the job), e.g. 120s",
   }),
   inlineMaxRequests: Schema.optional(Count).annotate({
-    description: "Jobs of at most this many requests (and inlineMaxBytes) are sent inline; larger ones as a JSONL file (default 20)",
+    description:
+      "Jobs of at most this many requests (and inlineMaxBytes) are sent inline; larger ones as a JSONL file (default 20)",
   }),
   inlineMaxBytes: Schema.optional(Count).annotate({
     description: "Largest inline job in bytes (default 4 MB; Google's limit is 20 MB)",
@@ -120,8 +121,7 @@ export const inlineRequest = (request: Channel.ChannelRequest): GoogleBatchClien
 }
 
 const jobOf = (raw: GoogleBatchClient.RawJob): Channel.BatchJob => {
-  const error =
-    typeof raw.error?.message === "string" && raw.error.message !== "" ? raw.error.message : undefined
+  const error = typeof raw.error?.message === "string" && raw.error.message !== "" ? raw.error.message : undefined
   return {
     name: raw.name ?? "",
     ...(raw.displayName === undefined ? {} : { displayName: raw.displayName }),

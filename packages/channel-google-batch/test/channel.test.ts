@@ -49,7 +49,8 @@ const settle = async (channel: Channel.Channel, job: string): Promise<Channel.Ba
     await new Promise((resolve) => setTimeout(resolve, 15))
   }
 }
-const bodies = () => sim.requests().filter((recorded) => recorded.route === "gemini-batch" && recorded.method === "POST")
+const bodies = () =>
+  sim.requests().filter((recorded) => recorded.route === "gemini-batch" && recorded.method === "POST")
 
 describe("google-batch channel", () => {
   it("is a batch channel priced at half of Google's price, and refuses real-time work without a call", async () => {
@@ -64,7 +65,9 @@ describe("google-batch channel", () => {
 
   it("sends a small job inline and collects one image per request, billed once at the batch price", async () => {
     const channel = await build()
-    const job = await run(channel.batch!.submit([request("a"), request("b", { aspectRatio: "16:9" })], { displayName: "peel-inline" }))
+    const job = await run(
+      channel.batch!.submit([request("a"), request("b", { aspectRatio: "16:9" })], { displayName: "peel-inline" }),
+    )
     expect(job.name).toMatch(/^batches\//)
     expect(job.displayName).toBe("peel-inline")
     expect(["pending", "running"]).toContain(job.state)
@@ -102,7 +105,10 @@ describe("google-batch channel", () => {
     expect(channel.batch!.limits).toEqual({ maxRequests: 2, maxBytes: 100_000 })
     expect(channel.batch!.sizeOf!(request("a"))).toBeGreaterThan(50)
     const exit = await Effect.runPromiseExit(
-      channel.batch!.submit(["a", "b", "c"].map((id) => request(id)), { displayName: "too-big" }),
+      channel.batch!.submit(
+        ["a", "b", "c"].map((id) => request(id)),
+        { displayName: "too-big" },
+      ),
     )
     expect(Exit.isFailure(exit)).toBe(true)
     expect(sim.ledger().totals.calls).toBe(0)
@@ -111,7 +117,12 @@ describe("google-batch channel", () => {
   it("reports per-request errors and content blocks as typed errors beside the images", async () => {
     const channel = await build()
     sim.script("gemini-batch", ["ok", "ok", "safety", "503", "429"])
-    const job = await run(channel.batch!.submit(["e1", "e2", "e3", "e4"].map((id) => request(id)), { displayName: "peel-errors" }))
+    const job = await run(
+      channel.batch!.submit(
+        ["e1", "e2", "e3", "e4"].map((id) => request(id)),
+        { displayName: "peel-errors" },
+      ),
+    )
     await settle(channel, job.name)
     const results = new Map((await run(channel.batch!.collect(job.name))).map((entry) => [entry.id, entry.result]))
     expect(Errors.isChannelError(results.get("e1"))).toBe(false)

@@ -39,7 +39,12 @@ interface Setup {
 
 /** Build runner, journal and batch work in a Scope, use them, close them (a "process"). */
 const session = <A>(
-  options: { readonly state: string; readonly out: string; readonly pipeline?: string; readonly failpoint?: (point: string) => void },
+  options: {
+    readonly state: string
+    readonly out: string
+    readonly pipeline?: string
+    readonly failpoint?: (point: string) => void
+  },
   use: (setup: Setup) => Effect.Effect<A, unknown>,
 ): Promise<A> =>
   Effect.runPromise(
@@ -75,7 +80,10 @@ const requests = (count: number, prefix = "r"): ReadonlyArray<Request.ImageReque
 
 const creates = () =>
   sim.requests().filter((recorded) => recorded.method === "POST" && /:batchGenerateContent$/.test(recorded.path)).length
-const pngs = (folder: string) => readdirSync(folder).filter((name) => name.endsWith(".png")).sort()
+const pngs = (folder: string) =>
+  readdirSync(folder)
+    .filter((name) => name.endsWith(".png"))
+    .sort()
 const wait = { every: 5, max: 20 }
 const batchPrice = Pricing.expectedCost("gemini-3-pro-image", "2K", "batch")
 
@@ -112,10 +120,16 @@ describe("BatchWork", () => {
     const path = join(scratch(), "bulk.yaml")
     writeFileSync(
       path,
-      readFileSync(pipelineFile(), "utf8").replace("    apiKey: \"${GEMINI_API_KEY}\"\n  google:", "    apiKey: \"${GEMINI_API_KEY}\"\n    maxJobRequests: 2\n  google:"),
+      readFileSync(pipelineFile(), "utf8").replace(
+        '    apiKey: "${GEMINI_API_KEY}"\n  google:',
+        '    apiKey: "${GEMINI_API_KEY}"\n    maxJobRequests: 2\n  google:',
+      ),
     )
     const out = scratch()
-    const input = [...requests(3), { id: "low", prompt: "a pebble", urgency: "batch" as const, priority: "low" as const }]
+    const input = [
+      ...requests(3),
+      { id: "low", prompt: "a pebble", urgency: "batch" as const, priority: "low" as const },
+    ]
     const totals = await session({ state: scratch(), out, pipeline: path }, ({ work, events }) =>
       Effect.gen(function* () {
         const enqueued = yield* work.enqueue(input)
@@ -142,10 +156,11 @@ describe("BatchWork", () => {
             if (reached === point) throw new Error(`crash at ${point}`)
           },
         },
-        ({ work }) => Effect.gen(function* () {
-          const enqueued = yield* work.enqueue(input)
-          yield* work.submit(enqueued.keys)
-        }),
+        ({ work }) =>
+          Effect.gen(function* () {
+            const enqueued = yield* work.enqueue(input)
+            yield* work.submit(enqueued.keys)
+          }),
       ).then(
         () => false,
         () => true,
@@ -180,10 +195,11 @@ describe("BatchWork", () => {
           if (point === "after-write" && ++writes === 2) throw new Error("crash after the second image")
         },
       },
-      ({ work }) => Effect.gen(function* () {
-        const enqueued = yield* work.enqueue(input)
-        yield* work.wait(enqueued.keys, wait)
-      }),
+      ({ work }) =>
+        Effect.gen(function* () {
+          const enqueued = yield* work.enqueue(input)
+          yield* work.wait(enqueued.keys, wait)
+        }),
     ).catch(() => undefined)
     expect(pngs(out).length).toBe(2)
     const totals = await session({ state, out }, ({ work }) =>
@@ -229,28 +245,32 @@ describe("BatchWork", () => {
 
   it("unfinished: realtime makes what a job did not bring back through the real-time channel; report reports it", async () => {
     sim.script("gemini-batch", ["ok", "ok", "503", "safety"])
-    const totals = await session({ state: scratch(), out: scratch(), pipeline: pipelineFile("{ unfinished: realtime }") }, ({ work, journal }) =>
-      Effect.gen(function* () {
-        const enqueued = yield* work.enqueue(requests(3, "rt"))
-        const result = yield* work.wait(enqueued.keys, wait)
-        const records = yield* journal.requests({ keys: enqueued.keys })
-        expect(records.map((record) => [record.id, record.state, record.channel])).toEqual([
-          ["rt1", "done", "batch"],
-          ["rt2", "done", "google"],
-          ["rt3", "failed", "batch"],
-        ])
-        expect(records[2]?.error).toContain("ContentBlocked")
-        return result
-      }),
+    const totals = await session(
+      { state: scratch(), out: scratch(), pipeline: pipelineFile("{ unfinished: realtime }") },
+      ({ work, journal }) =>
+        Effect.gen(function* () {
+          const enqueued = yield* work.enqueue(requests(3, "rt"))
+          const result = yield* work.wait(enqueued.keys, wait)
+          const records = yield* journal.requests({ keys: enqueued.keys })
+          expect(records.map((record) => [record.id, record.state, record.channel])).toEqual([
+            ["rt1", "done", "batch"],
+            ["rt2", "done", "google"],
+            ["rt3", "failed", "batch"],
+          ])
+          expect(records[2]?.error).toContain("ContentBlocked")
+          return result
+        }),
     )
     expect(totals).toMatchObject({ done: 2, failed: 1 })
     expect(totals.costUsd).toBeCloseTo(batchPrice + Pricing.expectedCost("gemini-3-pro-image", "2K"), 2)
     sim.script("gemini-batch", ["hang"])
-    const reported = await session({ state: scratch(), out: scratch(), pipeline: pipelineFile("{ unfinished: report }") }, ({ work }) =>
-      Effect.gen(function* () {
-        const enqueued = yield* work.enqueue(requests(1, "rp"))
-        return yield* work.wait(enqueued.keys, wait)
-      }),
+    const reported = await session(
+      { state: scratch(), out: scratch(), pipeline: pipelineFile("{ unfinished: report }") },
+      ({ work }) =>
+        Effect.gen(function* () {
+          const enqueued = yield* work.enqueue(requests(1, "rp"))
+          return yield* work.wait(enqueued.keys, wait)
+        }),
     )
     expect(reported).toMatchObject({ done: 0, failed: 1, costUsd: 0 })
   })

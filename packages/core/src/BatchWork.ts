@@ -101,7 +101,10 @@ export interface BatchWorkShape {
 }
 
 /** The key of a request: its id and request hash. @category ids */
-export const keyOf = (request: ImageRequest): RequestKey => ({ id: Plan.requestId(request), hash: requestHash(request) })
+export const keyOf = (request: ImageRequest): RequestKey => ({
+  id: Plan.requestId(request),
+  hash: requestHash(request),
+})
 
 /** A fresh job key; the job's display name upstream is `peel-<key>`. @category ids */
 export const newJobKey = (): string => `${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`
@@ -199,7 +202,11 @@ export const make = (options: Options): BatchWorkShape => {
         }
         if (found.success !== undefined) {
           yield* journal.updateJob(job.key, { state: found.success.state, name: found.success.name })
-          emit({ _tag: "Recovered", job: { ...job, state: found.success.state, name: found.success.name }, found: true })
+          emit({
+            _tag: "Recovered",
+            job: { ...job, state: found.success.state, name: found.success.name },
+            found: true,
+          })
         } else {
           yield* journal.updateJob(job.key, { state: "unsent" }, { state: "pending", unsent: true })
           emit({ _tag: "Recovered", job: { ...job, state: "unsent" }, found: false })
@@ -229,7 +236,10 @@ export const make = (options: Options): BatchWorkShape => {
       const submitted: Array<JobRecord> = []
       for (const { channel: name, model, plans } of groups.values()) {
         const channel = batchChannel(name)!
-        const limits = channel.batch.limits ?? { maxRequests: Number.POSITIVE_INFINITY, maxBytes: Number.POSITIVE_INFINITY }
+        const limits = channel.batch.limits ?? {
+          maxRequests: Number.POSITIVE_INFINITY,
+          maxBytes: Number.POSITIVE_INFINITY,
+        }
         const chunks: Array<Array<Plan.Plan>> = []
         let chunk: Array<Plan.Plan> = []
         let bytes = 0
@@ -278,7 +288,8 @@ export const make = (options: Options): BatchWorkShape => {
           }
           // The send failed — but it may have reached the upstream (a lost answer): look before sending again.
           const error = sent.failure
-          const found = channel.batch.find === undefined ? undefined : yield* Effect.result(channel.batch.find(job.displayName))
+          const found =
+            channel.batch.find === undefined ? undefined : yield* Effect.result(channel.batch.find(job.displayName))
           if (found?._tag === "Success" && found.success !== undefined) {
             yield* journal.updateJob(key, { state: found.success.state, name: found.success.name })
             const confirmed = { ...job, state: found.success.state, name: found.success.name }
@@ -302,7 +313,8 @@ export const make = (options: Options): BatchWorkShape => {
               : { state: "failed", error: messageOf(error) },
           )
           for (const member of memberKeys)
-            if (retryable) emit({ _tag: "Requeued", id: member.id, reason: `the job could not be sent: ${messageOf(error)}` })
+            if (retryable)
+              emit({ _tag: "Requeued", id: member.id, reason: `the job could not be sent: ${messageOf(error)}` })
             else emit({ _tag: "Failed", id: member.id, error: messageOf(error), costUsd: 0 })
           if (retryable) return submitted
         }
@@ -324,8 +336,19 @@ export const make = (options: Options): BatchWorkShape => {
         const realtime = { ...record.request, urgency: "realtime" as const }
         const found = output?.lookup(record.id, record.hash)
         if (found?._tag === "Current") {
-          yield* journal.updateRequest(record, { state: "done", file: found.file, channel: "realtime", addCostUsd: costUsd })
-          emit({ _tag: "Done", id: record.id, file: found.file, costUsd: record.costUsd + costUsd, channel: "realtime" })
+          yield* journal.updateRequest(record, {
+            state: "done",
+            file: found.file,
+            channel: "realtime",
+            addCostUsd: costUsd,
+          })
+          emit({
+            _tag: "Done",
+            id: record.id,
+            file: found.file,
+            costUsd: record.costUsd + costUsd,
+            channel: "realtime",
+          })
           return
         }
         const ran = yield* Effect.result(runner.run(realtime))
@@ -342,7 +365,13 @@ export const make = (options: Options): BatchWorkShape => {
             addCostUsd: costUsd + result.costUsd,
             ...(file === undefined ? {} : { file }),
           })
-          emit({ _tag: "Done", id: record.id, file, costUsd: record.costUsd + costUsd + result.costUsd, channel: result.channel })
+          emit({
+            _tag: "Done",
+            id: record.id,
+            file,
+            costUsd: record.costUsd + costUsd + result.costUsd,
+            channel: result.channel,
+          })
           return
         }
         const failure = ran.failure
@@ -351,7 +380,12 @@ export const make = (options: Options): BatchWorkShape => {
           error: `${reason}; in real time: ${failure.message}`,
           addCostUsd: costUsd + failure.costUsd,
         })
-        emit({ _tag: "Failed", id: record.id, error: `${reason}; in real time: ${failure.message}`, costUsd: record.costUsd + costUsd + failure.costUsd })
+        emit({
+          _tag: "Failed",
+          id: record.id,
+          error: `${reason}; in real time: ${failure.message}`,
+          costUsd: record.costUsd + costUsd + failure.costUsd,
+        })
         return
       }
       const final = policy.action === "resubmit" ? `${reason} (sent in ${record.sends} job(s))` : reason
@@ -375,7 +409,13 @@ export const make = (options: Options): BatchWorkShape => {
         const planned = yield* planOf(member.request)
         const channelRequest =
           typeof planned === "string"
-            ? { id: member.id, prompt: member.request.prompt, model: job.model, size: "1K" as const, aspectRatio: "1:1" as const }
+            ? {
+                id: member.id,
+                prompt: member.request.prompt,
+                model: job.model,
+                size: "1K" as const,
+                aspectRatio: "1:1" as const,
+              }
             : planned.channelRequest
         if (result === undefined) {
           yield* unfinished(member, `job ${job.key} brought no result for it`, 0)
@@ -407,7 +447,11 @@ export const make = (options: Options): BatchWorkShape => {
           file = written.success
           failpoint("after-write")
         }
-        yield* journal.updateRequest(member, { state: "done", addCostUsd: cost, ...(file === undefined ? {} : { file }) })
+        yield* journal.updateRequest(member, {
+          state: "done",
+          addCostUsd: cost,
+          ...(file === undefined ? {} : { file }),
+        })
         emit({ _tag: "Done", id: member.id, file, costUsd: member.costUsd + cost, channel: job.channel, job: job.key })
       }
       return (yield* journal.requests({ job: job.key, states: ["queued"] })).length === 0
@@ -426,7 +470,10 @@ export const make = (options: Options): BatchWorkShape => {
         }
         if (polled.success.state !== state) {
           state = polled.success.state
-          yield* journal.updateJob(job.key, { state, ...(polled.success.error === undefined ? {} : { error: polled.success.error }) })
+          yield* journal.updateJob(job.key, {
+            state,
+            ...(polled.success.error === undefined ? {} : { error: polled.success.error }),
+          })
           emit({ _tag: "JobState", job: { ...job, state }, state })
         }
       }
@@ -444,7 +491,12 @@ export const make = (options: Options): BatchWorkShape => {
         if (state === "cancelled") {
           yield* journal.updateRequest(member, { state: "cancelled", error: `job ${job.key} was cancelled` })
           emit({ _tag: "Failed", id: member.id, error: `job ${job.key} was cancelled`, costUsd: member.costUsd })
-        } else yield* unfinished(member, `job ${job.key} ${state === "expired" ? "expired (48 h) with no results" : `is ${state}`}`, 0)
+        } else
+          yield* unfinished(
+            member,
+            `job ${job.key} ${state === "expired" ? "expired (48 h) with no results" : `is ${state}`}`,
+            0,
+          )
       }
       return current
     })
@@ -454,7 +506,10 @@ export const make = (options: Options): BatchWorkShape => {
       const channel = batchChannel(job.channel)
       if (channel?.batch.cancel === undefined || job.name === undefined) return job
       yield* channel.batch.cancel(job.name)
-      return yield* refresh({ ...job, state: liveStates.includes(job.state) ? job.state : "running" }, { collect: true })
+      return yield* refresh(
+        { ...job, state: liveStates.includes(job.state) ? job.state : "running" },
+        { collect: true },
+      )
     })
 
   /** Jobs holding any of these keys that still need a poll or a collection. */
@@ -463,7 +518,8 @@ export const make = (options: Options): BatchWorkShape => {
       const queued = yield* journal.requests({ keys, states: ["queued"] })
       const wanted = new Set(queued.flatMap((record) => (record.job === undefined ? [] : [record.job])))
       const jobs = yield* journal.jobs()
-      return jobs.filter((job) => wanted.has(job.key) && !finishedJobStates.includes(job.state) && job.state !== "intent")
+      return jobs
+        .filter((job) => wanted.has(job.key) && !finishedJobStates.includes(job.state) && job.state !== "intent")
         .concat(jobs.filter((job) => wanted.has(job.key) && ["failed", "expired", "cancelled"].includes(job.state)))
     })
 

@@ -155,11 +155,7 @@ export interface WorkJournalShape {
     members: ReadonlyArray<RequestKey>,
   ) => Effect.Effect<void, JournalError>
   /** Change a job, and optionally its members that are still `queued` in it, in one transaction. */
-  readonly updateJob: (
-    key: string,
-    patch: JobPatch,
-    members?: RequestPatch,
-  ) => Effect.Effect<void, JournalError>
+  readonly updateJob: (key: string, patch: JobPatch, members?: RequestPatch) => Effect.Effect<void, JournalError>
   /** A job by Peel's key, its display name or the upstream's name. */
   readonly job: (reference: string) => Effect.Effect<JobRecord | undefined, JournalError>
   /** Jobs, newest first, optionally only in some states. */

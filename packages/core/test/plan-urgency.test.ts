@@ -18,7 +18,11 @@ const both = new Map([
   ["batch", channel("batch", true)],
 ])
 const plan = (urgency: "batch" | "realtime" | undefined, channels = both, unfinished?: Plan.Unfinished) => {
-  const started = Plan.start({ prompt: "a fox", ...(urgency === undefined ? {} : { urgency }) }, Plan.defaultLimits, "2026-11-26")
+  const started = Plan.start(
+    { prompt: "a fox", ...(urgency === undefined ? {} : { urgency }) },
+    Plan.defaultLimits,
+    "2026-11-26",
+  )
   if (!("adjustments" in started)) throw started
   return Plan.finish({ ...started, ...(unfinished === undefined ? {} : { unfinished }) }, channels, Plan.defaultLimits)
 }

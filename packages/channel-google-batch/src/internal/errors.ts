@@ -42,8 +42,7 @@ export const fromRequestError = (channel: string, error: unknown, secret: string
   }
   const code = typeof value.code === "number" ? value.code : 13
   const status = code >= 100 ? code : (httpOfRpc[code] ?? 500)
-  if (status === 499)
-    return new Errors.Unavailable({ channel, message: "the request was cancelled inside the batch" })
+  if (status === 499) return new Errors.Unavailable({ channel, message: "the request was cancelled inside the batch" })
   return GeminiWire.classifyHttpError(
     channel,
     status,

@@ -21,16 +21,7 @@
  */
 import { readFileSync, statSync } from "node:fs"
 import { resolve } from "node:path"
-import {
-  BatchWork,
-  Catalog,
-  Duration,
-  Output,
-  Pipeline,
-  Request,
-  Runner,
-  WorkJournal,
-} from "@peel/core"
+import { BatchWork, Catalog, Duration, Output, Pipeline, Request, Runner, WorkJournal } from "@peel/core"
 import { Effect, Result, type Scope } from "effect"
 import { ExitCode, printProblems } from "../output.ts"
 import { loadOptions } from "../plugins.ts"
@@ -170,7 +161,8 @@ const makeReporter = (json: boolean) => {
         )
         break
       case "JobState":
-        if (json) write(JSON.stringify({ event: "job", job: event.job.key, upstream: event.job.name, state: event.state }))
+        if (json)
+          write(JSON.stringify({ event: "job", job: event.job.key, upstream: event.job.name, state: event.state }))
         else write(`job ${event.job.key}: ${event.state}`)
         break
       case "Done":
@@ -216,7 +208,9 @@ const costLine = (totals: WorkJournal.Totals, records: ReadonlyArray<WorkJournal
   const batchUsd = batchDone.reduce((sum, record) => sum + record.costUsd, 0)
   const standardUsd = batchUsd / Catalog.batchDiscount + (totals.costUsd - batchUsd)
   return `spent ${money(totals.costUsd)}${
-    batchUsd > 0 ? ` (batch price: ${money(batchUsd)} for ${batchDone.length} image(s), 50% of ${money(batchUsd / Catalog.batchDiscount)} in real time; all at standard price ${money(standardUsd)})` : ""
+    batchUsd > 0
+      ? ` (batch price: ${money(batchUsd)} for ${batchDone.length} image(s), 50% of ${money(batchUsd / Catalog.batchDiscount)} in real time; all at standard price ${money(standardUsd)})`
+      : ""
   }`
 }
 
@@ -234,7 +228,8 @@ const makeProgress = (total: number) => {
       const elapsed = (Date.now() - started) / 1000
       const finished = totals.done + totals.failed + totals.cancelled
       const left = total - finished
-      const eta = finished === 0 || left === 0 ? (left === 0 ? "0s" : "unknown") : `${Math.round((elapsed / finished) * left)}s`
+      const eta =
+        finished === 0 || left === 0 ? (left === 0 ? "0s" : "unknown") : `${Math.round((elapsed / finished) * left)}s`
       process.stderr.write(
         `\r\x1b[2Kbatch: ${totals.done} done, ${totals.failed} failed, ${totals.pending + totals.queued} pending · ${Math.round(elapsed)}s elapsed · ETA ${eta}`,
       )
@@ -318,15 +313,13 @@ export const submit = Effect.fn("batch.submit")(function* (options: SubmitOption
         return totals.failed > 0 || totals.pending > 0 ? ExitCode.failed : ExitCode.ok
       }
       const progress = makeProgress(enqueued.keys.length)
-      const totals = yield* context.work
-        .step(enqueued.keys)
-        .pipe(
-          Effect.tap((totals) => Effect.sync(() => progress.show(totals))),
-          Effect.repeat({
-            schedule: BatchWork.pollSchedule(poll.every, poll.max),
-            until: (totals) => totals.pending === 0 && totals.queued === 0,
-          }),
-        )
+      const totals = yield* context.work.step(enqueued.keys).pipe(
+        Effect.tap((totals) => Effect.sync(() => progress.show(totals))),
+        Effect.repeat({
+          schedule: BatchWork.pollSchedule(poll.every, poll.max),
+          until: (totals) => totals.pending === 0 && totals.queued === 0,
+        }),
+      )
       progress.clear()
       const records = yield* journal.requests({ keys: enqueued.keys })
       write(summaryLine(totals))
@@ -387,22 +380,24 @@ const jobTable = (
   })
   const header = ["JOB", "UPSTREAM", "STATE", "MODEL", "REQUESTS", "DONE", "FAILED", "IN JOB", "CREATED"]
   const widths = header.map((title, index) => Math.max(title.length, ...rows.map((row) => row[index]!.length)))
-  return [header, ...rows].map((row) => row.map((cell, index) => pad(cell, widths[index]!)).join("  ").trimEnd()).join("\n")
+  return [header, ...rows]
+    .map((row) =>
+      row
+        .map((cell, index) => pad(cell, widths[index]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n")
 }
 
 const countsOf = (journal: WorkJournal.WorkJournalShape, jobs: ReadonlyArray<WorkJournal.JobRecord>) =>
   Effect.gen(function* () {
     const counts = new Map<string, WorkJournal.Totals>()
-    for (const job of jobs)
-      counts.set(job.key, WorkJournal.totalsOf(yield* journal.requests({ job: job.key })))
+    for (const job of jobs) counts.set(job.key, WorkJournal.totalsOf(yield* journal.requests({ job: job.key })))
     return counts
   })
 
-const printJobs = (
-  journal: WorkJournal.WorkJournalShape,
-  jobs: ReadonlyArray<WorkJournal.JobRecord>,
-  json: boolean,
-) =>
+const printJobs = (journal: WorkJournal.WorkJournalShape, jobs: ReadonlyArray<WorkJournal.JobRecord>, json: boolean) =>
   Effect.gen(function* () {
     const counts = yield* countsOf(journal, jobs)
     if (json) for (const job of jobs) write(JSON.stringify({ ...job, counts: counts.get(job.key) }))
@@ -448,12 +443,16 @@ export const status = Effect.fn("batch.status")(function* (options: StateOptions
       const refreshed =
         options.job === undefined
           ? yield* journal.jobs()
-          : (yield* Effect.forEach(jobs, (job) => journal.job(job.key))).flatMap((job) => (job === undefined ? [] : [job]))
+          : (yield* Effect.forEach(jobs, (job) => journal.job(job.key))).flatMap((job) =>
+              job === undefined ? [] : [job],
+            )
       yield* printJobs(journal, refreshed, options.json)
       if (options.job !== undefined && !options.json) {
         const members = yield* journal.requests({ job: refreshed[0]!.key })
         for (const member of members)
-          write(`  ${member.id}  ${member.state}${member.file === undefined ? "" : `  ${member.file}`}${member.error === undefined || member.state === "done" ? "" : `  ${member.error}`}`)
+          write(
+            `  ${member.id}  ${member.state}${member.file === undefined ? "" : `  ${member.file}`}${member.error === undefined || member.state === "done" ? "" : `  ${member.error}`}`,
+          )
       }
       return ExitCode.ok
     }),
@@ -522,17 +521,22 @@ export const cancel = Effect.fn("batch.cancel")(function* (options: StateOptions
       if (job === undefined) return ExitCode.usage
       const reporter = makeReporter(options.json)
       let failed: string | undefined
-      const done = yield* withPipelines([job], journal, (entry) => entry.outDir ?? "./out", reporter.onEvent, (context) =>
-        context.work.cancel(job).pipe(
-          Effect.catch((error) =>
-            error._tag === "JournalError"
-              ? Effect.fail(error)
-              : Effect.sync(() => {
-                  failed = `${error._tag}: ${error.message}`
-                  return job
-                }),
+      const done = yield* withPipelines(
+        [job],
+        journal,
+        (entry) => entry.outDir ?? "./out",
+        reporter.onEvent,
+        (context) =>
+          context.work.cancel(job).pipe(
+            Effect.catch((error) =>
+              error._tag === "JournalError"
+                ? Effect.fail(error)
+                : Effect.sync(() => {
+                    failed = `${error._tag}: ${error.message}`
+                    return job
+                  }),
+            ),
           ),
-        ),
       )
       if (done === undefined) return ExitCode.usage
       if (failed !== undefined) {

@@ -10,7 +10,6 @@ import { DatabaseSync, type SQLInputValue } from "node:sqlite"
 import { Effect } from "effect"
 import type { ImageRequest } from "../Request.ts"
 import {
-  type JobPatch,
   type JobRecord,
   type JobState,
   JournalError,
@@ -264,8 +263,7 @@ export const open = (path: string): { readonly shape: WorkJournalShape; readonly
         ) as Array<Row>
         return rows.map(jobOf)
       }),
-    totals: (keys) =>
-      Effect.map(shape.requests(keys === undefined ? {} : { keys }), (records) => totalsOf(records)),
+    totals: (keys) => Effect.map(shape.requests(keys === undefined ? {} : { keys }), (records) => totalsOf(records)),
   }
   return { shape, close: () => db.close() }
 }
