@@ -9,6 +9,7 @@
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import googleAiStudio from "@peel/channel-google-ai-studio"
+import googleBatch from "@peel/channel-google-batch"
 import openAiCompatible from "@peel/channel-openai-compatible"
 import openRouter from "@peel/channel-openrouter"
 import vertexAi from "@peel/channel-vertex-ai"
@@ -21,6 +22,7 @@ export const firstPartyPlugins: ReadonlyArray<Channel.ChannelPlugin<any>> = [
   vertexAi,
   openRouter,
   openAiCompatible,
+  googleBatch,
 ]
 
 type JsonObject = { [key: string]: unknown }
