@@ -53,9 +53,9 @@ export const observe =
 
 /** The hedge delay for a channel: fixed, or its observed p95 (20 s until enough is known). @category hedging */
 export const hedgeDelay =
-  (observations: Observations, after: number | "auto") =>
+  (observations: Observations, after: number | "auto", initial: number = defaultHedgeMillis) =>
   (channel: Channel): number =>
-    after === "auto" ? (percentile(observations, channel.name, 95) ?? defaultHedgeMillis) : after
+    after === "auto" ? (percentile(observations, channel.name, 95) ?? initial) : after
 
 /**
  * At most `share` hedges per call over the last `windowMillis` (one hedge is always allowed to start a

@@ -352,6 +352,9 @@ const HedgeConfig = Schema.Struct({
     description:
       "Start the next candidate when the current one has not answered after this long; auto: the channel's observed p95 latency (20s until known)",
   }),
+  initial: Schema.optional(DurationMillis).annotate({
+    description: "With after: auto, the delay used until a channel's latency is known (default 20s)",
+  }),
   budget: Schema.optional(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))).annotate({
     description: "Hedges allowed as a share of calls over the window (default 0.1: at most 10% more calls)",
   }),
@@ -464,7 +467,7 @@ export const generate: StageDefinition<typeof Config.Type> = {
         config.hedge === undefined
           ? sequential(limits.maxCalls)
           : hedged(
-              Latency.hedgeDelay(latency, config.hedge.after),
+              Latency.hedgeDelay(latency, config.hedge.after, config.hedge.initial),
               Latency.hedgeBudget(latency, config.hedge.budget ?? 0.1, config.hedge.window ?? 300_000),
               limits.maxCalls,
             )
