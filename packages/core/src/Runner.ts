@@ -235,7 +235,16 @@ export const make = Effect.fn("Runner.make")(function* (
             })
           if (output === undefined) return finish()
           return Effect.flatMap(
-            output.write(plan.id, Output.requestHash(request), done.image.bytes, done.info.mimeType),
+            // A paid-for image is written whatever happens to the request now (drain time, second signal).
+            Effect.uninterruptible(
+              output.write(
+                plan.id,
+                Output.requestHash(request),
+                done.image.bytes,
+                done.info.mimeType,
+                done.placeholder ? { placeholder: true } : undefined,
+              ),
+            ),
             finish,
           )
         }),
