@@ -116,12 +116,14 @@ export const fromReply = (
     const what = found === undefined ? "no image" : "an image link (this channel reads inline images only)"
     return Result.fail(Failures.noImage(channel, `answer has ${what}: ${quote(content)}`, choice.finish_reason))
   }
-  const image = Image.decodeBase64Image(found.base64)
-  if ("problem" in image) return Result.fail(Failures.malformed(channel, image.problem))
+  // Contract v2: decode the base64 only; core checks once that the bytes are a whole image (and bills a
+  // truncated one as the billed failure it is).
+  const bytes = Image.decodeBase64(found.base64)
+  if (bytes === undefined) return Result.fail(Failures.malformed(channel, "image data is not valid base64"))
   const usage = completion.usage
   return Result.succeed({
-    bytes: image.bytes,
-    mimeType: image.info.mimeType,
+    bytes,
+    mimeType: found.mimeType,
     costUsd,
     ...(usage === undefined
       ? {}
@@ -162,8 +164,7 @@ export const make = (
     const generate = Effect.fn("ExampleChannel.generate")(function* (
       request: Channel.ChannelRequest,
     ): Effect.fn.Return<Channel.ChannelImage, Errors.ChannelError> {
-      const reason = refuse(request)
-      if (reason !== undefined) return yield* new Errors.Unsupported({ channel: context.name, message: reason })
+      // Contract v2: core has already refused what `refuse` rejects (once, while planning): no second check.
       const reply = yield* client.chatCompletions(toBody(request))
       return yield* Effect.fromResult(fromReply(context.name, reply, secrets, price))
     })

@@ -9,7 +9,7 @@
  * @since 0.1.0
  */
 import { rmSync } from "node:fs"
-import { Pipeline, type Request, Runner } from "@peel/core"
+import { Estimate, Pipeline, type Request, Runner } from "@peel/core"
 import { Simulator } from "@peel/simulator"
 import { Effect, Result } from "effect"
 import { printProblems, rowOf, table } from "./output.ts"
@@ -69,6 +69,10 @@ const scenes: ReadonlyArray<Scene> = [
     note: "a safety block stops at once: no failover, nothing billed",
     faults: [["gemini", ["safety"]]],
   },
+  {
+    request: { id: "harbour-again", prompt: "a harbour at dawn,  watercolour", use: "blog", aspectRatio: "16:9" },
+    note: "the blog-harbour image again (same prompt, size, ratio): from the cache, $0",
+  },
 ]
 
 const program = Effect.gen(function* () {
@@ -103,6 +107,7 @@ const program = Effect.gen(function* () {
   process.stdout.write(`simulator listening on ${simulator.url}; pipeline ${pipelineFile}; images under ${outDir}\n\n`)
 
   const rows = []
+  const made: Array<{ request: Request.ImageRequest; result: Request.ImageResult }> = []
   const notes: Array<string> = []
   let accounted = 0
   for (const scene of scenes) {
@@ -117,6 +122,7 @@ const program = Effect.gen(function* () {
       `${row.id}: ${scene.note}  [${attempts.map((attempt) => `${attempt.channel}:${attempt.outcome}`).join(" → ")}]`,
     )
     rows.push(row)
+    if (Result.isSuccess(result)) made.push({ request: scene.request, result: result.success })
   }
   process.stdout.write(`${table(rows)}\n\n${notes.join("\n")}\n\n`)
   const ledger = simulator.ledger()
@@ -124,6 +130,8 @@ const program = Effect.gen(function* () {
     `upstream calls ${ledger.totals.calls}, billed images ${ledger.totals.billedImages}; ` +
       `simulator billed $${ledger.totals.billedUsd.toFixed(4)}, Peel accounted $${accounted.toFixed(4)}\n`,
   )
+  // What it cost, what Google direct would have cost, and what the cache saved.
+  process.stdout.write(`${Estimate.costLine(accounted, yield* Estimate.afterRun(runner, made))}\n`)
   return 0
 })
 
