@@ -8,8 +8,10 @@
  *
  * @since 0.1.0
  */
-import { rmSync } from "node:fs"
+import { rmSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
 import { Estimate, Pipeline, type Request, Runner } from "@peel/core"
+import { Observe, Report, Stats, Summary } from "@peel/observability"
 import { Simulator } from "@peel/simulator"
 import { Effect, Result } from "effect"
 import { printProblems, rowOf, table } from "./output.ts"
@@ -103,7 +105,11 @@ const program = Effect.gen(function* () {
     return 2
   }
   for (const id of scenes.map((scene) => scene.request.id)) rmSync(`${outDir}/${id}.png`, { force: true })
-  const runner = yield* Runner.make(loaded.success, { outDir })
+  // The call log (one JSON line per attempt and per request) and, at the end, the HTML report built from it.
+  const callLog = join(outDir, "calls.jsonl")
+  rmSync(callLog, { force: true })
+  const observed = yield* Observe.make({ callLog, pipeline: pipelineFile, requests: scenes.length })
+  const runner = yield* Runner.make(loaded.success, { outDir, observers: observed.observers })
   process.stdout.write(`simulator listening on ${simulator.url}; pipeline ${pipelineFile}; images under ${outDir}\n\n`)
 
   const rows = []
@@ -130,19 +136,14 @@ const program = Effect.gen(function* () {
     `upstream calls ${ledger.totals.calls}, billed images ${ledger.totals.billedImages}; ` +
       `simulator billed $${ledger.totals.billedUsd.toFixed(4)}, Peel accounted $${accounted.toFixed(4)}\n`,
   )
+  // What it cost, what Google direct would have cost, and what the cache saved.
+  process.stdout.write(`${Estimate.costLine(accounted, yield* Estimate.afterRun(runner, made))}\n`)
   observed.writer?.flush()
   const read = Stats.read([callLog])
   const report = join(outDir, "report.html")
   writeFileSync(report, Report.html(Summary.summarize(read.lines), { title: "Peel demo", source: callLog }))
   process.stdout.write(
     `call log ${callLog} (${read.lines.length} lines: peel stats ${callLog}); report ${report} (open it in a browser)\n`,
-  )
-  // What it cost, what Google direct would have cost, and what the cache saved.
-  process.stdout.write(`${Estimate.costLine(accounted, yield* Estimate.afterRun(runner, made))}\n`)
-  // Batch work at half price, collected into the same folder (src/demoBatch.ts).
-  yield* Effect.flatMap(
-    Effect.promise(() => import("./demoBatch.ts")),
-    (module) => module.batchDemo(simulator, outDir),
   )
   return 0
 })
