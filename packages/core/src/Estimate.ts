@@ -20,7 +20,7 @@ import type { Channel } from "./Channel.ts"
 import type { Pipeline } from "./Pipeline.ts"
 import { defaults, type Plan } from "./Plan.ts"
 import { expectedCost } from "./Pricing.ts"
-import type { ImageRequest } from "./Request.ts"
+import type { ImageRequest, ImageResult } from "./Request.ts"
 import type { RunnerShape } from "./Runner.ts"
 import { ttlOf } from "./stages/cache.ts"
 import type { Workload } from "./Workload.ts"
@@ -275,4 +275,40 @@ export const requests = (runner: RunnerShape, list: Iterable<ImageRequest>): Eff
     },
   }))
   return Effect.map(estimateLines(runner, lines, "input"), (body) => finishReport(body, ttl))
+}
+
+/**
+ * After a run: what the images made would have cost at Google's standard price, and what the cache
+ * saved (each cached image at the price its plan would have paid). Placeholders are left out.
+ *
+ * @category runs
+ */
+export const afterRun = (
+  runner: RunnerShape,
+  done: ReadonlyArray<{ readonly request: ImageRequest; readonly result: ImageResult }>,
+): Effect.Effect<{ readonly googleUsd: number; readonly cacheSavedUsd: number; readonly cachedImages: number }> =>
+  Effect.gen(function* () {
+    let google = 0
+    let saved = 0
+    let cachedImages = 0
+    for (const { request, result } of done) {
+      if (result.placeholder) continue
+      const planned = yield* Effect.result(runner.plan(request))
+      if (planned._tag === "Failure") continue
+      google += googleStandardPrice(planned.success)
+      if (result.cached) {
+        cachedImages += 1
+        saved += expectedPrice(planned.success, runner.channels) ?? 0
+      }
+    }
+    return { googleUsd: round(google), cacheSavedUsd: round(saved), cachedImages }
+  })
+
+/** The one-line cost summary `pnpm demo` ends with. @category runs */
+export const costLine = (
+  spentUsd: number,
+  after: { readonly googleUsd: number; readonly cacheSavedUsd: number; readonly cachedImages: number },
+): string => {
+  const less = after.googleUsd > 0 ? ` (${Math.round((1 - spentUsd / after.googleUsd) * 100)}% less)` : ""
+  return `cost: spent $${spentUsd.toFixed(4)}; Google direct at its standard price would have cost $${after.googleUsd.toFixed(4)}${less}; the cache saved $${after.cacheSavedUsd.toFixed(4)} (${after.cachedImages} image${after.cachedImages === 1 ? "" : "s"} at $0)`
 }
