@@ -136,8 +136,20 @@ const program = Effect.gen(function* () {
     `upstream calls ${ledger.totals.calls}, billed images ${ledger.totals.billedImages}; ` +
       `simulator billed $${ledger.totals.billedUsd.toFixed(4)}, Peel accounted $${accounted.toFixed(4)}\n`,
   )
+  observed.writer?.flush()
+  const read = Stats.read([callLog])
+  const report = join(outDir, "report.html")
+  writeFileSync(report, Report.html(Summary.summarize(read.lines), { title: "Peel demo", source: callLog }))
+  process.stdout.write(
+    `call log ${callLog} (${read.lines.length} lines: peel stats ${callLog}); report ${report} (open it in a browser)\n`,
+  )
   // What it cost, what Google direct would have cost, and what the cache saved.
   process.stdout.write(`${Estimate.costLine(accounted, yield* Estimate.afterRun(runner, made))}\n`)
+  // Batch work at half price, collected into the same folder (src/demoBatch.ts).
+  yield* Effect.flatMap(
+    Effect.promise(() => import("./demoBatch.ts")),
+    (module) => module.batchDemo(simulator, outDir),
+  )
   observed.writer?.flush()
   const read = Stats.read([callLog])
   const report = join(outDir, "report.html")
