@@ -230,3 +230,80 @@ describe("peel estimate", () => {
     expect(sum.stderr).toContain(`${fixed}:4:11: priority: the shares add up to 90%, not 100%`)
   })
 })
+
+describe("every cost path equals what the upstream billed", () => {
+  const pipelineWith = (channels: ReadonlyArray<string>, order: ReadonlyArray<string>) => {
+    const folder = mkdtempSync(join(tmpdir(), "peel-costpath-"))
+    const file = join(folder, "pipeline.yaml")
+    writeFileSync(
+      file,
+      [
+        "version: 1",
+        "name: cost-paths",
+        "channels:",
+        ...channels.map((line) => `  ${line}`),
+        "stages:",
+        `  - select: { strategy: ordered, channels: [${order.join(", ")}] }`,
+        "  - generate: { timeout: 30s }",
+      ].join("\n"),
+    )
+    return file
+  }
+  const google = 'google: { plugin: google-ai-studio, baseUrl: "${GEMINI_BASE_URL}", apiKey: "${GEMINI_API_KEY}" }'
+  const vertex =
+    'vertex: { plugin: vertex-ai, baseUrl: "${VERTEX_BASE_URL}", project: "${GOOGLE_CLOUD_PROJECT}", location: global, accessToken: "${VERTEX_ACCESS_TOKEN}" }'
+  const openrouter =
+    'openrouter: { plugin: openrouter, baseUrl: "${OPENROUTER_BASE_URL}", apiKey: "${OPENROUTER_API_KEY}" }'
+  const native =
+    'proxy: { plugin: google-ai-studio, auth: bearer, baseUrl: "${PROXY_NATIVE_BASE_URL}", apiKey: "${PROXY_API_KEY}", price: 0.05 }'
+  const chat =
+    'chat: { plugin: openai-compatible, preset: laozhang, baseUrl: "${PROXY_BASE_URL}", apiKey: "${PROXY_API_KEY}" }'
+
+  const cases: ReadonlyArray<{
+    readonly name: string
+    readonly channels: ReadonlyArray<string>
+    readonly order: ReadonlyArray<string>
+    readonly script?: readonly [Simulator.RouteName, ReadonlyArray<Simulator.FaultKind>]
+    readonly expected: (usd: number) => void
+  }> = [
+    {
+      name: "tokens (AI Studio usageMetadata × catalog prices)",
+      channels: [google],
+      order: ["google"],
+      expected: (usd) => expect(usd).toBeGreaterThan(0.134),
+    },
+    {
+      name: "usage.cost (OpenRouter)",
+      channels: [openrouter],
+      order: ["openrouter"],
+      expected: (usd) => expect(usd).toBeGreaterThan(0.134),
+    },
+    {
+      name: "flat (proxy, Gemini-native route)",
+      channels: [native],
+      order: ["proxy"],
+      expected: (usd) => expect(usd).toBe(0.05),
+    },
+    { name: "flat (proxy, chat route)", channels: [chat], order: ["chat"], expected: (usd) => expect(usd).toBe(0.05) },
+    {
+      name: "billed failure (a truncated image AI Studio charged for, then Vertex)",
+      channels: [google, vertex],
+      order: ["google", "vertex"],
+      script: ["gemini", ["truncated"]],
+      expected: (usd) => expect(usd).toBeGreaterThan(0.26),
+    },
+  ]
+  for (const entry of cases)
+    it(entry.name, async () => {
+      simulator.reset()
+      if (entry.script !== undefined) simulator.script(entry.script[0], entry.script[1])
+      const file = pipelineWith(entry.channels, entry.order)
+      const result = await withRunner(file, (runner) =>
+        runner.run({ prompt: "a costed fox", size: "1K", aspectRatio: "1:1" }),
+      )
+      const ledger = simulator.ledger()
+      expect(result.costUsd).toBeCloseTo(ledger.totals.billedUsd, 9)
+      expect(result.attempts.reduce((sum, attempt) => sum + attempt.costUsd, 0)).toBeCloseTo(result.costUsd, 9)
+      entry.expected(result.costUsd)
+    })
+})
