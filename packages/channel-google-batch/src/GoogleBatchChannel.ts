@@ -50,7 +50,8 @@ export const Config = Schema.Struct({
     description: "Largest inline job in bytes (default 4 MB; Google's limit is 20 MB)",
   }),
   maxJobRequests: Schema.optional(Count).annotate({
-    description: "Most requests in one job; more are split into several jobs (default 1000)",
+    description:
+      "Most requests in one job; more are split into several jobs (default 100: a job's results are held in memory while they are collected)",
   }),
   maxJobBytes: Schema.optional(Count).annotate({
     description: "Largest job input in bytes; more is split into several jobs (default 100 MB; Google's limit is 2 GB)",
@@ -66,7 +67,7 @@ export const defaultBaseUrl = "https://generativelanguage.googleapis.com"
 export const defaults = {
   inlineMaxRequests: 20,
   inlineMaxBytes: 4 * 1024 * 1024,
-  maxJobRequests: 1000,
+  maxJobRequests: 100,
   maxJobBytes: 100 * 1024 * 1024,
 } as const
 

@@ -462,7 +462,7 @@ export const make = (options: Options): BatchWorkShape => {
       const channel = batchChannel(job.channel)
       if (channel === undefined || job.name === undefined) return job
       let state = job.state
-      if (liveStates.includes(state) || (state === "succeeded" && refreshOptions.collect)) {
+      if (liveStates.includes(state)) {
         const polled = yield* Effect.result(channel.batch.poll(job.name))
         if (polled._tag === "Failure") {
           emit({ _tag: "Warning", message: `job ${job.key}: cannot poll ${job.name} (${messageOf(polled.failure)})` })
