@@ -21,7 +21,7 @@
  */
 import { readFileSync, statSync } from "node:fs"
 import { resolve } from "node:path"
-import { BatchWork, Catalog, Duration, Output, Pipeline, Request, Runner, WorkJournal } from "@peel/core"
+import { BatchWork, Catalog, Duration, Output, Pipeline, Plan, Request, Runner, WorkJournal } from "@peel/core"
 import { Effect, Result, type Scope } from "effect"
 import { ExitCode, printProblems } from "../output.ts"
 import { loadOptions } from "../plugins.ts"
@@ -559,3 +559,124 @@ export const list = Effect.fn("batch.list")(function* (options: StateOptions) {
     }),
   )
 })
+
+// ---------------------------------------------------------------------------------------------------
+// the journal side of `peel run --input` (bulk runs)
+
+/** What a bulk `peel run` needs from the journal and the batch path. */
+export interface BulkRun {
+  /** Requests that go their own way in real time. */
+  readonly realtime: ReadonlyArray<Request.ImageRequest>
+  /** Requests that go to batch jobs. */
+  readonly batch: ReadonlyArray<Request.ImageRequest>
+  /** Record a real-time outcome (state, file, cost) in the journal. */
+  readonly record: (outcome: Runner.Outcome) => Effect.Effect<void, WorkJournal.JournalError>
+  /** Journal, send (printing which job holds which request), nothing else. */
+  readonly submitBatch: Effect.Effect<void, WorkJournal.JournalError>
+  /** Poll with backoff and collect until every batch request is done or failed. */
+  readonly waitBatch: (poll: {
+    readonly every: number
+    readonly max: number
+  }) => Effect.Effect<WorkJournal.Totals, WorkJournal.JournalError>
+  /** Totals over every request of the input, across runs (what earlier, killed runs spent included). */
+  readonly totals: Effect.Effect<WorkJournal.Totals, WorkJournal.JournalError>
+  readonly location: string
+}
+
+/**
+ * Split a bulk run's requests by their plan (batch work to batch jobs, the rest in real time), journal
+ * them, and warn once about batch work no channel can take in a batch.
+ */
+export const bulkRun = (options: {
+  readonly runner: Runner.RunnerShape
+  readonly output: Output.OutputDirectory
+  readonly state: string
+  readonly pipelineFile: string
+  readonly requests: ReadonlyArray<Request.ImageRequest>
+  readonly json: boolean
+}): Effect.Effect<BulkRun, WorkJournal.JournalError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const journal = yield* WorkJournal.make(WorkJournal.fileIn(options.state))
+    const realtime: Array<Request.ImageRequest> = []
+    const batch: Array<Request.ImageRequest> = []
+    const fresh: Array<{ key: WorkJournal.RequestKey; request: Request.ImageRequest; plan: unknown }> = []
+    let unbatched = 0
+    for (const request of options.requests) {
+      const planned = yield* Effect.result(options.runner.plan(request))
+      if (Result.isSuccess(planned) && planned.success.urgency === "batch") {
+        batch.push(request)
+        continue
+      }
+      realtime.push(request)
+      if (Result.isSuccess(planned)) {
+        if (planned.success.adjustments.some((adjustment) => adjustment.field === "urgency")) unbatched += 1
+        fresh.push({
+          key: BatchWork.keyOf(request),
+          request,
+          plan: Plan.toJson(planned.success, options.runner.channels),
+        })
+      }
+    }
+    if (unbatched > 0)
+      complain(
+        `warning: ${unbatched} request(s) ask for urgency: batch, but no channel of ${options.pipelineFile} takes batch work: made in real time at the standard price`,
+      )
+    yield* journal.add(fresh)
+    const reporter = makeReporter(options.json)
+    const work = BatchWork.make({
+      runner: options.runner,
+      journal,
+      output: options.output,
+      pipelineFile: resolve(options.pipelineFile),
+      onEvent: reporter.onEvent,
+    })
+    let batchKeys: ReadonlyArray<WorkJournal.RequestKey> = []
+    const submitBatch = Effect.gen(function* () {
+      if (batch.length === 0) return
+      const enqueued = yield* work.enqueue(batch)
+      batchKeys = enqueued.keys
+      if (enqueued.done.length > 0) complain(`${enqueued.done.length} batch request(s) already done: not sent again`)
+      if (enqueued.inJob.length > 0)
+        complain(`${enqueued.inJob.length} batch request(s) already in a job: not sent again`)
+      yield* work.recover()
+      yield* work.submit(enqueued.keys)
+    })
+    const waitBatch = (poll: { readonly every: number; readonly max: number }) =>
+      batchKeys.length === 0 ? journal.totals([]) : work.wait(batchKeys, poll)
+    const record = (outcome: Runner.Outcome): Effect.Effect<void, WorkJournal.JournalError> => {
+      const key = BatchWork.keyOf(outcome.request)
+      if (outcome._tag === "Done")
+        return journal.updateRequest(key, {
+          state: "done",
+          channel: outcome.result.channel,
+          addCostUsd: outcome.result.costUsd,
+          ...(outcome.result.file === undefined ? {} : { file: outcome.result.file }),
+        })
+      if (outcome._tag === "Failed")
+        return journal.updateRequest(key, {
+          state: "failed",
+          error: outcome.failure.message,
+          addCostUsd: outcome.failure.costUsd,
+        })
+      // Skipped: the image is on disk; a record a killed run did not finish is completed (its cost unknown).
+      return Effect.flatMap(journal.request(key), (existing) =>
+        existing === undefined || existing.state === "done"
+          ? Effect.void
+          : journal.updateRequest(key, { state: "done", file: outcome.file }),
+      )
+    }
+    const keys = options.requests.map(BatchWork.keyOf)
+    return {
+      realtime,
+      batch,
+      record,
+      submitBatch,
+      waitBatch,
+      totals: journal.totals(keys),
+      location: journal.location,
+    }
+  })
+
+/** The journal's line at the end of a bulk run: every request of the input, across runs. */
+export const bulkTotalsLine = (totals: WorkJournal.Totals): string =>
+  `journal: ${totals.done} of ${totals.total} done, ${totals.failed} failed${totals.queued > 0 ? `, ${totals.queued} in batch jobs` : ""}; spent ${money(totals.costUsd)} on this input in all runs`
