@@ -48,7 +48,8 @@ describe("Gemini Batch API through @google/genai", () => {
     expect([size.width, size.height]).toEqual([2752, 1536])
     const ledger = state.sim.ledger()
     expect(ledger.billed.map((bill) => bill.tier)).toEqual(["batch", "batch"])
-    expect(ledger.billed[0]!.usd).toBeCloseTo(((2 * 2 + 1120 * 120 + 102 * 12) / 1e6) * 0.5, 6)
+    // image-only (responseModalities ["IMAGE"]): thoughts (96) but no text tokens
+    expect(ledger.billed[0]!.usd).toBeCloseTo(((2 * 2 + 1120 * 120 + 96 * 12) / 1e6) * 0.5, 6)
   })
 
   it("takes JSONL input through the Files API and returns a results file", async () => {
