@@ -306,8 +306,9 @@ export const submit = Effect.fn("batch.submit")(function* (options: SubmitOption
       yield* context.work.submit(enqueued.keys)
       if (!options.wait) {
         const totals = yield* journal.totals(enqueued.keys)
-        write(`${summaryLine(totals)}; journal ${journal.location}`)
-        write(
+        const say = options.json ? complain : write
+        say(`${summaryLine(totals)}; journal ${journal.location}`)
+        say(
           `next: peel batch status --state ${options.state}   then   peel batch collect --state ${options.state} --out ${options.out}`,
         )
         return totals.failed > 0 || totals.pending > 0 ? ExitCode.failed : ExitCode.ok
@@ -322,8 +323,10 @@ export const submit = Effect.fn("batch.submit")(function* (options: SubmitOption
       )
       progress.clear()
       const records = yield* journal.requests({ keys: enqueued.keys })
-      write(summaryLine(totals))
-      write(costLine(totals, records))
+      // With --json, stdout carries only JSON lines; the summary goes to stderr.
+      const say = options.json ? complain : write
+      say(summaryLine(totals))
+      say(costLine(totals, records))
       return totals.failed > 0 || totals.cancelled > 0 ? ExitCode.failed : ExitCode.ok
     }),
   )
@@ -504,8 +507,9 @@ export const collect = Effect.fn("batch.collect")(function* (options: CollectOpt
       )
       if (done === undefined) return ExitCode.usage
       const totals = yield* journal.totals(keys)
-      write(summaryLine(totals))
-      write(costLine(totals, yield* journal.requests({ keys })))
+      const say = options.json ? complain : write
+      say(summaryLine(totals))
+      say(costLine(totals, yield* journal.requests({ keys })))
       if (totals.queued > 0) complain(`${totals.queued} request(s) still in running jobs: collect again later`)
       return totals.failed > 0 || totals.cancelled > 0 ? ExitCode.failed : ExitCode.ok
     }),
