@@ -47,6 +47,10 @@ const runCommand = Command.make(
     model: optionalString("model", "Model id (overrides routing)"),
     out: Flag.String("out").pipe(Flag.withDescription("Folder for images"), Flag.withDefault("./out")),
     json: Flag.Boolean("json").pipe(Flag.withDescription("Print one JSON result per line"), Flag.withDefault(false)),
+    dryRun: Flag.Boolean("dry-run").pipe(
+      Flag.withDescription("Print each request's plan as one JSON line; call nobody, write nothing"),
+      Flag.withDefault(false),
+    ),
     concurrency: Flag.Int("concurrency").pipe(
       Flag.withDescription("Requests in flight (bulk), 1 to 256"),
       Flag.withDefault(4),
@@ -62,6 +66,7 @@ const runCommand = Command.make(
       file: flags.file,
       out: flags.out,
       json: flags.json,
+      dryRun: flags.dryRun,
       concurrency: flags.concurrency,
       drainTimeout: flags.drainTimeout,
       ...Object.fromEntries(

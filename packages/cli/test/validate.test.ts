@@ -67,6 +67,37 @@ describe("peel validate", () => {
     for (const name of files) expect(stdout).toContain(`pipelines/${name}: ok`)
   })
 
+  it("prints what plugins warn about (a placeholder-looking key) as FILE: channels.NAME: warning: …, and exits 0", async () => {
+    const file = write(
+      "short-key.yaml",
+      [
+        "version: 1",
+        "name: short-key",
+        "channels:",
+        "  google:",
+        "    plugin: google-ai-studio",
+        "    baseUrl: http://127.0.0.1:1",
+        '    apiKey: "${PEEL_TEST_KEY}"',
+        "  proxy:",
+        "    plugin: openai-compatible",
+        "    preset: laozhang",
+        "    baseUrl: http://127.0.0.1:1/v1",
+        "    apiKey: a-long-enough-proxy-key",
+        "stages:",
+        "  - select: { channels: [google, proxy] }",
+        "  - generate: { timeout: 60s }",
+        "",
+      ].join("\n"),
+    )
+    const { code, stdout, stderr } = await peel(["validate", file], { PEEL_TEST_KEY: "xyz" })
+    expect(code).toBe(0)
+    const lines = stderr.trim().split("\n")
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(new RegExp(`^${file}: channels\\.google: warning: apiKey is shorter than 8 characters`))
+    expect(stderr).not.toContain("xyz")
+    expect(stdout).toBe(`${file}: ok (2 channels, 2 stages, 1 warning)\n`)
+  })
+
   it("names every unset variable of a checked-in pipeline", async () => {
     const { code, stderr } = await peel(["validate", "pipelines/realtime.yaml"])
     expect(code).toBe(2)

@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 import { readFileSync, statSync } from "node:fs"
-import { Duration, Output, Pipeline, Request, Runner } from "@peel/core"
+import { Duration, Output, Pipeline, Plan, Request, Runner } from "@peel/core"
 import { Observe } from "@peel/observability"
 import { Deferred, Effect, Result, Semaphore, Stream } from "effect"
 import { ExitCode, jsonOf, makeProgress, printProblems, rowOf, streamedTable, table } from "../output.ts"
@@ -46,6 +46,8 @@ export interface RunOptions {
   readonly drainTimeout?: string
   /** Append the call log here (`--call-log`): a JSON line per attempt, per request, per alert. */
   readonly callLog?: string
+  /** Print each request's plan as one JSON line and stop: no upstream call, no output folder (`--dry-run`). */
+  readonly dryRun?: boolean
 }
 
 const codeOf = (error: unknown): string | undefined => (error as { code?: unknown } | null)?.code as string | undefined
@@ -118,6 +120,38 @@ const singleRequest = (options: RunOptions): Result.Result<Request.ImageRequest,
 
 const money = (usd: number): string => `$${usd.toFixed(4)}`
 
+/**
+ * `--dry-run`: build the channels (no output folder), plan every request (`n` images as ID-1 … ID-n) and
+ * print each plan as one JSON line (`Plan.toJson`): model, size, aspect ratio, candidates with their
+ * expected price, refused channels, adjustments. Nobody is called. A request that cannot be planned is
+ * one line on stderr and exit 1.
+ */
+const dryRun = (file: string, pipeline: Pipeline.Pipeline, requests: ReadonlyArray<Request.ImageRequest>) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const built = yield* Effect.result(Runner.make(pipeline))
+      if (Result.isFailure(built)) {
+        const error = built.failure
+        if (error._tag === "ConfigError") printProblems(error.problems)
+        else process.stderr.write(`${file}: ${error.message}\n`)
+        return ExitCode.usage
+      }
+      const runner = built.success
+      for (const warning of runner.warnings) process.stderr.write(`warning: ${warning}\n`)
+      let failed = false
+      for (const request of requests) {
+        for (const one of Request.expand(request, Runner.requestId(request))) {
+          const planned = yield* Effect.result(runner.plan(one))
+          if (Result.isFailure(planned)) {
+            failed = true
+            process.stderr.write(`${planned.failure.message}\n`)
+          } else process.stdout.write(`${JSON.stringify(Plan.toJson(planned.success, runner.channels))}\n`)
+        }
+      }
+      return failed ? ExitCode.failed : ExitCode.ok
+    }),
+  )
+
 export const run = Effect.fn("run")(function* (options: RunOptions) {
   if ((options.prompt === undefined) === (options.input === undefined)) {
     process.stderr.write("peel run: give exactly one of --prompt TEXT or --input REQUESTS.jsonl\n")
@@ -159,6 +193,7 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
     return ExitCode.usage
   }
   printProblems(loaded.success.warnings)
+  if (options.dryRun === true) return yield* dryRun(options.file, loaded.success, requests)
 
   // The output folder is proven usable before anything is paid for.
   const opened = yield* Effect.result(Output.open(options.out))

@@ -1,7 +1,9 @@
 /**
  * `peel validate FILE...`: load each pipeline with every check the runner would make (plugins loaded,
  * channel blocks and stages decoded strictly, `${VAR}` resolved) and print every problem as
- * `FILE:LINE:COL: message` on stderr. Exit 2 when any file has an error.
+ * `FILE:LINE:COL: message` on stderr, then build each channel (nothing is called) and print what the plugins
+ * warn about as `FILE: channels.NAME: warning: message`. Exit 2 when any file has an error; warnings
+ * leave it 0.
  *
  * @since 0.1.0
  */
@@ -9,6 +11,29 @@ import { Pipeline } from "@peel/core"
 import { Effect, Result } from "effect"
 import { ExitCode, printProblems } from "../output.ts"
 import { loadOptions } from "../plugins.ts"
+
+/**
+ * What the plugins warn about while building their channels (a placeholder-looking key, settings they
+ * ignore), as `FILE: channels.NAME: warning: message`. Each channel is built exactly as a run builds it, in
+ * a Scope closed at once; nothing is called.
+ */
+const pluginWarnings = (pipeline: Pipeline.Pipeline) =>
+  Effect.result(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const warnings: Array<string> = []
+        for (const declaration of pipeline.channels)
+          yield* declaration.make({
+            name: declaration.name,
+            file: pipeline.file,
+            warn: (message) => {
+              warnings.push(`${pipeline.file}: channels.${declaration.name}: warning: ${message}`)
+            },
+          })
+        return warnings
+      }),
+    ),
+  )
 
 export const validate = Effect.fn("validate")(function* (files: ReadonlyArray<string>) {
   let failed = false
@@ -21,11 +46,18 @@ export const validate = Effect.fn("validate")(function* (files: ReadonlyArray<st
     }
     printProblems(loaded.success.warnings)
     const pipeline = loaded.success
+    const built = yield* pluginWarnings(pipeline)
+    if (Result.isFailure(built)) {
+      failed = true
+      if (built.failure._tag === "ConfigError") printProblems(built.failure.problems)
+      else process.stderr.write(`${file}: ${built.failure.message}\n`)
+      continue
+    }
+    for (const warning of built.success) process.stderr.write(`${warning}\n`)
+    const warnings = pipeline.warnings.length + built.success.length
     process.stdout.write(
       `${file}: ok (${pipeline.channels.length} channel${pipeline.channels.length === 1 ? "" : "s"}, ${pipeline.stages.length} stage${pipeline.stages.length === 1 ? "" : "s"}${
-        pipeline.warnings.length > 0
-          ? `, ${pipeline.warnings.length} warning${pipeline.warnings.length === 1 ? "" : "s"}`
-          : ""
+        warnings > 0 ? `, ${warnings} warning${warnings === 1 ? "" : "s"}` : ""
       })\n`,
     )
   }
