@@ -45,13 +45,21 @@ export const pipelineJsonSchema = (): JsonObject => {
   }
   const top = collect(Pipeline.PipelineShape) as { properties: JsonObject; required?: Array<string> }
 
+  const optionalProperty = {
+    type: "boolean",
+    description: "Leave this channel out (with one warning) when its required ${VAR}s are unset",
+  }
   const channelVariants = firstPartyPlugins.map((plugin) => {
     const config = collect(plugin.config as Schema.Top) as { properties?: JsonObject; required?: Array<string> }
     return {
       title: plugin.name,
       description: plugin.description,
       type: "object",
-      properties: { plugin: { const: plugin.name, description: plugin.description }, ...(config.properties ?? {}) },
+      properties: {
+        plugin: { const: plugin.name, description: plugin.description },
+        optional: optionalProperty,
+        ...(config.properties ?? {}),
+      },
       required: ["plugin", ...(config.required ?? [])],
       additionalProperties: false,
     }
@@ -60,7 +68,10 @@ export const pipelineJsonSchema = (): JsonObject => {
     title: "third-party plugin",
     description: "A package name or a relative path (./my-plugin.ts); its own Schema checks the rest",
     type: "object",
-    properties: { plugin: { type: "string", not: { enum: firstPartyPlugins.map((plugin) => plugin.name) } } },
+    properties: {
+      plugin: { type: "string", not: { enum: firstPartyPlugins.map((plugin) => plugin.name) } },
+      optional: optionalProperty,
+    },
     required: ["plugin"],
   }
   const stageVariants = Stages.definitions.map((definition) => ({

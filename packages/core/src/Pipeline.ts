@@ -59,7 +59,18 @@ export interface LoadOptions {
   readonly resolveFrom?: ReadonlyArray<string>
   /** ISO date used for retirement warnings; today by default. */
   readonly today?: string
+  /**
+   * Check structure, plugins and cross-references without secrets (`peel validate --offline`): an unset
+   * `${VAR}` is not an error and stands in as a placeholder value.
+   */
+  readonly offline?: boolean
 }
+
+/** What an unset variable becomes when loading offline. @category loading */
+export const offlinePlaceholder = "offline-placeholder"
+
+/** Variable names that hold secrets: never told "write ${VAR:-default} to make it optional". */
+const secretName = /KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL/i
 
 // ---------------------------------------------------------------------------------------------------
 // the top-level Schema (channel blocks and stages are decoded in a second pass, by their own Schemas)
@@ -89,6 +100,33 @@ export const PipelineShape = Schema.Struct({
 
 // ---------------------------------------------------------------------------------------------------
 // load
+
+/** Where each channel block sits in the source, and whether it is marked `optional: true`. */
+const channelBlockRanges = (
+  document: ReturnType<typeof parseDocument>,
+): ReadonlyArray<{
+  readonly name: string
+  readonly start: number
+  readonly end: number
+  readonly optional: boolean
+}> => {
+  const channels = document.get("channels", true)
+  if (!isMap(channels)) return []
+  return channels.items.flatMap((pair) => {
+    const name = isScalar(pair.key) ? String(pair.key.value) : undefined
+    const block = pair.value
+    if (name === undefined || !isMap(block)) return []
+    const optional = block.get("optional")
+    return [
+      {
+        name,
+        start: (pair.key as { range?: [number, number, number] }).range?.[0] ?? 0,
+        end: block.range?.[2] ?? block.range?.[1] ?? 0,
+        optional: optional === true || optional === "true",
+      },
+    ]
+  })
+}
 
 const readSource = (file: string): Result.Result<string, string> => {
   if (!existsSync(file)) return Result.fail("file not found")
@@ -137,7 +175,22 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
     return yield* fail(1, 1, "expected a mapping with version, name, channels and stages at the top level")
   }
 
-  const interpolation = interpolate(document, options.env ?? process.env)
+  const interpolation = interpolate(
+    document,
+    options.env ?? process.env,
+    options.offline === true ? offlinePlaceholder : undefined,
+  )
+  // Channels marked `optional: true` whose required variables are unset are left out, with one warning.
+  const channelRanges = channelBlockRanges(document)
+  const channelOf = (offset: number) => channelRanges.find((range) => offset >= range.start && offset < range.end)?.name
+  const optionalChannels = new Set(channelRanges.filter((range) => range.optional).map((range) => range.name))
+  const leftOut = new Map<string, Array<string>>()
+  if (options.offline !== true)
+    for (const { variable, offset } of interpolation.missing) {
+      const channel = channelOf(offset)
+      if (channel !== undefined && optionalChannels.has(channel))
+        leftOut.set(channel, [...(leftOut.get(channel) ?? []), variable])
+    }
   const redact = (message: string): string => {
     let text = message
     for (const value of interpolation.substituted) text = text.split(value).join("<redacted>")
@@ -183,15 +236,36 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
     }
   }
 
-  for (const { variable, offset } of interpolation.missing) {
+  for (const { variable, offset } of options.offline === true ? [] : interpolation.missing) {
+    const channel = channelOf(offset)
+    if (channel !== undefined && leftOut.has(channel)) continue
     const position = lineCounter.linePos(offset)
+    const hint =
+      channel !== undefined
+        ? `set it, or add "optional: true" to channels.${channel} to run without that channel`
+        : secretName.test(variable)
+          ? "set it"
+          : `write \${${variable}:-default} to make it optional`
     problems.push(
       new ConfigProblem({
         file,
         line: position.line,
         column: position.col,
-        message: `environment variable ${variable} is not set (write \${${variable}:-default} to make it optional)`,
+        message: `environment variable ${variable} is not set (${hint})`,
         severity: "error",
+      }),
+    )
+  }
+  for (const [channel, variables] of leftOut) {
+    const range = channelRanges.find((each) => each.name === channel)!
+    const position = lineCounter.linePos(range.start)
+    warnings.push(
+      new ConfigProblem({
+        file,
+        line: position.line,
+        column: position.col,
+        message: `channels.${channel} left out: ${variables.join(", ")} ${variables.length === 1 ? "is" : "are"} not set (optional: true)`,
+        severity: "warning",
       }),
     )
   }
@@ -225,7 +299,12 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
     typeof shape.channels === "object" && shape.channels !== null ? Object.entries(shape.channels) : []
   for (const [name, block] of channelEntries) {
     if (typeof block !== "object" || block === null) continue
-    const { plugin: pluginName, ...rest } = block as Record<string, unknown>
+    const { plugin: pluginName, optional, ...rest } = block as Record<string, unknown>
+    if (optional !== undefined && typeof optional !== "boolean") {
+      report(["channels", name, "optional"], `channels.${name}.optional: expected true or false`)
+      continue
+    }
+    if (leftOut.has(name)) continue
     if (typeof pluginName !== "string") {
       if (pluginName === undefined) report(["channels", name], `missing required key "plugin" at channels.${name}`)
       continue
@@ -253,6 +332,13 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
   const channelNames = channelEntries.map(([name]) => name)
   if (channelEntries.length === 0 && Result.isSuccess(decoded))
     report(["channels"], "channels: define at least one channel")
+  else if (channelEntries.length > 0 && leftOut.size === channelEntries.length)
+    report(
+      ["channels"],
+      `channels: every channel is optional and left out; set the variables of at least one (${[...leftOut]
+        .map(([name, variables]) => `${name}: ${variables.join(", ")}`)
+        .join("; ")})`,
+    )
 
   // stages
   const stages: Array<StageDeclaration> = []

@@ -13,7 +13,12 @@ export interface Interpolation {
   readonly substituted: Set<string>
 }
 
-export const interpolate = (document: Document, env: Readonly<Record<string, string | undefined>>): Interpolation => {
+export const interpolate = (
+  document: Document,
+  env: Readonly<Record<string, string | undefined>>,
+  /** What an unset required variable becomes (offline checks); `""` by default. It is still listed as missing. */
+  placeholder = "",
+): Interpolation => {
   const result: Interpolation = { missing: [], substituted: new Set() }
   visit(document, {
     Scalar(key, node) {
@@ -28,7 +33,7 @@ export const interpolate = (document: Document, env: Readonly<Record<string, str
         }
         if (fallback !== undefined) return fallback
         result.missing.push({ variable, offset: node.range?.[0] ?? 0 })
-        return ""
+        return placeholder
       })
       if (typed && typeof node.value === "string" && node.value !== "") {
         const parsed: unknown = parse(node.value)
