@@ -5,7 +5,7 @@
  * it; both are reported once, as {@link AlertEvent}s (the observer writes them to the call log and stderr).
  *
  * What counts as an upstream error: any call whose outcome is not `ok`, except refusals before a call
- * (`Unsupported`), cache hits, attempts cut short by Peel itself (`Interrupted`: a hedge's loser) and
+ * (`Unsupported`, `CircuitOpen`, `CoolingDown`), cache hits, attempts cut short by Peel itself (`Interrupted`: a hedge's loser) and
  * safety blocks (`ContentBlocked`: the prompt's doing, not the upstream's health).
  *
  * @since 0.1.0
@@ -42,7 +42,7 @@ export interface AlertEvent {
 }
 
 /** Outcomes that say nothing about the upstream's health. */
-const neutral = new Set(["Unsupported", "Interrupted"])
+const neutral = new Set(["Unsupported", "CircuitOpen", "CoolingDown", "Interrupted"])
 const notErrors = new Set(["ok", "ContentBlocked"])
 
 /** Is this attempt's outcome an upstream error (true), a success (false), or neither (undefined)? @category utils */

@@ -30,7 +30,7 @@ export const AttemptLine = Schema.Struct({
   model: Schema.String,
   size: Schema.String,
   aspectRatio: Schema.optional(Schema.String),
-  /** `ok`, `Interrupted`, or the error tag (`RateLimited`, `Unavailable`, `Unsupported`, ...). */
+  /** `ok`, `Interrupted`, `CircuitOpen` (no call), or the error tag (`RateLimited`, `Unsupported`, ...). */
   outcome: Schema.String,
   /** The channel's message for a failure (already redacted by the channel), at most 300 characters. */
   message: Schema.optional(Schema.String),
@@ -48,6 +48,8 @@ export const AttemptLine = Schema.Struct({
   hedge: Schema.optional(Schema.Boolean),
   fallback: Schema.optional(Schema.Boolean),
   cached: Schema.optional(Schema.Boolean),
+  /** A fallback's placeholder image (no call, no cost). */
+  placeholder: Schema.optional(Schema.Boolean),
 })
 /** @category models */
 export type AttemptLine = typeof AttemptLine.Type

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type { Attempt, Plan, Runner } from "@peel/core"
+import { type Attempt, Journal, type Plan, type Runner } from "@peel/core"
 import type { AttemptLine, RequestLine } from "./CallLog.ts"
 
 const iso = (ms: number) => new Date(ms).toISOString()
@@ -43,11 +43,20 @@ export const attemptLine = (
   ...(attempt.hedge === true ? { hedge: true } : {}),
   ...(attempt.fallback === true ? { fallback: true } : {}),
   ...(attempt.cached === true ? { cached: true } : {}),
+  ...(attempt.placeholder === true ? { placeholder: true } : {}),
 })
 
-/** Did this attempt call an upstream (not a refusal, not a cache hit)? @category utils */
-export const isCall = (attempt: { readonly outcome: string; readonly cached?: boolean | undefined }): boolean =>
-  attempt.outcome !== "Unsupported" && attempt.cached !== true
+/**
+ * Did this attempt call an upstream? Not a refusal, an open circuit or a cooling-down channel (the
+ * journal's `notCalls`), a cache hit or a placeholder.
+ *
+ * @category utils
+ */
+export const isCall = (attempt: {
+  readonly outcome: string
+  readonly cached?: boolean | undefined
+  readonly placeholder?: boolean | undefined
+}): boolean => !Journal.notCalls.has(attempt.outcome) && attempt.cached !== true && attempt.placeholder !== true
 
 type Ended = Parameters<NonNullable<Runner.Observer["done"]>>[1]
 

@@ -2,7 +2,7 @@
  * Peel's metrics, as Effect `Metric`s in a registry of their own (so a run's numbers are its own, and the
  * OTLP exporter reads exactly these): latency histograms per channel and model (each call) and per
  * outcome (each request), counters of calls by outcome, errors by tag, dollars, cache hits, hedges,
- * fallbacks and placeholders.
+ * fallbacks and placeholders, and breaker state as the journal shows it (`CircuitOpen` attempts).
  *
  * Updated synchronously from the runner's observer (`updateUnsafe` against the registry's context), so
  * the runner never waits for them.
@@ -11,6 +11,7 @@
  */
 import type { Attempt, Runner } from "@peel/core"
 import { Context, Effect, Metric } from "effect"
+import { isCall } from "./Lines.ts"
 
 /** Milliseconds: 50 ms to ~205 s, doubling. @category defaults */
 export const latencyBoundaries = Metric.exponentialBoundaries({ start: 50, factor: 2, count: 14 })
@@ -35,6 +36,13 @@ export const definitions = {
   hedges: Metric.counter("peel_hedges_total", { description: "Attempts started by hedging" }),
   fallbacks: Metric.counter("peel_fallbacks_total", { description: "Attempts made by a fallback alternative" }),
   placeholders: Metric.counter("peel_placeholders_total", { description: "Requests answered with a placeholder" }),
+  circuitRejections: Metric.counter("peel_circuit_rejections_total", {
+    description: "Attempts refused because the channel's circuit was open (no call made)",
+  }),
+  circuitOpen: Metric.gauge("peel_circuit_open", {
+    description:
+      "1 while the channel's circuit refuses calls (its last attempt was CircuitOpen), 0 once a call goes through",
+  }),
 } as const
 
 /** @category models */
@@ -60,9 +68,14 @@ export const make = (registry: Metric.MetricRegistry = new Map()): Metrics => {
   const attempt = (attempt: Attempt.Attempt) => {
     const where = { channel: attempt.channel, model: attempt.model }
     bump(definitions.attempts, { ...where, outcome: attempt.outcome }, 1)
-    if (attempt.outcome === "Unsupported") return
     if (attempt.cached === true) bump(definitions.cacheHits, where, 1)
-    else bump(definitions.attemptLatency, where, attempt.latencyMs)
+    if (attempt.outcome === "CircuitOpen") {
+      bump(definitions.circuitRejections, { channel: attempt.channel }, 1)
+      bump(definitions.circuitOpen, { channel: attempt.channel }, 1)
+    }
+    if (!isCall(attempt)) return
+    bump(definitions.circuitOpen, { channel: attempt.channel }, 0)
+    bump(definitions.attemptLatency, where, attempt.latencyMs)
     if (attempt.outcome !== "ok") bump(definitions.errors, { error: attempt.outcome, channel: attempt.channel }, 1)
     if (attempt.costUsd > 0) bump(definitions.costUsd, where, attempt.costUsd)
     if (attempt.hedge === true) bump(definitions.hedges, where, 1)

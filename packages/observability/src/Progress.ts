@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import type { Runner } from "@peel/core"
+import { isCall } from "./Lines.ts"
 
 /** What the bar counts: the CLI's printed outcomes (the runner's, and any of its own). @category models */
 export type Counted = { readonly _tag: string }
@@ -130,7 +131,7 @@ export const make = <O extends Counted>(options: ProgressOptions<O>): Progress<O
   const observer: Runner.Observer = {
     attempt: (request, attempt) => {
       what = `${request.plan.model} ${request.plan.size}`
-      if (attempt.outcome === "Unsupported") return
+      if (!isCall(attempt)) return
       attempts += 1
       last = { channel: attempt.channel, outcome: attempt.outcome, status: attempt.status }
     },

@@ -194,3 +194,14 @@ describe("OpenTelemetry", () => {
     expect(Date.now() - started).toBeLessThan(2_500)
   })
 })
+
+describe("calls", () => {
+  it("an open circuit, a cooling-down channel, a refusal, a cache hit or a placeholder is not a call", async () => {
+    const { isCall } = await import("../src/Lines.ts")
+    expect(isCall({ outcome: "ok" })).toBe(true)
+    expect(isCall({ outcome: "Interrupted" })).toBe(true)
+    for (const outcome of ["Unsupported", "CircuitOpen", "CoolingDown"]) expect(isCall({ outcome })).toBe(false)
+    expect(isCall({ outcome: "ok", cached: true })).toBe(false)
+    expect(isCall({ outcome: "ok", placeholder: true })).toBe(false)
+  })
+})

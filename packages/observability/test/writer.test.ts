@@ -90,6 +90,7 @@ describe("Writer", () => {
       expect(text.endsWith("\n")).toBe(true)
       total += decodeAll(text).length
     }
-    expect(total).toBeGreaterThan(2000)
+    // Rotation (keep 3) drops the oldest files, so only some of the lines written are left: all of them whole.
+    expect(total).toBeGreaterThan(100)
   }, 30_000)
 })
