@@ -22,6 +22,7 @@ import { randomUUID } from "node:crypto"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { DatabaseSync } from "node:sqlite"
+import { Effect } from "effect"
 import type { Channel, ChannelRequest } from "./Channel.ts"
 
 /** USD → whole micro-dollars. @category money */
@@ -240,3 +241,57 @@ export const reservationOf = (
     const channel = channels.get(name)
     return channel === undefined ? most : Math.max(most, channel.price(plan.channelRequest))
   }, 0)
+
+/**
+ * A run-level cap (`peel run … --max-spend USD`): before a request starts, the most its plan could cost
+ * on one call is reserved; when it ends, what it cost is settled. A request that could pass the cap waits
+ * while others are in flight (one may cost less than it reserved — a cache hit costs nothing) and is
+ * refused once nothing is: the run then starts no more requests. The run never spends more than the cap
+ * as long as no request costs more than it reserved.
+ *
+ * @category run caps
+ */
+export interface RunCap {
+  readonly limitUsd: number
+  /** Reserve for `request`; `false` when it could pass the cap with nothing in flight (stop starting). */
+  readonly admit: <R extends object>(request: R, expectedUsd: number) => Effect.Effect<boolean>
+  /** Replace `request`'s reservation with what it cost. */
+  readonly settle: (request: object, actualUsd: number) => void
+  /** The refusal that stopped the run, if one did. */
+  readonly refused: () => Refused | undefined
+  readonly status: () => Status
+}
+
+/** A run-level cap in memory. @category run caps */
+export const runCap = (limitUsd: number, pollMillis = 10): RunCap => {
+  const ledger = memory({ limitUsd, windowMillis: Number.POSITIVE_INFINITY })
+  const open = new Map<object, Reservation>()
+  let refused: Refused | undefined
+  return {
+    limitUsd,
+    admit: (request, expectedUsd) =>
+      Effect.gen(function* () {
+        while (true) {
+          if (refused !== undefined) return false
+          const reservation = ledger.reserve(expectedUsd, 0)
+          if (!("_tag" in reservation)) {
+            open.set(request, reservation)
+            return true
+          }
+          if (open.size === 0) {
+            refused = reservation
+            return false
+          }
+          yield* Effect.sleep(pollMillis)
+        }
+      }),
+    settle: (request, actualUsd) => {
+      const reservation = open.get(request)
+      if (reservation === undefined) return
+      open.delete(request)
+      ledger.settle(reservation, actualUsd)
+    },
+    refused: () => refused,
+    status: () => ledger.status(0),
+  }
+}

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect, Exit } from "effect"
+import { Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { afterEach, describe, expect, it } from "vitest"
 import { Budget, Journal, Pipeline, Runner } from "../src/index.ts"
@@ -284,5 +284,31 @@ describe("budget stage", () => {
     const exit = await Effect.runPromiseExit(Pipeline.load(path, { env: {} }))
     expect(Exit.isFailure(exit)).toBe(true)
     expect(String(exit)).toContain("expected a window such as 1d")
+  })
+})
+
+describe("run-level cap (--max-spend)", () => {
+  it("admits while the next request fits, waits while others are in flight, and stops when nothing is", async () => {
+    const cap = Budget.runCap(0.3, 1)
+    const result = await Effect.runPromise(
+      Effect.gen(function* () {
+        const [a, b, c, d] = [{ id: "a" }, { id: "b" }, { id: "c" }, { id: "d" }]
+        const first = yield* cap.admit(a, 0.134)
+        const second = yield* cap.admit(b, 0.134)
+        // c could pass the cap while a and b are in flight: it waits; a was a cache hit ($0), so c fits.
+        const waiting = yield* Effect.forkChild(cap.admit(c, 0.134))
+        yield* Effect.sleep(20)
+        cap.settle(a, 0)
+        const third = yield* Fiber.join(waiting)
+        cap.settle(b, 0.134)
+        cap.settle(c, 0.134)
+        // 0.268 spent, nothing in flight: d (0.134) could pass 0.3, so the run stops.
+        const fourth = yield* cap.admit(d, 0.134)
+        return { admitted: [first, second, third, fourth], status: cap.status(), refused: cap.refused() }
+      }),
+    )
+    expect(result.admitted).toEqual([true, true, true, false])
+    expect(result.status).toMatchObject({ spentUsd: 0.268, reservedUsd: 0 })
+    expect(result.refused).toMatchObject({ requestedUsd: 0.134, status: { spentUsd: 0.268 } })
   })
 })
