@@ -8,6 +8,7 @@ import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Batch from "./commands/batch.ts"
 import { estimate } from "./commands/estimate.ts"
+import { models } from "./commands/models.ts"
 import { report } from "./commands/report.ts"
 import { run } from "./commands/run.ts"
 import { simulate } from "./commands/simulate.ts"
@@ -28,9 +29,32 @@ const validateCommand = Command.make(
   "validate",
   {
     files: Argument.String("file").pipe(Argument.withDescription("Pipeline YAML files"), Argument.variadic({ min: 1 })),
+    offline: Flag.Boolean("offline").pipe(
+      Flag.withDescription(
+        "Check structure, plugins and cross-references without secrets: unset ${VAR}s are no error (for CI)",
+      ),
+      Flag.withDefault(false),
+    ),
   },
-  ({ files }) => validate(files).pipe(Effect.flatMap(setExit)),
+  ({ files, offline }) => validate(files, { offline }).pipe(Effect.flatMap(setExit)),
 ).pipe(Command.withDescription("Check pipeline files; print every problem as FILE:LINE:COL: message"))
+
+const modelsCommand = Command.make(
+  "models",
+  {
+    file: Argument.String("pipeline").pipe(
+      Argument.withDescription("Pipeline YAML file: also list the channels that serve each model"),
+      Argument.optional,
+    ),
+    json: Flag.Boolean("json").pipe(Flag.withDescription("Print one JSON object per model"), Flag.withDefault(false)),
+  },
+  ({ file, json }) =>
+    models({ json, ...(Option.isSome(file) ? { file: file.value } : {}) }).pipe(Effect.flatMap(setExit)),
+).pipe(
+  Command.withDescription(
+    "The model catalog: ids, aliases, status, sizes, aspect ratios, prices; with a pipeline, the channels serving each",
+  ),
+)
 
 const runCommand = Command.make(
   "run",
@@ -247,6 +271,7 @@ export const peel = Command.make("peel").pipe(
     simulateCommand,
     reportCommand,
     statsCommand,
+    modelsCommand,
     batchCommand,
   ]),
 )

@@ -241,11 +241,13 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
     if (channel !== undefined && leftOut.has(channel)) continue
     const position = lineCounter.linePos(offset)
     const hint =
-      channel !== undefined
+      channel !== undefined && channelRanges.length > 1
         ? `set it, or add "optional: true" to channels.${channel} to run without that channel`
         : secretName.test(variable)
           ? "set it"
-          : `write \${${variable}:-default} to make it optional`
+          : channel === undefined
+            ? `write \${${variable}:-default} to make it optional`
+            : "set it"
     problems.push(
       new ConfigProblem({
         file,
