@@ -21,7 +21,14 @@ export interface EstimateOptions {
   readonly json: boolean
 }
 
-const unsetVariable = /^environment variable ([A-Za-z_][A-Za-z0-9_]*) is not set/
+/** `${VAR}` (required, no `:-default`) names in a pipeline file; none when it cannot be read (the loader says why). */
+const requiredVariables = (file: string): ReadonlyArray<string> => {
+  try {
+    return [...readFileSync(file, "utf8").matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((match) => match[1]!)
+  } catch {
+    return []
+  }
+}
 
 /** A stand-in for unset secrets: long enough not to look like a placeholder to the channels' checks. */
 const standIn = "peel-estimate-makes-no-calls"
@@ -127,19 +134,13 @@ export const estimate = Effect.fn("estimate")(function* (options: EstimateOption
     requests = read.success
   }
 
-  // Planning needs no keys: unset required variables get a stand-in (nothing is called).
-  let loaded = yield* Effect.result(Pipeline.load(options.file, loadOptions))
-  if (Result.isFailure(loaded)) {
-    const unset = loaded.failure.problems.flatMap((problem) => {
-      const match = unsetVariable.exec(problem.message)
-      return match === null ? [] : [match[1]!]
-    })
-    if (unset.length === loaded.failure.problems.length && unset.length > 0) {
-      process.stderr.write(`peel estimate: ${unset.join(", ")} not set: planning only, nobody is called\n`)
-      const env = { ...process.env, ...Object.fromEntries(unset.map((name) => [name, standIn])) }
-      loaded = yield* Effect.result(Pipeline.load(options.file, { ...loadOptions, env }))
-    }
-  }
+  // Planning needs no keys: every required `${VAR}` that is unset gets a stand-in (nothing is called), so
+  // every channel is planned for, including optional ones.
+  const unset = [...new Set(requiredVariables(options.file))].filter((name) => process.env[name] === undefined)
+  if (unset.length > 0)
+    process.stderr.write(`peel estimate: ${unset.join(", ")} not set: planning only, nobody is called\n`)
+  const env = { ...process.env, ...Object.fromEntries(unset.map((name) => [name, standIn])) }
+  const loaded = yield* Effect.result(Pipeline.load(options.file, { ...loadOptions, env }))
   if (Result.isFailure(loaded)) {
     printProblems(loaded.failure.problems)
     return ExitCode.usage
