@@ -116,6 +116,27 @@ describe("BatchWork", () => {
     expect(creates()).toBe(1)
   })
 
+  it("two runs sharing one journal submit the same input at once: one job, each request once", async () => {
+    const state = scratch()
+    const out = scratch()
+    const input = requests(4, "twin")
+    // Two output folders (as two machines would have), one journal.
+    const both = await Promise.all(
+      [out, scratch()].map((folder) =>
+        session({ state, out: folder }, ({ work }) =>
+          Effect.gen(function* () {
+            const enqueued = yield* work.enqueue(input)
+            return yield* work.wait(enqueued.keys, wait)
+          }),
+        ),
+      ),
+    )
+    expect(both.map((totals) => totals.done)).toEqual([4, 4])
+    expect(both[0]?.costUsd).toBeCloseTo(4 * batchPrice, 2)
+    expect(creates()).toBe(1)
+    expect(sim.ledger().totals.billedImages).toBe(4)
+  })
+
   it("splits work over jobs within the channel's bounds and by model", async () => {
     const path = join(scratch(), "bulk.yaml")
     writeFileSync(

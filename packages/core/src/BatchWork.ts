@@ -172,7 +172,7 @@ export const make = (options: Options): BatchWorkShape => {
         }
         if (existing.state === "done") done.push(existing)
         else if (existing.state === "queued") inJob.push(existing)
-        else if (existing.state === "failed" || existing.state === "cancelled")
+        else if (existing.state === "failed" || existing.state === "cancelled" || existing.state === "running")
           // Asked for again: a re-run retries what ended without an image.
           yield* journal.updateRequest(key, { state: "pending", plan: Plan.toJson(planned, runner.channels) })
       }
@@ -270,7 +270,13 @@ export const make = (options: Options): BatchWorkShape => {
           }
           const memberKeys = members.map((plan) => ({ id: plan.id, hash: requestHash(plan.request) }))
           // Journaled before it is sent: a crash from here on is resolved by display name, never by a second job.
-          yield* journal.openJob(job, memberKeys)
+          if (!(yield* journal.openJob(job, memberKeys))) {
+            emit({
+              _tag: "Warning",
+              message: `${memberKeys.length} request(s) were taken by another run meanwhile: not sent by this one`,
+            })
+            continue
+          }
           failpoint("after-intent")
           const sent = yield* Effect.result(
             channel.batch.submit(
@@ -327,20 +333,29 @@ export const make = (options: Options): BatchWorkShape => {
     Effect.gen(function* () {
       const planned = yield* planOf(record.request)
       const policy = (typeof planned === "string" ? undefined : planned.unfinished) ?? Plan.defaultUnfinished
-      if (policy.action === "resubmit" && record.sends <= policy.resubmits) {
-        yield* journal.updateRequest(record, { state: "pending", error: reason, addCostUsd: costUsd })
+      const resubmit = policy.action === "resubmit" && record.sends <= policy.resubmits
+      const realtime = policy.action === "realtime" && typeof planned !== "string"
+      // Claimed out of its job once, with what the job cost for it: a second run collecting the same job
+      // finds it no longer queued and leaves it alone.
+      const claimed = yield* journal.updateRequest(record, {
+        onlyIf: "queued",
+        state: resubmit ? "pending" : realtime ? "running" : "failed",
+        error: reason,
+        addCostUsd: costUsd,
+      })
+      if (!claimed) return
+      if (resubmit) {
         emit({ _tag: "Requeued", id: record.id, reason })
         return
       }
-      if (policy.action === "realtime" && typeof planned !== "string") {
-        const realtime = { ...record.request, urgency: "realtime" as const }
+      if (realtime) {
+        const now = { ...record.request, urgency: "realtime" as const }
         const found = output?.lookup(record.id, record.hash)
         if (found?._tag === "Current") {
           yield* journal.updateRequest(record, {
             state: "done",
             file: found.file,
             channel: "realtime",
-            addCostUsd: costUsd,
           })
           emit({
             _tag: "Done",
@@ -351,7 +366,7 @@ export const make = (options: Options): BatchWorkShape => {
           })
           return
         }
-        const ran = yield* Effect.result(runner.run(realtime))
+        const ran = yield* Effect.result(runner.run(now))
         if (ran._tag === "Success") {
           const result = ran.success
           let file = result.file
@@ -362,7 +377,7 @@ export const make = (options: Options): BatchWorkShape => {
           yield* journal.updateRequest(record, {
             state: "done",
             channel: result.channel,
-            addCostUsd: costUsd + result.costUsd,
+            addCostUsd: result.costUsd,
             ...(file === undefined ? {} : { file }),
           })
           emit({
@@ -378,7 +393,7 @@ export const make = (options: Options): BatchWorkShape => {
         yield* journal.updateRequest(record, {
           state: "failed",
           error: `${reason}; in real time: ${failure.message}`,
-          addCostUsd: costUsd + failure.costUsd,
+          addCostUsd: failure.costUsd,
         })
         emit({
           _tag: "Failed",
@@ -389,7 +404,7 @@ export const make = (options: Options): BatchWorkShape => {
         return
       }
       const final = policy.action === "resubmit" ? `${reason} (sent in ${record.sends} job(s))` : reason
-      yield* journal.updateRequest(record, { state: "failed", error: final, addCostUsd: costUsd })
+      if (final !== reason) yield* journal.updateRequest(record, { error: final })
       emit({ _tag: "Failed", id: record.id, error: final, costUsd: record.costUsd + costUsd })
     })
 
@@ -425,8 +440,14 @@ export const make = (options: Options): BatchWorkShape => {
           const cost = attemptCost(channel, channelRequest, result, false)
           if (result.retryable) yield* unfinished(member, messageOf(result), cost)
           else {
-            yield* journal.updateRequest(member, { state: "failed", error: messageOf(result), addCostUsd: cost })
-            emit({ _tag: "Failed", id: member.id, error: messageOf(result), costUsd: member.costUsd + cost })
+            const marked = yield* journal.updateRequest(member, {
+              state: "failed",
+              onlyIf: "queued",
+              error: messageOf(result),
+              addCostUsd: cost,
+            })
+            if (marked)
+              emit({ _tag: "Failed", id: member.id, error: messageOf(result), costUsd: member.costUsd + cost })
           }
           continue
         }
@@ -447,12 +468,22 @@ export const make = (options: Options): BatchWorkShape => {
           file = written.success
           failpoint("after-write")
         }
-        yield* journal.updateRequest(member, {
+        // Only the run that moves it from queued records it (and its cost): two runs collecting at once count it once.
+        const marked = yield* journal.updateRequest(member, {
           state: "done",
+          onlyIf: "queued",
           addCostUsd: cost,
           ...(file === undefined ? {} : { file }),
         })
-        emit({ _tag: "Done", id: member.id, file, costUsd: member.costUsd + cost, channel: job.channel, job: job.key })
+        if (marked)
+          emit({
+            _tag: "Done",
+            id: member.id,
+            file,
+            costUsd: member.costUsd + cost,
+            channel: job.channel,
+            job: job.key,
+          })
       }
       return (yield* journal.requests({ job: job.key, states: ["queued"] })).length === 0
     })
@@ -489,8 +520,13 @@ export const make = (options: Options): BatchWorkShape => {
       const members = yield* journal.requests({ job: job.key, states: ["queued"] })
       for (const member of members) {
         if (state === "cancelled") {
-          yield* journal.updateRequest(member, { state: "cancelled", error: `job ${job.key} was cancelled` })
-          emit({ _tag: "Failed", id: member.id, error: `job ${job.key} was cancelled`, costUsd: member.costUsd })
+          const marked = yield* journal.updateRequest(member, {
+            state: "cancelled",
+            onlyIf: "queued",
+            error: `job ${job.key} was cancelled`,
+          })
+          if (marked)
+            emit({ _tag: "Failed", id: member.id, error: `job ${job.key} was cancelled`, costUsd: member.costUsd })
         } else
           yield* unfinished(
             member,

@@ -32,6 +32,8 @@ export type RequestState =
   | "failed"
   /** Its job was cancelled. */
   | "cancelled"
+  /** Being made in real time (what a batch did not bring back); a crash leaves it to be made again. */
+  | "running"
 
 /** Where a batch job stands. @category models */
 export type JobState =
@@ -120,6 +122,8 @@ export type RequestPatch = Partial<Pick<RequestRecord, "state" | "channel" | "jo
   readonly sent?: boolean
   /** Take back a send that never reached the upstream. */
   readonly unsent?: boolean
+  /** Change the record only if it is in this state (so two runs never both record one result). */
+  readonly onlyIf?: RequestState
 }
 
 /** What a job record may change. @category models */
@@ -145,15 +149,17 @@ export interface WorkJournalShape {
     readonly states?: ReadonlyArray<RequestState>
     readonly keys?: ReadonlyArray<RequestKey>
   }) => Effect.Effect<ReadonlyArray<RequestRecord>, JournalError>
-  readonly updateRequest: (key: RequestKey, patch: RequestPatch) => Effect.Effect<void, JournalError>
+  /** Change a request; `false` when `patch.onlyIf` did not hold (or there is no such request). */
+  readonly updateRequest: (key: RequestKey, patch: RequestPatch) => Effect.Effect<boolean, JournalError>
   /**
    * Journal a job **before** it is sent: the job as an `intent` and its members `queued` in it, in one
-   * transaction.
+   * transaction. Only `pending` members can be claimed: when another run took one meanwhile, nothing
+   * changes and the answer is `false` (the job must not be sent).
    */
   readonly openJob: (
     job: Pick<JobRecord, "key" | "displayName" | "channel" | "model" | "pipeline" | "outDir">,
     members: ReadonlyArray<RequestKey>,
-  ) => Effect.Effect<void, JournalError>
+  ) => Effect.Effect<boolean, JournalError>
   /** Change a job, and optionally its members that are still `queued` in it, in one transaction. */
   readonly updateJob: (key: string, patch: JobPatch, members?: RequestPatch) => Effect.Effect<void, JournalError>
   /** A job by Peel's key, its display name or the upstream's name. */
@@ -209,7 +215,7 @@ export const totalsOf = (records: ReadonlyArray<Pick<RequestRecord, "state" | "c
     done: count("done"),
     failed: count("failed"),
     cancelled: count("cancelled"),
-    queued: count("queued"),
+    queued: count("queued") + count("running"),
     pending: count("pending"),
     costUsd: Math.round(records.reduce((sum, record) => sum + record.costUsd, 0) * 1e6) / 1e6,
   }

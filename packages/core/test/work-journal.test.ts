@@ -45,6 +45,20 @@ describe("WorkJournal (node:sqlite)", () => {
     )
   })
 
+  it("claims only pending requests for a job: a request another run took is not sent twice", async () => {
+    await withJournal(":memory:", (journal) =>
+      Effect.gen(function* () {
+        yield* journal.add([record("a"), record("b")])
+        const job = { channel: "batch", model: "m", pipeline: "/p.yaml" }
+        expect(yield* journal.openJob({ ...job, key: "k1", displayName: "peel-k1" }, [key("a")])).toBe(true)
+        expect(yield* journal.openJob({ ...job, key: "k2", displayName: "peel-k2" }, [key("b"), key("a")])).toBe(false)
+        expect(yield* journal.job("k2")).toBeUndefined()
+        expect((yield* journal.request(key("b")))?.state).toBe("pending")
+        expect((yield* journal.request(key("a")))?.job).toBe("k1")
+      }),
+    )
+  })
+
   it("counts only the requests asked about", async () => {
     await withJournal(":memory:", (journal) =>
       Effect.gen(function* () {

@@ -59,6 +59,9 @@ CREATE INDEX IF NOT EXISTS jobs_name ON jobs (name);
 
 type Row = Record<string, SQLInputValue>
 
+/** A job's member was no longer pending: the transaction is rolled back. */
+class Taken extends Error {}
+
 const text = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined)
 
 const requestOf = (row: Row): RequestRecord => ({
@@ -119,7 +122,7 @@ export const open = (path: string): { readonly shape: WorkJournalShape; readonly
     }
   }
 
-  const patchRequest = (key: RequestKey, patch: RequestPatch, now: number, onlyJob?: string): void => {
+  const patchRequest = (key: RequestKey, patch: RequestPatch, now: number, onlyJob?: string): boolean => {
     const sets: Array<string> = ["updated_at = ?"]
     const values: Array<SQLInputValue> = [now]
     const set = (column: string, value: SQLInputValue) => {
@@ -139,8 +142,13 @@ export const open = (path: string): { readonly shape: WorkJournalShape; readonly
     if (patch.sent === true) sets.push("sends = sends + 1")
     if (patch.unsent === true) sets.push("sends = MAX(0, sends - 1)")
     const where = onlyJob === undefined ? "id = ? AND hash = ?" : "job = ? AND state = 'queued'"
-    const whereValues = onlyJob === undefined ? [key.id, key.hash] : [onlyJob]
-    db.prepare(`UPDATE requests SET ${sets.join(", ")} WHERE ${where}`).run(...values, ...whereValues)
+    const whereValues: Array<SQLInputValue> = onlyJob === undefined ? [key.id, key.hash] : [onlyJob]
+    const condition = patch.onlyIf === undefined ? "" : " AND state = ?"
+    if (patch.onlyIf !== undefined) whereValues.push(patch.onlyIf)
+    const changed = db
+      .prepare(`UPDATE requests SET ${sets.join(", ")} WHERE ${where}${condition}`)
+      .run(...values, ...whereValues)
+    return Number(changed.changes) > 0
   }
 
   let seq = Number((db.prepare("SELECT COALESCE(MAX(seq), 0) AS seq FROM requests").get() as Row).seq)
@@ -197,23 +205,35 @@ export const open = (path: string): { readonly shape: WorkJournalShape; readonly
     openJob: (job, members) =>
       attempt("journal a job", () => {
         const now = Date.now()
-        transaction(() => {
-          db.prepare(
-            "INSERT INTO jobs (key, display_name, channel, model, pipeline, out_dir, state, requests, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'intent', ?, ?, ?)",
-          ).run(
-            job.key,
-            job.displayName,
-            job.channel,
-            job.model,
-            job.pipeline,
-            job.outDir ?? null,
-            members.length,
-            now,
-            now,
-          )
-          for (const member of members)
-            patchRequest(member, { state: "queued", job: job.key, channel: job.channel, sent: true }, now)
-        })
+        try {
+          transaction(() => {
+            db.prepare(
+              "INSERT INTO jobs (key, display_name, channel, model, pipeline, out_dir, state, requests, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'intent', ?, ?, ?)",
+            ).run(
+              job.key,
+              job.displayName,
+              job.channel,
+              job.model,
+              job.pipeline,
+              job.outDir ?? null,
+              members.length,
+              now,
+              now,
+            )
+            const claim = db.prepare(
+              "UPDATE requests SET state = 'queued', job = ?, channel = ?, sends = sends + 1, updated_at = ? WHERE id = ? AND hash = ? AND state = 'pending'",
+            )
+            for (const member of members) {
+              const changed = Number(claim.run(job.key, job.channel, now, member.id, member.hash).changes)
+              // Another run (or process) took this request since it was read: send nothing, change nothing.
+              if (changed !== 1) throw new Taken()
+            }
+          })
+          return true
+        } catch (error) {
+          if (error instanceof Taken) return false
+          throw error
+        }
       }),
     updateJob: (key, patch, members) =>
       attempt("update a job", () => {
