@@ -195,7 +195,9 @@ const statsCommand = Command.make(
 ).pipe(Command.withDescription("Summarise call logs in the terminal: calls, billed images, spend, latency, errors"))
 
 const stateFlag = Flag.String("state").pipe(
-  Flag.withDescription(`Folder of the work journal (journal.sqlite); default ${Batch.defaultStateDir} in the working folder`),
+  Flag.withDescription(
+    `Folder of the work journal (journal.sqlite); default ${Batch.defaultStateDir} in the working folder`,
+  ),
   Flag.withDefault(Batch.defaultStateDir),
 )
 const jsonFlag = Flag.Boolean("json").pipe(Flag.withDescription("Print JSON lines"), Flag.withDefault(false))
@@ -229,13 +231,12 @@ const batchCommand = Command.make("batch").pipe(
       },
       (flags) => Batch.submit(flags).pipe(Effect.flatMap(setExit)),
     ).pipe(Command.withDescription("Send a JSONL file of requests as batch jobs (never twice)")),
-    Command.make(
-      "status",
-      { job: jobArgument.pipe(Argument.optional), state: stateFlag, json: jsonFlag },
-      (flags) =>
-        Batch.status({ state: flags.state, json: flags.json, ...(Option.isSome(flags.job) ? { job: flags.job.value } : {}) }).pipe(
-          Effect.flatMap(setExit),
-        ),
+    Command.make("status", { job: jobArgument.pipe(Argument.optional), state: stateFlag, json: jsonFlag }, (flags) =>
+      Batch.status({
+        state: flags.state,
+        json: flags.json,
+        ...(Option.isSome(flags.job) ? { job: flags.job.value } : {}),
+      }).pipe(Effect.flatMap(setExit)),
     ).pipe(Command.withDescription("Poll live jobs; print every job (or one job and its requests)")),
     Command.make(
       "collect",
@@ -252,7 +253,11 @@ const batchCommand = Command.make("batch").pipe(
           ...(Option.isSome(flags.job) ? { job: flags.job.value } : {}),
           ...(Option.isSome(flags.out) ? { out: flags.out.value } : {}),
         }).pipe(Effect.flatMap(setExit)),
-    ).pipe(Command.withDescription("Write the images of finished jobs (idempotent); resubmit or report what did not come back")),
+    ).pipe(
+      Command.withDescription(
+        "Write the images of finished jobs (idempotent); resubmit or report what did not come back",
+      ),
+    ),
     Command.make("cancel", { job: jobArgument, state: stateFlag, json: jsonFlag }, (flags) =>
       Batch.cancel(flags).pipe(Effect.flatMap(setExit)),
     ).pipe(Command.withDescription("Cancel a job")),
@@ -266,12 +271,12 @@ export const peel = Command.make("peel").pipe(
   Command.withDescription("Peel: stable, cost-aware image generation for Gemini image models"),
   Command.withSubcommands([
     validateCommand,
+    modelsCommand,
     runCommand,
     estimateCommand,
     simulateCommand,
     reportCommand,
     statsCommand,
-    modelsCommand,
     batchCommand,
   ]),
 )
