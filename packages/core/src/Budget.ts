@@ -23,7 +23,9 @@ import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { Effect } from "effect"
+import { findModel } from "./Catalog.ts"
 import type { Channel, ChannelRequest } from "./Channel.ts"
+import { costFromUsage, estimatePromptTokens } from "./Pricing.ts"
 
 /** USD → whole micro-dollars. @category money */
 export const toMicros = (usd: number): number => Math.round(usd * 1e6)
@@ -230,17 +232,32 @@ export const refusalMessage = (refused: Refused, what = "budget"): string => {
 }
 
 /**
- * What a plan could cost on one call: the dearest candidate's expected price (a failover may land there).
- * This is what a budget reserves. @category pricing
+ * What a token-priced call may add to a channel's expected price (which counts the image only): the
+ * prompt (estimated twice over), reference images, and up to 512 text and thinking tokens. Flat-priced
+ * channels bill none of it; for them it is a small over-reservation. @category pricing
+ */
+export const allowanceOf = (request: ChannelRequest): number =>
+  costFromUsage(request.model, {
+    inputTokens:
+      2 * estimatePromptTokens(request.prompt) +
+      (request.images?.length ?? 0) * (findModel(request.model)?.prices.inputImageTokens ?? 0),
+    outputTextTokens: 512,
+  })
+
+/**
+ * What a plan could cost on one call: the dearest candidate's expected price (a failover may land there)
+ * plus {@link allowanceOf} the tokens beside the image. This is what a budget reserves. @category pricing
  */
 export const reservationOf = (
   plan: { readonly candidates: ReadonlyArray<string>; readonly channelRequest: ChannelRequest },
   channels: ReadonlyMap<string, Channel>,
-): number =>
-  plan.candidates.reduce((most, name) => {
+): number => {
+  const most = plan.candidates.reduce((most, name) => {
     const channel = channels.get(name)
     return channel === undefined ? most : Math.max(most, channel.price(plan.channelRequest))
   }, 0)
+  return most === 0 ? 0 : Math.round((most + allowanceOf(plan.channelRequest)) * 1e6) / 1e6
+}
 
 /**
  * A run-level cap (`peel run … --max-spend USD`): before a request starts, the most its plan could cost
