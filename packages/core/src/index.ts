@@ -24,7 +24,19 @@ export * as Pipeline from "./Pipeline.ts"
 export * as Plan from "./Plan.ts"
 export * as Plugin from "./Plugin.ts"
 export * as Pricing from "./Pricing.ts"
-export { createRunner, type PromiseRunner } from "./PromiseFacade.ts"
+export {
+  createRunner,
+  type GenerateAllOptions,
+  type GenerateOptions,
+  type PromiseRunner,
+} from "./PromiseFacade.ts"
+export {
+  type ConfigValidator,
+  definePromisePlugin,
+  type PromiseChannel,
+  type PromisePluginDefinition,
+  type StandardSchemaV1,
+} from "./PromisePlugin.ts"
 export * as Request from "./Request.ts"
 export * as Runner from "./Runner.ts"
 export * as Stage from "./Stage.ts"
