@@ -88,10 +88,11 @@ const attemptAttributes = (attempt: Attempt.Attempt): Record<string, unknown> =>
  */
 export const spanObserver = (tracer: Tracer.Tracer, runId: string, now: () => number = Date.now): Runner.Observer => ({
   done: (plan, outcome) => {
-    const end = now()
     const attempts = outcome._tag === "Done" ? outcome.result.attempts : outcome.failure.attempts
     const latencyMs = outcome._tag === "Done" ? outcome.result.latencyMs : outcome.failure.latencyMs
-    const start = end - latencyMs
+    // The request's span holds its attempts' spans, whatever the clocks' rounding.
+    const end = Math.max(now(), ...attempts.map((attempt) => attempt.startedAt + attempt.latencyMs))
+    const start = Math.min(end - latencyMs, ...attempts.map((attempt) => attempt.startedAt))
     const span = tracer.span({
       name: "peel.request",
       parent: Option.none(),
