@@ -19,12 +19,14 @@ import {
   closeSync,
   existsSync,
   fstatSync,
+  mkdirSync,
   openSync,
   readSync,
   renameSync,
   rmSync,
   writeSync,
 } from "node:fs"
+import { dirname } from "node:path"
 import { Effect, type Scope } from "effect"
 import { type CallLogLine, encode } from "./CallLog.ts"
 
@@ -70,7 +72,8 @@ const lastByteIsNewline = (fd: number, size: number): boolean => {
 }
 
 /**
- * Open (append to) a call log. Throws when the file cannot be opened: call it before anything is spent.
+ * Open (append to) a call log, creating its folder if need be. Throws when the file cannot be opened: call
+ * it before anything is spent.
  *
  * @category constructors
  */
@@ -79,6 +82,7 @@ export const open = (options: WriterOptions): Writer => {
   const maxBytes = options.maxBytes ?? defaults.maxBytes
   const keep = Math.max(0, options.keep ?? defaults.keep)
   const bufferBytes = options.bufferBytes ?? defaults.bufferBytes
+  mkdirSync(dirname(path), { recursive: true })
   let fd = openSync(path, "a+")
   let size = fstatSync(fd).size
   let pendingNewline = !lastByteIsNewline(fd, size)

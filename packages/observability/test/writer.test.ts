@@ -27,8 +27,8 @@ const decodeAll = (text: string) => {
 }
 
 describe("Writer", () => {
-  it("buffers lines and loses none when the Scope closes", async () => {
-    const path = join(scratch(), "calls.jsonl")
+  it("buffers lines and loses none when the Scope closes (creating the log's folder)", async () => {
+    const path = join(scratch(), "logs", "today", "calls.jsonl")
     await Effect.runPromise(
       Effect.scoped(
         Effect.gen(function* () {
