@@ -49,6 +49,8 @@ export interface Observed {
   readonly telemetry: Telemetry.OtlpConfig | undefined
   /** Say how the run ended (written as the run's end line when the Scope closes). */
   readonly end: (status: string) => void
+  /** Hear attempts and requests from now on too (one made after the runner, such as live progress). */
+  readonly add: (observer: Runner.Observer) => void
 }
 
 /** A short, sortable run id: UTC time and 6 random hex digits. @category ids */
@@ -144,15 +146,32 @@ export const make = (options: ObserveOptions = {}): Effect.Effect<Observed, Erro
       },
     }
     const telemetry = yield* Telemetry.fromEnv({ env: options.env ?? process.env, runId, metrics })
+    const late: Array<Runner.Observer> = []
+    const lateObserver: Runner.Observer = {
+      attempt: (request, attempt) => {
+        for (const observer of late) observer.attempt?.(request, attempt)
+      },
+      done: (plan, outcome) => {
+        for (const observer of late) observer.done?.(plan, outcome)
+      },
+    }
     return {
       runId,
-      observers: [logObserver, metrics.observer, ...(telemetry === undefined ? [] : [telemetry.observer])],
+      observers: [
+        logObserver,
+        metrics.observer,
+        ...(telemetry === undefined ? [] : [telemetry.observer]),
+        lateObserver,
+      ],
       metrics,
       alerts,
       writer,
       telemetry: telemetry?.config,
       end: (ended: string) => {
         status = ended
+      },
+      add: (observer) => {
+        late.push(observer)
       },
     }
   })
