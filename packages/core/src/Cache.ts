@@ -4,8 +4,8 @@
  *
  * - {@link keyOf}: SHA-256 of the canonical request — whitespace-normalised prompt, model **family**
  *   (aliases and retired ids of one model share entries), size, aspect ratio, and (contract v2) the
- *   reference images' hashes, seed and provider options. Nothing else (id, use, priority) changes the
- *   image, so nothing else is in the key.
+ *   reference images' hashes, seed, provider options and image-only. Nothing else (id, use, priority)
+ *   changes the image, so nothing else is in the key.
  * - {@link ImageStore}: what the stage reads and writes. Two ship: {@link memoryStore} (LRU with an
  *   entry and a byte bound) and {@link fileStore} (content-addressed files, atomic writes, bounded with
  *   eviction, safe with several processes sharing the folder). Any `effect/persistence` `KeyValueStore`
@@ -87,6 +87,7 @@ export const keyOf = (request: ChannelRequest): string =>
       (request.images ?? []).map((image) => [image.mimeType, sha256(image.bytes)]),
       request.seed ?? null,
       request.providerOptions === undefined ? null : canonicalJson(request.providerOptions),
+      request.imageOnly === true,
     ]),
   )
 
