@@ -6,7 +6,7 @@
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect, Exit } from "effect"
+import { Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { afterEach, describe, expect, it } from "vitest"
 import { Cache, Pipeline, Runner } from "../src/index.ts"
@@ -89,6 +89,24 @@ describe("cache stage", () => {
     expect(results.filter((result) => !result.cached)).toHaveLength(1)
     expect(results.reduce((sum, result) => sum + result.costUsd, 0)).toBeCloseTo(0.134, 9)
     for (const result of results) expect(result.bytes.length).toBe(png.length)
+  })
+
+  it("a waiter whose leader went away still gets the image, and carries the call's cost", async () => {
+    const [leader, follower] = await Effect.runPromise(
+      withRunner(pipelineFile("{ store: memory }", [], 100), (runner) =>
+        Effect.gen(function* () {
+          const first = yield* Effect.forkChild(runner.run({ prompt: "a comet", id: "leader" }))
+          yield* Effect.sleep(10)
+          const second = yield* Effect.forkChild(runner.run({ prompt: "a comet", id: "follower" }))
+          yield* Effect.sleep(10)
+          yield* Fiber.interrupt(first)
+          return [yield* Fiber.await(first), yield* Fiber.join(second)] as const
+        }),
+      ),
+    )
+    expect(Exit.isFailure(leader)).toBe(true)
+    expect(calls()).toBe(1)
+    expect([follower.cached, follower.costUsd]).toEqual([false, 0.134])
   })
 
   it("shares a failure with the requests that waited for it, and never stores it", async () => {
