@@ -154,14 +154,40 @@ describe("generate with policies", () => {
           yield* TestClock.adjust("1 millis")
           expect(calls("fast")).toBe(1)
           yield* TestClock.adjust("100 millis")
+          // The loser gets the hedge's grace (1 s by default) to finish; this one is still waiting: aborted.
+          yield* TestClock.adjust("1 second")
           const result = yield* Fiber.join(fiber)
           expect(result.channel).toBe("fast")
           const fast = result.attempts.find((attempt) => attempt.channel === "fast")!
           expect([fast.hedge, fast.won]).toEqual([true, true])
-          expect(result.attempts.find((attempt) => attempt.channel === "slow")?.outcome).toBe("Interrupted")
-          expect(result.latencyMs).toBe(2100)
+          const slow = result.attempts.find((attempt) => attempt.channel === "slow")!
+          expect([slow.outcome, slow.costUsd]).toEqual(["Interrupted", 0])
+          expect(result.latencyMs).toBe(3100)
         }),
       ),
+  )
+
+  it.effect("a losing call whose answer arrives within the grace is priced as billed, not dropped from the books", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const runner = yield* runnerFor([
+          "channels:",
+          "  slow: { plugin: FIXTURE, delayMs: 1500, price: 0.134 }",
+          "  fast: { plugin: FIXTURE, delayMs: 10, price: 0.05 }",
+          "stages:",
+          "  - generate: { hedge: { after: 1s, budget: 1, grace: 1s } }",
+        ])
+        const fiber = yield* Effect.forkChild(runner.run({ prompt: "a fox" }))
+        yield* TestClock.adjust("1010 millis")
+        yield* TestClock.adjust("490 millis")
+        const result = yield* Fiber.join(fiber)
+        expect(result.channel).toBe("fast")
+        const slow = result.attempts.find((attempt) => attempt.channel === "slow")!
+        expect([slow.outcome, slow.costUsd, slow.won]).toEqual(["ok", 0.134, undefined])
+        expect(result.costUsd).toBe(0.184)
+        expect(result.latencyMs).toBe(1500)
+      }),
+    ),
   )
 
   it.effect("no hedge after a deterministic failure, and none beyond the hedge budget", () =>

@@ -10,7 +10,7 @@
  *
  * @since 0.2.0
  */
-import { Cause, Clock, Effect, Exit, Layer, Schema } from "effect"
+import { Cause, Clock, Effect, Exit, Fiber, Layer, Schema } from "effect"
 import { CircuitBreaker, RateLimiter } from "effect/persistence"
 import type { Channel, ChannelImage, ChannelRequest } from "../Channel.ts"
 import { DurationMillis } from "../Duration.ts"
@@ -107,16 +107,22 @@ export const callChannel =
                 Effect.fail(new Timeout({ channel: channel.name, message: `no answer within ${timeoutMillis} ms` })),
             })
       let index = -1
+      // What the upstream answered, kept the moment it arrives: an attempt interrupted after that (a hedge
+      // that lost by a hair) was still billed, and is priced from it.
+      let answered: ChannelImage | undefined
       return bounded.pipe(
+        Effect.tap((image) =>
+          Effect.sync(() => {
+            answered = image
+          }),
+        ),
         Effect.flatMap((image) => checkImage(channel, image)),
         Effect.onExit((exit) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) =>
             Journal.useSync((journal) => {
               const billing = Exit.isSuccess(exit)
                 ? exit.value.image
-                : Cause.findErrorOption(exit.cause).pipe((option) =>
-                    option._tag === "Some" ? option.value : undefined,
-                  )
+                : Cause.findErrorOption(exit.cause).pipe((option) => (option._tag === "Some" ? option.value : answered))
               const outcome = outcomeOf(exit)
               const usage = billing?.usage
               index = journal.record({
@@ -127,7 +133,7 @@ export const callChannel =
                 latencyMs: now - startedAt,
                 ...outcome,
                 ...(usage === undefined ? {} : { usage }),
-                costUsd: attemptCost(channel, request, billing, Exit.isSuccess(exit)),
+                costUsd: attemptCost(channel, request, billing, Exit.isSuccess(exit) || answered !== undefined),
                 try: journal.callsTo(channel.name) + 1,
                 ...(markers.hedge === true ? { hedge: true } : {}),
                 ...(plan.fallback === true ? { fallback: true } : {}),
@@ -166,6 +172,30 @@ export const sequential =
       return yield* noChannel(plan)
     })
 
+/**
+ * Run `effect` so that, when it is interrupted, it gets up to `graceMillis` to finish first: a hedge that
+ * lost while its answer was already coming back completes (and is priced as the upstream billed it);
+ * one still waiting for the upstream is then aborted.
+ *
+ * @category strategies
+ */
+export const graceful = <A, E, R>(effect: Effect.Effect<A, E, R>, graceMillis: number): Effect.Effect<A, E, R> =>
+  graceMillis <= 0
+    ? effect
+    : Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(Effect.forkChild(restore(effect)), (fiber) =>
+          restore(Fiber.join(fiber)).pipe(
+            Effect.onInterrupt(() =>
+              Fiber.await(fiber).pipe(
+                Effect.timeout(graceMillis),
+                Effect.ignore,
+                Effect.andThen(Fiber.interrupt(fiber)),
+              ),
+            ),
+          ),
+        ),
+      )
+
 /** Whether one more hedge may start now. @category model */
 export interface HedgeBudget {
   readonly allow: () => boolean
@@ -180,7 +210,12 @@ export interface HedgeBudget {
  * @category strategies
  */
 export const hedged =
-  (delayFor: (channel: Channel) => number, budget: HedgeBudget, maxCalls = Number.POSITIVE_INFINITY): Strategy =>
+  (
+    delayFor: (channel: Channel) => number,
+    budget: HedgeBudget,
+    maxCalls = Number.POSITIVE_INFINITY,
+    graceMillis = 0,
+  ): Strategy =>
   (candidates, call, plan) => {
     const from = (index: number, markers: CallMarkers): Effect.Effect<Answer, ChannelError, Journal> =>
       Effect.suspend(() => {
@@ -194,7 +229,7 @@ export const hedged =
           Effect.flatMap(callsLeft(maxCalls), (left) =>
             left ? from(index + 1, nextMarkers) : Effect.fail(exhausted(channel, plan)),
           )
-        const primary = call(channel, plan, markers).pipe(
+        const primary = graceful(call(channel, plan, markers), graceMillis).pipe(
           Effect.catch((error) => {
             primaryAlive = false
             if (!error.failover || !hasNext) return hedgeAlive && error.failover ? Effect.never : Effect.fail(error)
@@ -359,6 +394,10 @@ const HedgeConfig = Schema.Struct({
     description: "Hedges allowed as a share of calls over the window (default 0.1: at most 10% more calls)",
   }),
   window: Schema.optional(DurationMillis).annotate({ description: "Window of the hedge budget (default 5m)" }),
+  grace: Schema.optional(DurationMillis).annotate({
+    description:
+      "How long a losing call may still finish before it is aborted, so an answer already on its way is priced as billed (default 1s)",
+  }),
 }).annotate({ description: "Hedging: race a slow candidate against the next one" })
 
 const BreakerConfig = Schema.Struct({
@@ -470,6 +509,7 @@ export const generate: StageDefinition<typeof Config.Type> = {
               Latency.hedgeDelay(latency, config.hedge.after, config.hedge.initial),
               Latency.hedgeBudget(latency, config.hedge.budget ?? 0.1, config.hedge.window ?? 300_000),
               limits.maxCalls,
+              config.hedge.grace ?? 1000,
             )
       return {
         handler: makeHandler(context, {
