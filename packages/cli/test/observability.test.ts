@@ -3,7 +3,7 @@
  * SIGTERM: drained, flushed, the run's end line says so), and OpenTelemetry export from a real `peel run`
  * to a small OTLP/HTTP receiver.
  */
-import type { ChildProcess } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -11,7 +11,7 @@ import { CallLog } from "@peel/observability"
 import { Result } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startReceiver } from "../../observability/test/otlp.ts"
-import { peel, simulatorEnv, spawnPeel, startSimulator } from "./cli.ts"
+import { peel, root, simulatorEnv, spawnPeel, startSimulator } from "./cli.ts"
 
 let simulator: { url: string; process: ChildProcess }
 beforeAll(async () => {
@@ -164,5 +164,67 @@ describe("OpenTelemetry from peel run", () => {
     )
     expect(code, stderr).toBe(0)
     expect(stderr).toBe("")
+  }, 60_000)
+})
+
+/** Run `peel ARGS...` with stdout and stderr on a terminal (util-linux `script`); what the terminal showed. */
+const onTerminal = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string>,
+): Promise<{ code: number | null; screen: string }> =>
+  new Promise((resolve, reject) => {
+    const quote = (text: string) => `'${text.replace(/'/g, "'\\''")}'`
+    const command = [process.execPath, join(root, "packages", "cli", "src", "bin.ts"), ...args].map(quote).join(" ")
+    const child = spawn("script", ["-qec", command, "/dev/null"], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", NO_COLOR: "1", COLUMNS: "200", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    })
+    let screen = ""
+    child.stdout.on("data", (chunk: Buffer) => {
+      screen += chunk.toString()
+    })
+    child.on("error", reject)
+    child.on("close", (code) => resolve({ code, screen }))
+  })
+
+describe("live progress on a terminal", () => {
+  it("bulk: a bar with done/failed/total, rate, ETA, dollars spent and requests per channel", async () => {
+    const dir = scratch()
+    const { code, screen } = await onTerminal(
+      ["run", "pipelines/google-direct.yaml", "--input", bulkInput(dir, 12), "--out", join(dir, "out")],
+      simulatorEnv(simulator.url),
+    )
+    expect(code, screen).toBe(0)
+    expect(screen).toMatch(
+      /\] \d+\/12 {2}ok \d+ {2}failed \d+ {2}\d+\.\d\/s {2}(ETA \d+:\d\d|done) {2}\$\d+\.\d{4} {2}google \d+/,
+    )
+    expect(screen).toMatch(/\] 12\/12 {2}ok 12/)
+  }, 60_000)
+
+  it("one --prompt: a spinner with the elapsed time while the image is made", async () => {
+    const slow = await startSimulator(["--latency", "1500ms"])
+    try {
+      const dir = scratch()
+      const { code, screen } = await onTerminal(
+        ["run", "pipelines/google-direct.yaml", "--prompt", "a slow kite", "--out", join(dir, "out")],
+        simulatorEnv(slow.url),
+      )
+      expect(code, screen).toBe(0)
+      expect(screen).toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] \d+\.\ds {2}(first attempt|gemini-3-pro-image)/)
+    } finally {
+      slow.process.kill("SIGINT")
+    }
+  }, 60_000)
+
+  it("nothing of it with --json", async () => {
+    const dir = scratch()
+    const { code, screen } = await onTerminal(
+      ["run", "pipelines/google-direct.yaml", "--input", bulkInput(dir, 4), "--out", join(dir, "out"), "--json"],
+      simulatorEnv(simulator.url),
+    )
+    expect(code, screen).toBe(0)
+    expect(screen).not.toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏█░]/)
+    expect(screen).not.toContain("\x1b[K")
   }, 60_000)
 })

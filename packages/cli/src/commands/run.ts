@@ -16,9 +16,9 @@
  */
 import { readFileSync, statSync } from "node:fs"
 import { Duration, Output, Pipeline, Plan, Request, Runner } from "@peel/core"
-import { Observe } from "@peel/observability"
+import { Observe, Progress } from "@peel/observability"
 import { Deferred, Effect, Result, Semaphore, Stream } from "effect"
-import { ExitCode, jsonOf, makeProgress, printProblems, rowOf, streamedTable, table } from "../output.ts"
+import { costOf, ExitCode, jsonOf, printProblems, rowOf, streamedTable, table } from "../output.ts"
 import { loadOptions } from "../plugins.ts"
 import * as Signals from "../signals.ts"
 
@@ -225,7 +225,14 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
       const runner = built.success
       for (const warning of runner.warnings) process.stderr.write(`warning: ${warning}\n`)
       const bulk = options.input !== undefined
-      const progress = makeProgress(bulk ? requests.length : undefined)
+      // Live progress on a terminal, never with --json: a spinner for one request, a bar for many.
+      const progress = Progress.make<Runner.Outcome>({
+        total: bulk ? requests.length : undefined,
+        enabled: process.stderr.isTTY === true && !options.json,
+        costOf,
+        channelOf: (outcome) => (outcome._tag === "Done" ? outcome.result.channel : undefined),
+      })
+      observed.add(progress.observer)
       const rows = streamedTable({
         idWidth: Math.max(...requests.map((request) => Runner.requestId(request).length)),
         channelWidth: Math.max(0, ...[...runner.channels.keys()].map((name) => name.length)),
