@@ -260,20 +260,24 @@ export const reservationOf = (
 }
 
 /**
- * A run-level cap (`peel run … --max-spend USD`): before a request starts, the most its plan could cost
- * on one call is reserved; when it ends, what it cost is settled. A request that could pass the cap waits
- * while others are in flight (one may cost less than it reserved — a cache hit costs nothing) and is
- * refused once nothing is: the run then starts no more requests. The run never spends more than the cap
- * as long as no request costs more than it reserved.
+ * A run-level cap (`peel run … --max-spend USD`): before a request starts, the most it could cost is
+ * reserved (for a request of `n` images, `n` times that: one reservation for all its ids); when each id
+ * ends, what it cost is settled. A request that could pass the cap waits while others are in flight (one
+ * may cost less than it reserved — a cache hit costs nothing) and is refused once nothing is: the run then
+ * starts no more requests. The run never spends more than the cap as long as no request costs more than
+ * it reserved.
  *
  * @category run caps
  */
 export interface RunCap {
   readonly limitUsd: number
-  /** Reserve for `request`; `false` when it could pass the cap with nothing in flight (stop starting). */
-  readonly admit: <R extends object>(request: R, expectedUsd: number) => Effect.Effect<boolean>
-  /** Replace `request`'s reservation with what it cost. */
-  readonly settle: (request: object, actualUsd: number) => void
+  /**
+   * Reserve `usdEach` for each of `ids` (the request's images), as one reservation; `false` when it could
+   * pass the cap with nothing in flight (stop starting requests).
+   */
+  readonly admit: (ids: ReadonlyArray<string>, usdEach: number) => Effect.Effect<boolean>
+  /** What one id cost; its request's reservation is settled once every id of it has ended. */
+  readonly settle: (id: string, actualUsd: number) => void
   /** The refusal that stopped the run, if one did. */
   readonly refused: () => Refused | undefined
   readonly status: () => Status
@@ -282,31 +286,43 @@ export interface RunCap {
 /** A run-level cap in memory. @category run caps */
 export const runCap = (limitUsd: number, pollMillis = 10): RunCap => {
   const ledger = memory({ limitUsd, windowMillis: Number.POSITIVE_INFINITY })
-  const open = new Map<object, Reservation>()
+  interface Group {
+    readonly reservation: Reservation
+    readonly waiting: Set<string>
+    actualUsd: number
+  }
+  const groups = new Set<Group>()
+  const byId = new Map<string, Group>()
   let refused: Refused | undefined
   return {
     limitUsd,
-    admit: (request, expectedUsd) =>
+    admit: (ids, usdEach) =>
       Effect.gen(function* () {
         while (true) {
           if (refused !== undefined) return false
-          const reservation = ledger.reserve(expectedUsd, 0)
+          const reservation = ledger.reserve(usdEach * ids.length, 0)
           if (!("_tag" in reservation)) {
-            open.set(request, reservation)
+            const group: Group = { reservation, waiting: new Set(ids), actualUsd: 0 }
+            groups.add(group)
+            for (const id of ids) byId.set(id, group)
             return true
           }
-          if (open.size === 0) {
+          if (groups.size === 0) {
             refused = reservation
             return false
           }
           yield* Effect.sleep(pollMillis)
         }
       }),
-    settle: (request, actualUsd) => {
-      const reservation = open.get(request)
-      if (reservation === undefined) return
-      open.delete(request)
-      ledger.settle(reservation, actualUsd)
+    settle: (id, actualUsd) => {
+      const group = byId.get(id)
+      if (group === undefined) return
+      byId.delete(id)
+      group.waiting.delete(id)
+      group.actualUsd += actualUsd
+      if (group.waiting.size > 0) return
+      groups.delete(group)
+      ledger.settle(group.reservation, group.actualUsd)
     },
     refused: () => refused,
     status: () => ledger.status(0),

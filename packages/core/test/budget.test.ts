@@ -292,23 +292,35 @@ describe("run-level cap (--max-spend)", () => {
     const cap = Budget.runCap(0.3, 1)
     const result = await Effect.runPromise(
       Effect.gen(function* () {
-        const [a, b, c, d] = [{ id: "a" }, { id: "b" }, { id: "c" }, { id: "d" }]
-        const first = yield* cap.admit(a, 0.134)
-        const second = yield* cap.admit(b, 0.134)
+        const first = yield* cap.admit(["a"], 0.134)
+        const second = yield* cap.admit(["b"], 0.134)
         // c could pass the cap while a and b are in flight: it waits; a was a cache hit ($0), so c fits.
-        const waiting = yield* Effect.forkChild(cap.admit(c, 0.134))
+        const waiting = yield* Effect.forkChild(cap.admit(["c"], 0.134))
         yield* Effect.sleep(20)
-        cap.settle(a, 0)
+        cap.settle("a", 0)
         const third = yield* Fiber.join(waiting)
-        cap.settle(b, 0.134)
-        cap.settle(c, 0.134)
+        cap.settle("b", 0.134)
+        cap.settle("c", 0.134)
         // 0.268 spent, nothing in flight: d (0.134) could pass 0.3, so the run stops.
-        const fourth = yield* cap.admit(d, 0.134)
+        const fourth = yield* cap.admit(["d"], 0.134)
         return { admitted: [first, second, third, fourth], status: cap.status(), refused: cap.refused() }
       }),
     )
     expect(result.admitted).toEqual([true, true, true, false])
     expect(result.status).toMatchObject({ spentUsd: 0.268, reservedUsd: 0 })
     expect(result.refused).toMatchObject({ requestedUsd: 0.134, status: { spentUsd: 0.268 } })
+  })
+
+  it("reserves a request of n images as one, and settles it when every image has ended", async () => {
+    const cap = Budget.runCap(1, 1)
+    const admitted = await Effect.runPromise(cap.admit(["x-1", "x-2", "x-3"], 0.2))
+    expect(admitted).toBe(true)
+    expect(cap.status()).toMatchObject({ reservedUsd: 0.6, spentUsd: 0 })
+    cap.settle("x-1", 0.2)
+    cap.settle("x-2", 0)
+    expect(cap.status()).toMatchObject({ reservedUsd: 0.6, spentUsd: 0 })
+    cap.settle("x-3", 0.2)
+    expect(cap.status()).toMatchObject({ reservedUsd: 0, spentUsd: 0.4 })
+    expect(await Effect.runPromise(cap.admit(["y-1", "y-2"], 0.31))).toBe(false)
   })
 })

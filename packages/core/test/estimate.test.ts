@@ -44,7 +44,7 @@ const workload = write("workload.yaml", [
   "repeats: { share: 10%, within: 1h }",
 ])
 
-const estimate = (file: string, use: (runner: Runner.RunnerShape) => Effect.Effect<Estimate.Report>) =>
+const estimate = <E>(file: string, use: (runner: Runner.RunnerShape) => Effect.Effect<Estimate.Report, E>) =>
   Effect.runPromise(
     Effect.scoped(
       Effect.gen(function* () {
