@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 node_versions=(${PEEL_PACKAGE_TEST_NODES:-22.23.3 24.21.0})
 packages=(core gemini-wire openai-wire channel-google-ai-studio channel-vertex-ai channel-openrouter
-  channel-openai-compatible channel-google-batch simulator observability cli)
+  channel-openai-compatible channel-google-batch simulator observability testkit cli)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/peel-package-test-XXXXXX")
 trap 'rm -rf "$work"' EXIT

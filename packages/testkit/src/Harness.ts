@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { type Catalog, type Channel, Plugin } from "@peel/core"
+import { type Catalog, type Channel, type Errors, Plugin } from "@peel/core"
 import { Simulator } from "@peel/simulator"
 import { Cause, Effect, Exit, type Fiber, Layer, Logger, References, Scope } from "effect"
 
@@ -190,7 +190,7 @@ export const withChannel = <Config, A, E, R>(
   block: unknown,
   use: (channel: Channel.Channel) => Effect.Effect<A, E, R>,
   context: Partial<Channel.MakeContext> = {},
-) =>
+): Effect.Effect<A, E | Errors.ConfigError | Errors.MissingSecret, Exclude<R, Scope.Scope>> =>
   Effect.scoped(
     Effect.flatMap(
       Plugin.build(plugin, block, { name: channelName, file: pipelineFile, warn: () => {}, ...context }),
