@@ -19,7 +19,8 @@
  * does 100× more per minute. Only the hedge's `initial` has an environment knob, so instead each run uses
  * a copy of the checked-in pipeline (in $TMPDIR) with EVERY duration of its stages (timeout, deadline,
  * retry base/max/maxRetryAfter, hedge initial, breaker open, cache ttl) multiplied by the same 0.01, the
- * hedge budget window (default 5m, not in the file) written out scaled, and rpm divided by 0.01. So the
+ * hedge budget window and a losing hedge's grace (defaults 5m and 1s, not in the file) written out scaled,
+ * and rpm divided by 0.01. So the
  * whole system — upstream and client — runs at one consistent speed and the ratios the pipeline was
  * tuned for hold (a hang costs 1.2 s, i.e. "120 s"; a request's deadline is 3 s, i.e. "5 min").
  * Latencies are printed both as measured and in upstream time (÷ 0.01).
@@ -126,7 +127,11 @@ export const scaledPipeline = (source: string, options: { readonly hedge: boolea
       (_, value: string, unit: string) => `${Math.max(1, Math.round(Number(value) * unitMillis[unit]! * scale))}ms`,
     )
     .replace(/\brpm: (\d+)/g, (_, value: string) => `rpm: ${Math.round(Number(value) / scale)}`)
-    .replace(/^(\s+)budget: (.*)$/m, (line, indent: string) => `${line}\n${indent}window: ${300_000 * scale}ms`)
+    .replace(
+      /^(\s+)budget: (.*)$/m,
+      (line, indent: string) =>
+        `${line}\n${indent}window: ${300_000 * scale}ms${/grace:/.test(source) ? "" : `\n${indent}grace: ${Math.max(1, 1000 * scale)}ms`}`,
+    )
   // Diagnostics: PEEL_BENCH_RESILIENCE_DROP=cache leaves one-line stages out (e.g. to see what the cache changes).
   for (const key of process.env.PEEL_BENCH_RESILIENCE_DROP?.split(",") ?? [])
     stages = stages
