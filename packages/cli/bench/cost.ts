@@ -1,6 +1,7 @@
 /**
  * Cost benchmark: 1,000 requests sampled from the brief's workload (pipelines/workloads/brief.yaml) run
- * through pipelines/economy.yaml against the simulator (its own process). Checks that the simulator's
+ * through pipelines/economy.yaml (flat proxy prices) and pipelines/realtime.yaml (mostly Google's token
+ * prices) against the simulator (its own process). Checks that the simulator's
  * billed total × 10 is within 5% of `peel estimate`'s monthly figure and that Peel's own total equals the
  * ledger to the cent; then measures cache hit latency (memory and file store, a 4K image) through the
  * runner. Exit 1 when a check fails.
@@ -100,54 +101,65 @@ const main = async () => {
     GEMINI_BASE_URL: simulator.url,
     GEMINI_API_KEY: "bench-gemini-key-0001",
     PROXY_NATIVE_BASE_URL: simulator.url,
+    PROXY_BASE_URL: `${simulator.url}/v1`,
     PROXY_API_KEY: "bench-proxy-key-0001",
+    VERTEX_BASE_URL: simulator.url,
+    GOOGLE_CLOUD_PROJECT: "peel-bench",
+    VERTEX_ACCESS_TOKEN: "bench-vertex-token-0001",
+    OPENROUTER_BASE_URL: `${simulator.url}/api/v1`,
+    OPENROUTER_API_KEY: "bench-openrouter-key-0001",
   }
   let failed = false
   try {
     const work = await Effect.runPromise(Workload.load(join(root, "pipelines", "workloads", "brief.yaml")))
     const requests = sampleOf(work)
-    const economy = copyPipeline("economy.yaml")
-
-    const { estimate, spent, cachedCount, failures } = await Effect.runPromise(
-      Effect.scoped(
-        Effect.gen(function* () {
-          const runner = yield* Runner.make(yield* Pipeline.load(economy, { ...loadOptions, env }))
-          const estimate = yield* Estimate.workload(runner, work)
-          let spent = 0
-          let cachedCount = 0
-          let failures = 0
-          yield* runner.runAll(requests, { concurrency }).pipe(
-            Stream.runForEach((outcome) =>
-              Effect.sync(() => {
-                if (outcome._tag === "Done") {
-                  spent += outcome.result.costUsd
-                  if (outcome.result.cached) cachedCount += 1
-                } else if (outcome._tag === "Failed") {
-                  spent += outcome.failure.costUsd
-                  failures += 1
-                }
-              }),
-            ),
-          )
-          return { estimate, spent, cachedCount, failures }
-        }),
-      ),
-    )
-    const ledger = await simulator.ledgerTotals()
-    const monthly = ledger.billedUsd * (work.requestsPerMonth / sampleSize)
-    const deviation = (monthly - estimate.totalUsd) / estimate.totalUsd
-    const cents = (usd: number) => Math.round(usd * 100)
-    process.stdout.write(
-      [
-        `cost: ${requests.length} requests from ${work.name} through economy.yaml, ${concurrency} in flight`,
-        `  upstream calls ${ledger.calls}, billed images ${ledger.billedImages}, cache hits ${cachedCount}, failures ${failures}`,
-        `  simulator billed $${ledger.billedUsd.toFixed(4)}; Peel accounted $${spent.toFixed(4)} (${cents(spent) === cents(ledger.billedUsd) ? "equal to the cent" : "DIFFERENT"})`,
-        `  × ${work.requestsPerMonth / sampleSize} = $${monthly.toFixed(2)} a month; peel estimate says $${estimate.totalUsd.toFixed(2)} (${(deviation * 100).toFixed(2)}%; limit ±5%)`,
-        `  Google's standard price for the same month: $${estimate.baselineUsd.toFixed(2)}; the brief's baseline $${Estimate.brief.usd.toFixed(2)}`,
-        "",
-      ].join("\n"),
-    )
-    if (Math.abs(deviation) > 0.05 || cents(spent) !== cents(ledger.billedUsd) || failures > 0) failed = true
+    for (const name of ["economy.yaml", "realtime.yaml"]) {
+      await simulator.reset()
+      const file = copyPipeline(name)
+      const { estimate, spent, cachedCount, failures } = await Effect.runPromise(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const runner = yield* Runner.make(yield* Pipeline.load(file, { ...loadOptions, env }))
+            const estimate = yield* Estimate.workload(runner, work)
+            let spent = 0
+            let cachedCount = 0
+            let failures = 0
+            yield* runner.runAll(requests, { concurrency }).pipe(
+              Stream.runForEach((outcome) =>
+                Effect.sync(() => {
+                  if (outcome._tag === "Done") {
+                    spent += outcome.result.costUsd
+                    if (outcome.result.cached) cachedCount += 1
+                  } else if (outcome._tag === "Failed") {
+                    spent += outcome.failure.costUsd
+                    failures += 1
+                  }
+                }),
+              ),
+            )
+            return { estimate, spent, cachedCount, failures }
+          }),
+        ),
+      )
+      const ledger = await simulator.ledgerTotals()
+      const monthly = ledger.billedUsd * (work.requestsPerMonth / sampleSize)
+      const deviation = (monthly - estimate.totalUsd) / estimate.totalUsd
+      const cents = (usd: number) => Math.round(usd * 100)
+      process.stdout.write(
+        [
+          `cost: ${requests.length} requests from ${work.name} through ${name}, ${concurrency} in flight`,
+          `  upstream calls ${ledger.calls}, billed images ${ledger.billedImages}, cache hits ${cachedCount}, failures ${failures}`,
+          `  simulator billed $${ledger.billedUsd.toFixed(4)}; Peel accounted $${spent.toFixed(4)} (${cents(spent) === cents(ledger.billedUsd) ? "equal to the cent" : "DIFFERENT"})`,
+          `  × ${work.requestsPerMonth / sampleSize} = $${monthly.toFixed(2)} a month; peel estimate says $${estimate.totalUsd.toFixed(2)} (${(deviation * 100).toFixed(2)}%; limit ±5%)`,
+          `  Google's standard price for the same month: $${estimate.baselineUsd.toFixed(2)}; the brief's baseline $${Estimate.brief.usd.toFixed(2)}`,
+          "",
+        ].join("\n"),
+      )
+      // The ±5% check is economy.yaml's (the issue's); realtime.yaml hedges (up to 10% more calls, each
+      // billed) and Google bills thinking tokens, neither of which a plan's expected price counts.
+      if (cents(spent) !== cents(ledger.billedUsd) || failures > 0) failed = true
+      if (name === "economy.yaml" && Math.abs(deviation) > 0.05) failed = true
+    }
 
     // Cache hit latency, 4K, through the runner: memory and file stores.
     for (const store of ["memory", "file"] as const) {
