@@ -150,7 +150,7 @@ const main = async () => {
           `cost: ${requests.length} requests from ${work.name} through ${name}, ${concurrency} in flight`,
           `  upstream calls ${ledger.calls}, billed images ${ledger.billedImages}, cache hits ${cachedCount}, failures ${failures}`,
           `  simulator billed $${ledger.billedUsd.toFixed(4)}; Peel accounted $${spent.toFixed(4)} (${cents(spent) === cents(ledger.billedUsd) ? "equal to the cent" : "DIFFERENT"})`,
-          `  × ${work.requestsPerMonth / sampleSize} = $${monthly.toFixed(2)} a month; peel estimate says $${estimate.totalUsd.toFixed(2)} (${(deviation * 100).toFixed(2)}%; limit ±5%)`,
+          `  × ${work.requestsPerMonth / sampleSize} = $${monthly.toFixed(2)} a month; peel estimate says $${estimate.totalUsd.toFixed(2)} (${(deviation * 100).toFixed(2)}%${name === "economy.yaml" ? "; limit ±5%" : ""})${estimate.hedging === undefined ? "" : `, up to $${(estimate.totalUsd + estimate.hedging.upToUsd).toFixed(2)} with hedges`}`,
           `  Google's standard price for the same month: $${estimate.baselineUsd.toFixed(2)}; the brief's baseline $${Estimate.brief.usd.toFixed(2)}`,
           "",
         ].join("\n"),

@@ -69,6 +69,11 @@ export interface Report {
   readonly byModel: Readonly<Record<string, Slice>>
   readonly bySize: Readonly<Record<string, Slice>>
   readonly byUrgency: Readonly<Record<string, Slice>>
+  /**
+   * When `generate` hedges: its budget (the share of calls that may be hedges) and what hedges could add at
+   * most (each hedge is a second paid call). The total above assumes none.
+   */
+  readonly hedging?: { readonly budget: number; readonly upToUsd: number }
   /** Images no channel of the pipeline can serve (priced at $0 here; they would fail). */
   readonly unservable: number
   readonly invalid: ReadonlyArray<{ readonly id: string; readonly message: string }>
@@ -97,6 +102,14 @@ export const googleStandardPrice = (plan: Plan): number => {
     ? wanted
     : (sizes.find((candidate) => Sizes.indexOf(candidate) >= Sizes.indexOf(wanted)) ?? sizes[sizes.length - 1]!)
   return expectedCost(model, size, "standard")
+}
+
+/** The hedge budget of the pipeline's `generate` stage (share of calls), if it hedges. @category pipelines */
+export const hedgeBudgetOf = (pipeline: Pipeline): number | undefined => {
+  const config = pipeline.stages.find((candidate) => candidate.key === "generate")?.config as
+    | { readonly hedge?: { readonly budget?: number } }
+    | undefined
+  return config?.hedge === undefined ? undefined : (config.hedge.budget ?? 0.1)
 }
 
 /** The TTL of the pipeline's cache stage, if it has one. @category pipelines */
@@ -219,10 +232,14 @@ const estimateLines = (
 const finishReport = (
   body: Omit<Report, "cache"> & { readonly cachedImages: number; readonly cacheSavedUsd: number },
   ttlMillis: number | undefined,
+  hedgeBudget: number | undefined,
 ): Report => {
   const { cachedImages, cacheSavedUsd, ...rest } = body
   return {
     ...rest,
+    ...(hedgeBudget === undefined
+      ? {}
+      : { hedging: { budget: hedgeBudget, upToUsd: round(rest.totalUsd * hedgeBudget) } }),
     cache: {
       enabled: ttlMillis !== undefined,
       ...(ttlMillis === undefined ? {} : { ttlMillis }),
@@ -248,7 +265,7 @@ export const workload = (runner: RunnerShape, work: Workload): Effect.Effect<Rep
       "month",
     ),
     (body) => ({
-      ...finishReport(body, ttl),
+      ...finishReport(body, ttl, hedgeBudgetOf(runner.pipeline)),
       briefBaselineUsd: round(brief.usdPerImage * brief.imagesPerMonth),
     }),
   )
@@ -274,7 +291,9 @@ export const requests = (runner: RunnerShape, list: Iterable<ImageRequest>): Eff
       return 0
     },
   }))
-  return Effect.map(estimateLines(runner, lines, "input"), (body) => finishReport(body, ttl))
+  return Effect.map(estimateLines(runner, lines, "input"), (body) =>
+    finishReport(body, ttl, hedgeBudgetOf(runner.pipeline)),
+  )
 }
 
 /**

@@ -97,6 +97,10 @@ export const render = (report: Estimate.Report, source: string): string => {
         ? `batch: ${count(report.batch.requested)} images go to a batch channel (half price)`
         : `batch: ${count(report.batch.requested)} images are urgency: batch; ${count(report.batch.requested - report.batch.inBatch)} of them made in real time (no batch channel takes them) — Google's Batch API would take ${usd(report.batch.wouldSaveUsd)} off`,
     )
+  if (report.hedging !== undefined)
+    lines.push(
+      `hedging: up to ${Math.round(report.hedging.budget * 100)}% of calls may be hedges, each a second paid call: up to ${usd(report.hedging.upToUsd)} more`,
+    )
   if (report.unservable > 0) lines.push(`${count(report.unservable)} images no channel of this pipeline can serve`)
   lines.push(
     "",
