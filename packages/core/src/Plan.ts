@@ -269,7 +269,7 @@ export const finish = (
   for (const name of names) {
     const channel = channels.get(name)
     if (channel === undefined) {
-      refused.push({ channel: name, reason: "no such channel" })
+      refused.push({ channel: name, reason: "not in this run (an optional channel left out, its variables unset)" })
       continue
     }
     const reason =
