@@ -29,8 +29,8 @@
  * chat route serves it), 40% blog/web (2K, 16:9 and 4:3), 10% hero (4K 21:9), 10% low priority (Nano
  * Banana 2) — through `runner.runAll` at concurrency 64, no files written.
  *
- * Sizes: `PEEL_BENCH_RESILIENCE` requests for table 1 (default 5,000: the issue's 10,000 take about 4 minutes
- * for table 1 alone on the loaded 2-core machine, so set it for the full figure), `PEEL_BENCH_RESILIENCE_DIRECT`
+ * Sizes: `PEEL_BENCH_RESILIENCE` requests for table 1 (default 5,000: the issue's 10,000 took 70 s on the
+ * 2-core machine when quiet but about 4 minutes at load 15, so set it for the full figure), `PEEL_BENCH_RESILIENCE_DIRECT`
  * for table 2 (default 2,000), `PEEL_BENCH_RESILIENCE_HEDGE` per arm of table 3 (default 1,000);
  * `PEEL_BENCH_RESILIENCE_ONLY=1,3` runs some tables only; `PEEL_BENCH_RESILIENCE_SCALE=0.1` runs Peel and the
  * simulator 10× (not 100×) fast, for a machine too busy for 0.01 (the tables warn when the event loop stalls);
