@@ -18,12 +18,25 @@ const chunk = (type: string, data: Uint8Array): Buffer => {
   return Buffer.concat([header, data, crc])
 }
 
+const made = new Map<string, Uint8Array>()
+
 /**
- * A grey (8-bit greyscale) PNG of `width` × `height` pixels.
+ * A grey (8-bit greyscale) PNG of `width` × `height` pixels, made once per size (compressing a 4K one
+ * takes ~0.2 s, which must not block every request in flight each time).
  *
  * @category placeholders
  */
 export const greyPng = (width: number, height: number, grey = 0xd0): Uint8Array => {
+  const key = `${width}x${height}x${grey}`
+  const known = made.get(key)
+  if (known !== undefined) return known
+  const png = makeGreyPng(width, height, grey)
+  if (made.size > 64) made.clear()
+  made.set(key, png)
+  return png
+}
+
+const makeGreyPng = (width: number, height: number, grey: number): Uint8Array => {
   const header = Buffer.alloc(13)
   header.writeUInt32BE(width, 0)
   header.writeUInt32BE(height, 4)

@@ -105,6 +105,8 @@ export interface Plan {
   readonly unfinished?: Unfinished | undefined
   /** Made by a fallback alternative (its attempts are marked so in the journal). */
   readonly fallback?: boolean | undefined
+  /** The share of the request's deadline this plan may use (a fallback stage keeps the rest for itself). */
+  readonly deadlineShare?: number | undefined
 }
 
 /**

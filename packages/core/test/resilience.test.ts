@@ -250,14 +250,16 @@ describe("generate with policies", () => {
           "  - generate: { deadline: 60s }",
         ])
         Fixture.scripts.set("only", ["RateLimited5s"])
-        const first = failureOf(yield* Effect.exit(runner.run({ prompt: "one" })))
-        expect(first.reason._tag).toBe("RateLimited")
-        const fiber = yield* Effect.forkChild(runner.run({ prompt: "two" }))
-        yield* TestClock.adjust("4999 millis")
+        const first = yield* Effect.forkChild(runner.run({ prompt: "one" }))
+        yield* TestClock.adjust("1 millis")
+        // The quota is paused for 5 s: a second request does not call it either, and both wait.
+        const second = yield* Effect.forkChild(runner.run({ prompt: "two" }))
+        yield* TestClock.adjust("4998 millis")
         expect(calls("only")).toBe(1)
         yield* TestClock.adjust("1 millis")
-        const second = yield* Fiber.join(fiber)
-        expect(outcomes(second)).toEqual(["only:ok"])
+        expect(outcomes(yield* Fiber.join(first))).toEqual(["only:RateLimited", "only:ok"])
+        expect(outcomes(yield* Fiber.join(second))).toEqual(["only:ok"])
+        expect(calls("only")).toBe(3)
       }),
     ),
   )
@@ -279,7 +281,8 @@ describe("generate with policies", () => {
         expect(calls("vertex")).toBe(0)
         yield* TestClock.adjust("1 millis")
         const result = yield* Fiber.join(fiber)
-        expect(outcomes(result)).toEqual(["studio:RateLimited", "vertex:ok"])
+        // vertex shares the paused quota: not called (CoolingDown); the request waits for the pause to end.
+        expect(outcomes(result)).toEqual(["studio:RateLimited", "vertex:CoolingDown", "studio:ok"])
       }),
     ),
   )

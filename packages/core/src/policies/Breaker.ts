@@ -80,6 +80,8 @@ export const make = (
             const reason = rejection.reason
             const retryAfter = reason._tag === "CircuitOpen" ? Duration.toMillis(reason.retryAfter) : 0
             if (retryAfter > 0) open.set(channel.name, now + retryAfter)
+            // A probe in flight: the channel is cooling down for a moment too.
+            else if (reason._tag === "CircuitHalfOpen") open.set(channel.name, now + 1000)
             const message =
               reason._tag === "CircuitOpen"
                 ? `circuit open for ${retryAfter} ms after repeated failures`

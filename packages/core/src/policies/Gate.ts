@@ -5,8 +5,9 @@
  *   `RateLimiter` (memory store here; a Redis store shares it between processes);
  * - channels that draw on one upstream quota (AI Studio and Vertex on one project, two channels with
  *   one key) name the same `quota`, and share its limit and its pause;
- * - a 429 that says how long to wait pauses the whole quota, not just one request: every call to it
- *   waits out the pause (if the request's deadline allows; otherwise it moves on at once);
+ * - a 429 that says how long to wait pauses the whole quota for that model, not just one request: a call
+ *   to a paused quota is not sent (recorded as `CoolingDown`); retry waits the pause out when it is short
+ *   enough, failover moves on otherwise. Only a 429 from a call sent after the pause began extends it;
  * - a per-channel concurrency cap.
  *
  * @since 0.2.0
@@ -29,8 +30,8 @@ export interface GateSettings {
 
 /** What the gate knows, shared by every request of a runner. @category model */
 export interface Gates {
-  /** Epoch ms until which `channel`'s quota is paused (0 when it is not). */
-  readonly pausedUntil: (channel: string) => number
+  /** Epoch ms until which `channel`'s quota for `model` is paused (0 when it is not). */
+  readonly pausedUntil: (channel: string, model: string) => number
   readonly policy: AttemptPolicy
 }
 
@@ -44,26 +45,36 @@ export const make = (
 ): Effect.Effect<Gates, never, RateLimiter.RateLimiter> =>
   Effect.gen(function* () {
     const limiter = yield* RateLimiter.RateLimiter
-    const paused = new Map<string, number>()
+    // Google's quotas are per model: a pause is keyed by quota and model, so a Pro 429 never blocks Flash.
+    const paused = new Map<string, { readonly until: number; readonly since: number }>()
     const semaphores = new Map<string, Semaphore.Semaphore>()
     for (const [name, channel] of Object.entries(settings))
       if (channel.concurrency !== undefined) semaphores.set(name, yield* Semaphore.make(channel.concurrency))
     const quotaOf = (channel: string): string => settings[channel]?.quota ?? channel
-    const pausedUntil = (channel: string): number => paused.get(quotaOf(channel)) ?? 0
+    const keyOf = (channel: string, model: string): string => `${quotaOf(channel)}|${model}`
+    const pausedUntil = (channel: string, model: string): number => paused.get(keyOf(channel, model))?.until ?? 0
 
-    const waitForPause = (channel: Channel, deadlineAt: number | undefined) =>
+    /** A paused quota is not waited on here: the attempt ends at once (no call), and retry or failover decide. */
+    const checkPause = (channel: Channel, model: string, size: string, markers: { readonly hedge?: boolean }) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const until = pausedUntil(channel.name)
+        const until = pausedUntil(channel.name, model)
         if (until <= now) return Effect.void
-        if (deadlineAt !== undefined && until >= deadlineAt)
-          return Effect.fail(
-            new RateLimited({
-              channel: channel.name,
-              message: `quota ${quotaOf(channel.name)} is paused for ${until - now} ms after a 429; past this request's deadline`,
-              retryAfterMs: until - now,
-            }),
-          )
-        return Effect.sleep(until - now)
+        const message = `quota ${quotaOf(channel.name)} for ${model} is paused for ${until - now} ms after a 429`
+        return Journal.use((journal) => {
+          journal.record({
+            channel: channel.name,
+            model,
+            size,
+            startedAt: now,
+            latencyMs: 0,
+            outcome: "CoolingDown",
+            message,
+            retryAfterMs: until - now,
+            costUsd: 0,
+            ...(markers.hedge === true ? { hedge: true } : {}),
+          })
+          return Effect.fail(new RateLimited({ channel: channel.name, message, retryAfterMs: until - now }))
+        })
       })
 
     const throttle = (channel: Channel) => {
@@ -83,26 +94,31 @@ export const make = (
         )
     }
 
-    const policy: AttemptPolicy = (call) => (channel, plan, markers) =>
-      Journal.use((journal) => {
-        const deadlineAt = limits.deadlineAt(journal)
-        const gated = waitForPause(channel, deadlineAt).pipe(
-          Effect.andThen(throttle(channel)),
-          Effect.andThen(call(channel, plan, markers)),
+    const policy: AttemptPolicy = (call) => (channel, plan, markers) => {
+      const called = Effect.flatMap(Clock.currentTimeMillis, (startedAt) =>
+        call(channel, plan, markers).pipe(
           Effect.tapError((error) =>
             Effect.flatMap(Clock.currentTimeMillis, (now) => {
-              if (error._tag === "RateLimited" && error.retryAfterMs !== undefined && error.daily !== true) {
-                const until = now + Math.min(error.retryAfterMs, maxPauseMillis)
-                const quota = quotaOf(channel.name)
-                if (until > (paused.get(quota) ?? 0)) paused.set(quota, until)
-              }
+              if (error._tag !== "RateLimited" || error.retryAfterMs === undefined || error.daily === true)
+                return Effect.void
+              const key = keyOf(channel.name, plan.model)
+              const current = paused.get(key)
+              // A 429 from a call sent before the current pause began says nothing new: it does not extend it.
+              if (current !== undefined && current.until > now && startedAt < current.since) return Effect.void
+              const until = now + Math.min(error.retryAfterMs, maxPauseMillis)
+              if (current === undefined || until > current.until) paused.set(key, { until, since: now })
               return Effect.void
             }),
           ),
-        )
-        const semaphore = semaphores.get(channel.name)
-        return semaphore === undefined ? gated : semaphore.withPermits(1)(gated)
-      })
+        ),
+      )
+      const gated = checkPause(channel, plan.model, plan.size, markers).pipe(
+        Effect.andThen(throttle(channel)),
+        Effect.andThen(called),
+      )
+      const semaphore = semaphores.get(channel.name)
+      return semaphore === undefined ? gated : semaphore.withPermits(1)(gated)
+    }
 
     return { pausedUntil, policy }
   })

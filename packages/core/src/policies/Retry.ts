@@ -74,6 +74,8 @@ export const schedule = (
   settings: RetrySettings,
   limits: RequestLimits,
   journal: { readonly startedAt: number; readonly calls: () => number },
+  /** Another candidate can take over: a hang (Timeout) moves on instead of being tried again here. */
+  failoverAvailable = false,
 ) =>
   Schedule.recurs(Math.max(0, settings.attempts - 1)).pipe(
     Schedule.setInputType<ChannelError>(),
@@ -82,6 +84,7 @@ export const schedule = (
     ),
     Schedule.while(({ input, attempt, now, duration }: Schedule.Metadata<number, ChannelError>) => {
       if (!input.retryable) return false
+      if (failoverAvailable && input._tag === "Timeout") return false
       if (delayFor(settings, attempt, input, 0.5) === undefined) return false
       if (journal.calls() >= limits.maxCalls) return false
       const deadlineAt = limits.deadlineAt(journal)
@@ -96,6 +99,13 @@ export const policy =
   (channel, plan, markers) =>
     Journal.use((journal) =>
       call(channel, plan, markers).pipe(
-        Effect.retry(schedule(settings, limits, { startedAt: journal.startedAt, calls: () => journal.calls() })),
+        Effect.retry(
+          schedule(
+            settings,
+            limits,
+            { startedAt: journal.startedAt, calls: () => journal.calls() },
+            plan.candidates.length > 1,
+          ),
+        ),
       ),
     )

@@ -176,7 +176,12 @@ export const fallback: StageDefinition<typeof Config.Type> = {
             const alternativePlan: Plan = { ...finish(draft, context.channels, plan.limits), fallback: true }
             return next(alternativePlan).pipe(Effect.catch(tryFrom(index + 1, alternativePlan, original)))
           }
-        return (plan) => next(plan).pipe(Effect.catch(tryFrom(0, plan, plan)))
+        // The primary plan leaves a quarter of the deadline to the alternatives (a placeholder needs none).
+        const modelAlternatives = config.filter((alternative) => "model" in alternative).length
+        return (plan) =>
+          next(modelAlternatives === 0 ? plan : { ...plan, deadlineShare: 0.75 }).pipe(
+            Effect.catch(tryFrom(0, plan, plan)),
+          )
       }
       return { around }
     }),

@@ -133,7 +133,12 @@ export const callChannel =
                 latencyMs: now - startedAt,
                 ...outcome,
                 ...(usage === undefined ? {} : { usage }),
-                costUsd: attemptCost(channel, request, billing, Exit.isSuccess(exit) || answered !== undefined),
+                costUsd: attemptCost(
+                  channel,
+                  request,
+                  billing,
+                  Exit.isSuccess(exit) || (outcome.outcome === "Interrupted" && answered !== undefined),
+                ),
                 try: journal.callsTo(channel.name) + 1,
                 ...(markers.hedge === true ? { hedge: true } : {}),
                 ...(plan.fallback === true ? { fallback: true } : {}),
@@ -307,8 +312,8 @@ export const generated = (plan: Plan, answer: Answer): Effect.Effect<Generated, 
     }
   })
 
-/** When candidates may be called again (breaker open, quota paused), in epoch ms. @category model */
-export type CooldownOf = (channel: string) => number
+/** When a candidate may be called again for a model (breaker open, quota paused), in epoch ms. @category model */
+export type CooldownOf = (channel: string, model: string) => number
 
 /**
  * The terminal handler: record refusals; when every candidate is cooling down and the earliest reopens
@@ -340,13 +345,36 @@ export const makeHandler = (
       const candidates = plan.candidates.map((name) => context.channels.get(name)!)
       if (candidates.length === 0) return yield* noChannel(plan)
       const journal = yield* Journal
-      const deadlineAt = limits?.deadlineAt(journal)
-      if (cooldownOf !== undefined) {
+      const fullDeadline = limits?.deadlineAt(journal)
+      // A fallback stage keeps part of the deadline for its alternatives (plan.deadlineShare).
+      const deadlineAt =
+        fullDeadline === undefined || plan.deadlineShare === undefined
+          ? fullDeadline
+          : journal.startedAt + (fullDeadline - journal.startedAt) * plan.deadlineShare
+      // When every candidate is cooling down (breaker open, quota paused) and the first reopens before the
+      // deadline, wait for it instead of failing — before trying, and again after a round that only met
+      // cooling channels. Bounded by the deadline, the attempt budget and a few rounds.
+      const waitForReopening = Effect.gen(function* () {
+        if (cooldownOf === undefined) return false
         const now = yield* Clock.currentTimeMillis
-        const reopen = Math.min(...candidates.map((channel) => cooldownOf(channel.name)))
-        if (reopen > now && (deadlineAt === undefined || reopen < deadlineAt)) yield* Effect.sleep(reopen - now)
-      }
-      const tried = strategy(candidates, call, plan)
+        const reopen = Math.min(...candidates.map((channel) => cooldownOf(channel.name, plan.model)))
+        if (reopen <= now || (deadlineAt !== undefined && reopen >= deadlineAt)) return false
+        yield* Effect.sleep(reopen - now)
+        return true
+      })
+      const maxCalls = limits?.maxCalls ?? Number.POSITIVE_INFINITY
+      const tryAll: Effect.Effect<Answer, PipelineError, Journal> = Effect.gen(function* () {
+        yield* waitForReopening
+        for (let round = 1; ; round++) {
+          const exit = yield* Effect.exit(strategy(candidates, call, plan))
+          if (Exit.isSuccess(exit)) return exit.value
+          const error = Cause.findErrorOption(exit.cause)
+          const retryable = error._tag === "Some" && isChannelError(error.value) && error.value.failover && round < 4
+          if (!retryable || journal.calls() >= maxCalls || !(yield* waitForReopening))
+            return yield* Effect.failCause(exit.cause)
+        }
+      })
+      const tried = tryAll
       const bounded =
         deadlineAt === undefined
           ? tried
@@ -517,7 +545,7 @@ export const generate: StageDefinition<typeof Config.Type> = {
           policies,
           strategy,
           limits,
-          cooldownOf: (channel) => Math.max(openUntil(channel), gates.pausedUntil(channel)),
+          cooldownOf: (channel, model) => Math.max(openUntil(channel), gates.pausedUntil(channel, model)),
         }),
       }
     }),
