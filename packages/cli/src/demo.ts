@@ -45,16 +45,18 @@ const scenes: ReadonlyArray<Scene> = [
       use: "hero",
       aspectRatio: "21:9",
     },
-    note: "4K; AI Studio answers 503, Vertex takes it",
-    faults: [["gemini", ["503"]]],
+    note: "retry: AI Studio says 429 with RetryInfo; Peel waits what it asked (time-scaled) and retries",
+    faults: [["gemini", ["429"]]],
   },
   {
-    request: { id: "print-poster", prompt: "a botanical poster of ferns", use: "print", aspectRatio: "3:4" },
-    note: "AI Studio 429, Vertex 503: OpenRouter takes it",
-    faults: [
-      ["gemini", ["429"]],
-      ["vertex", ["503"]],
-    ],
+    request: { id: "icon-lighthouse", prompt: "a lighthouse, flat icon", use: "thumbnail" },
+    note: "hedge: the proxy hangs; after 3 s AI Studio is raced beside it, wins, and the proxy call is aborted",
+    faults: [["proxy-chat", ["hang"]]],
+  },
+  {
+    request: { id: "blocked", prompt: "something the model refuses", use: "web", aspectRatio: "1:1", size: "2K" },
+    note: "a safety block stops at once: no retry, no failover, no fallback, nothing billed",
+    faults: [["gemini", ["safety"]]],
   },
   {
     request: {
@@ -64,12 +66,37 @@ const scenes: ReadonlyArray<Scene> = [
       priority: "low",
       aspectRatio: "4:5",
     },
-    note: "low priority → Flash Image",
+    note: "low priority → Nano Banana 2 (gemini-3.1-flash-image)",
   },
   {
-    request: { id: "blocked", prompt: "something the model refuses", use: "web" },
-    note: "a safety block stops at once: no failover, nothing billed",
-    faults: [["gemini", ["safety"]]],
+    request: { id: "print-poster", prompt: "a botanical poster of ferns", use: "print", aspectRatio: "3:4" },
+    note: "failover: AI Studio 503 on every try; Vertex takes it",
+    faults: [["gemini", ["503", "503", "503"]]],
+  },
+  {
+    request: { id: "web-banner", prompt: "a web banner of rolling hills", use: "web", aspectRatio: "16:9" },
+    note: "breaker: a second request AI Studio fails opens its circuit (2 failures in the demo)",
+    faults: [["gemini", ["503", "503", "503"]]],
+  },
+  {
+    request: { id: "email-header", prompt: "an email header with autumn leaves", use: "email", aspectRatio: "3:2" },
+    note: "breaker open: AI Studio is skipped without a call",
+  },
+  {
+    request: { id: "blog-fallback", prompt: "a quiet library, warm light", use: "blog", aspectRatio: "4:3" },
+    note: "fallback: the Pro model fails on Vertex and OpenRouter too; Flash takes over",
+    faults: [
+      ["vertex", ["503", "503", "503"]],
+      ["openrouter", ["503", "503", "503"]],
+    ],
+  },
+  {
+    request: { id: "web-placeholder", prompt: "a city skyline at night", use: "web", aspectRatio: "16:9" },
+    note: "placeholder: everything fails within the request's attempt budget; a $0 neutral image of the size asked",
+    faults: [
+      ["vertex", ["503", "503", "503", "503", "503", "503"]],
+      ["openrouter", ["503", "503", "503", "503", "503", "503"]],
+    ],
   },
   {
     request: { id: "harbour-again", prompt: "a harbour at dawn,  watercolour", use: "blog", aspectRatio: "16:9" },
@@ -98,6 +125,10 @@ const program = Effect.gen(function* () {
     OPENROUTER_API_KEY: "demo-openrouter-key",
     PROXY_BASE_URL: `${simulator.url}/v1`,
     PROXY_API_KEY: "demo-proxy-key",
+    // Demo-friendly resilience timings (see the pipeline): hedge after 3 s (budget 100%), open a circuit after 2 failures.
+    PEEL_HEDGE_INITIAL: "3s",
+    PEEL_BREAKER_FAILURES: "2",
+    PEEL_HEDGE_BUDGET: "1",
   }
   const loaded = yield* Effect.result(Pipeline.load(pipelineFile, { ...loadOptions, env }))
   if (Result.isFailure(loaded)) {
@@ -122,10 +153,12 @@ const program = Effect.gen(function* () {
     const row = Result.isSuccess(result)
       ? rowOf({ _tag: "Done", request: scene.request, result: result.success })
       : rowOf({ _tag: "Failed", request: scene.request, failure: result.failure })
-    if (Result.isSuccess(result)) accounted += result.success.costUsd
+    accounted += Result.isSuccess(result) ? result.success.costUsd : result.failure.costUsd
     const attempts = Result.isSuccess(result) ? result.success.attempts : result.failure.attempts
+    const marks = (attempt: (typeof attempts)[number]) =>
+      `${attempt.hedge === true ? " (hedge)" : ""}${attempt.fallback === true ? " (fallback)" : ""}${attempt.cached === true ? " (cached)" : ""}`
     notes.push(
-      `${row.id}: ${scene.note}  [${attempts.map((attempt) => `${attempt.channel}:${attempt.outcome}`).join(" → ")}]`,
+      `${row.id}: ${scene.note}\n    ${attempts.map((attempt) => `${attempt.channel}:${attempt.outcome}${marks(attempt)}`).join(" → ")}`,
     )
     rows.push(row)
     if (Result.isSuccess(result)) made.push({ request: scene.request, result: result.success })
@@ -149,13 +182,6 @@ const program = Effect.gen(function* () {
   yield* Effect.flatMap(
     Effect.promise(() => import("./demoBatch.ts")),
     (module) => module.batchDemo(simulator, outDir),
-  )
-  observed.writer?.flush()
-  const read = Stats.read([callLog])
-  const report = join(outDir, "report.html")
-  writeFileSync(report, Report.html(Summary.summarize(read.lines), { title: "Peel demo", source: callLog }))
-  process.stdout.write(
-    `call log ${callLog} (${read.lines.length} lines: peel stats ${callLog}); report ${report} (open it in a browser)\n`,
   )
   return 0
 })
