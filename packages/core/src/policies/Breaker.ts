@@ -5,8 +5,8 @@
  * `CircuitOpen`, no call made, so the strategy moves on to the next candidate), and lets one probe
  * through when half-open.
  *
- * Only failures that say something about the channel's health count: unavailable, timeouts, rate limits,
- * malformed answers. A request's own problem (rejected, blocked, unsupported) and interruption (a hedge
+ * Only failures that say something about the channel's health count: unavailable, timeouts, malformed
+ * answers, refused credentials. A 429 is about quota, not health: the gate pauses the quota instead. A request's own problem (rejected, blocked, unsupported) and interruption (a hedge
  * that lost) are ignored. Retry sits inside the breaker, so it sees one outcome per channel per request.
  *
  * @since 0.2.0
@@ -35,7 +35,6 @@ export const defaults: BreakerSettings = { failures: 5, openMillis: 30_000 }
 const healthFailures: ReadonlySet<string> = new Set([
   "Unavailable",
   "Timeout",
-  "RateLimited",
   "MalformedResponse",
   "NoImage",
   "InsufficientCredits",
