@@ -66,8 +66,26 @@ const runCommand = Command.make(
     use: optionalString("use", "Intended use: thumbnail, social, blog, web, hero, print, ..."),
     priority: optionalString("priority", "high | normal | low"),
     urgency: optionalString("urgency", "realtime | batch"),
-    size: optionalString("size", "1K | 2K | 4K"),
-    aspectRatio: optionalString("aspect-ratio", "1:1 2:3 3:2 3:4 4:3 4:5 5:4 9:16 16:9 21:9"),
+    size: optionalString("size", "512 | 1K | 2K | 4K (512: gemini-3.1-flash-image only; default: the pipeline's, else 1K)"),
+    aspectRatio: optionalString(
+      "aspect-ratio",
+      "1:1 2:3 3:2 3:4 4:3 4:5 5:4 9:16 16:9 21:9; 1:4 4:1 1:8 8:1 on gemini-3.1-flash-image (default 1:1)",
+    ),
+    image: Flag.String("image").pipe(
+      Flag.withDescription(
+        "Reference image: a path, an http(s) URL or a data: URI; repeat for several (at most 14), e.g. --image fox.png --image style.jpg",
+      ),
+      Flag.atLeast(0),
+    ),
+    n: Flag.Int("n").pipe(
+      Flag.withDescription("Images to make (1-10): files ID-1.png ... ID-n.png, seeds seed ... seed+n-1"),
+      Flag.optional,
+    ),
+    seed: Flag.Int("seed").pipe(Flag.withDescription("Seed, where the upstream takes one"), Flag.optional),
+    imageOnly: Flag.Boolean("image-only").pipe(
+      Flag.withDescription("Ask for the image alone, without the model's text"),
+      Flag.withDefault(false),
+    ),
     model: optionalString("model", "Model id (overrides routing)"),
     out: Flag.String("out").pipe(Flag.withDescription("Folder for images"), Flag.withDefault("./out")),
     json: Flag.Boolean("json").pipe(Flag.withDescription("Print one JSON result per line"), Flag.withDefault(false)),
@@ -93,6 +111,10 @@ const runCommand = Command.make(
       dryRun: flags.dryRun,
       concurrency: flags.concurrency,
       drainTimeout: flags.drainTimeout,
+      ...(flags.image.length === 0 ? {} : { images: flags.image }),
+      ...(Option.isSome(flags.n) ? { n: flags.n.value } : {}),
+      ...(Option.isSome(flags.seed) ? { seed: flags.seed.value } : {}),
+      ...(flags.imageOnly ? { imageOnly: true } : {}),
       ...Object.fromEntries(
         (["prompt", "input", "id", "use", "priority", "urgency", "size", "aspectRatio", "model", "callLog"] as const)
           .map((key) => [key, orUndefined(flags[key])])

@@ -48,6 +48,12 @@ export interface RunOptions {
   readonly callLog?: string
   /** Print each request's plan as one JSON line and stop: no upstream call, no output folder (`--dry-run`). */
   readonly dryRun?: boolean
+  /** Reference images (`--image`, repeatable): paths, URLs or data: URIs. */
+  readonly images?: ReadonlyArray<string>
+  /** `--n`: how many images (ID-1 ... ID-n). */
+  readonly n?: number
+  readonly seed?: number
+  readonly imageOnly?: boolean
 }
 
 const codeOf = (error: unknown): string | undefined => (error as { code?: unknown } | null)?.code as string | undefined
@@ -114,6 +120,10 @@ const singleRequest = (options: RunOptions): Result.Result<Request.ImageRequest,
       ...(options.size === undefined ? {} : { size: options.size }),
       ...(options.aspectRatio === undefined ? {} : { aspectRatio: options.aspectRatio }),
       ...(options.model === undefined ? {} : { model: options.model }),
+      ...(options.images === undefined ? {} : { images: options.images }),
+      ...(options.n === undefined ? {} : { n: options.n }),
+      ...(options.seed === undefined ? {} : { seed: options.seed }),
+      ...(options.imageOnly === true ? { imageOnly: true } : {}),
     }),
     (message) => `peel run: invalid request: ${message}`,
   )
@@ -167,6 +177,15 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
   if (drainTimeoutMs === undefined) {
     process.stderr.write(
       `peel run: --drain-timeout must be a duration such as 500ms, 30s or 2m (got "${options.drainTimeout}")\n`,
+    )
+    return ExitCode.usage
+  }
+  if (
+    options.input !== undefined &&
+    (options.images !== undefined || options.n !== undefined || options.seed !== undefined || options.imageOnly === true)
+  ) {
+    process.stderr.write(
+      "peel run: --image, --n, --seed and --image-only go with --prompt; with --input, put them in each JSONL line\n",
     )
     return ExitCode.usage
   }
@@ -225,6 +244,8 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
       const runner = built.success
       for (const warning of runner.warnings) process.stderr.write(`warning: ${warning}\n`)
       const bulk = options.input !== undefined
+      // n images of one --prompt are reported like a bulk run: one row each
+      const several = bulk || requests.some((request) => (request.n ?? 1) > 1)
       // Live progress on a terminal, never with --json: a spinner for one request, a bar for many.
       const progress = Progress.make<Runner.Outcome>({
         total: bulk ? requests.length : undefined,
@@ -234,7 +255,9 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
       })
       observed.add(progress.observer)
       const rows = streamedTable({
-        idWidth: Math.max(...requests.map((request) => Runner.requestId(request).length)),
+        idWidth: Math.max(
+          ...requests.map((request) => Runner.requestId(request).length + ((request.n ?? 1) > 1 ? 3 : 0)),
+        ),
         channelWidth: Math.max(0, ...[...runner.channels.keys()].map((name) => name.length)),
       })
       let single: Runner.Outcome | undefined
@@ -243,7 +266,7 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
       const report = (outcome: Runner.Outcome) => {
         progress.update(outcome)
         if (options.json) process.stdout.write(`${JSON.stringify(jsonOf(outcome))}\n`)
-        else if (!bulk) single = outcome
+        else if (!several) single = outcome
         else {
           progress.clear()
           if (!headerPrinted) process.stdout.write(`${rows.header()}\n`)
