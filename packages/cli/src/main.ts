@@ -66,7 +66,10 @@ const runCommand = Command.make(
     use: optionalString("use", "Intended use: thumbnail, social, blog, web, hero, print, ..."),
     priority: optionalString("priority", "high | normal | low"),
     urgency: optionalString("urgency", "realtime | batch"),
-    size: optionalString("size", "512 | 1K | 2K | 4K (512: gemini-3.1-flash-image only; default: the pipeline's, else 1K)"),
+    size: optionalString(
+      "size",
+      "512 | 1K | 2K | 4K (512: gemini-3.1-flash-image only; default: the pipeline's, else 1K)",
+    ),
     aspectRatio: optionalString(
       "aspect-ratio",
       "1:1 2:3 3:2 3:4 4:3 4:5 5:4 9:16 16:9 21:9; 1:4 4:1 1:8 8:1 on gemini-3.1-flash-image (default 1:1)",

@@ -12,7 +12,7 @@ import { Simulator } from "@peel/simulator"
 import { Effect, Exit, Stream } from "effect"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
 import { loadOptions } from "../src/plugins.ts"
-import { simulatorEnv } from "./cli.ts"
+import { peel, simulatorEnv } from "./cli.ts"
 
 // A real 4×3 PNG and its bytes.
 const png = "iVBORw0KGgoAAAANSUhEUgAAAAQAAAADCAIAAAA7ljmRAAAADElEQVR4nGNgIAoAAAAnAAHKRxGqAAAAAElFTkSuQmCC"
@@ -288,6 +288,46 @@ describe("n images", () => {
   it("run() with n > 1 says to use runAll, before any call", async () => {
     const exit = await withRunner((runner) => Effect.exit(runner.run({ ...base, n: 2 })))
     expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain("runAll")
+    expect(simulator.ledger().totals.calls).toBe(0)
+  })
+})
+
+describe("peel run --image, --n, --seed, --image-only", () => {
+  it("sends the reference images, makes ID-1 … ID-n with consecutive seeds, and prints each", async () => {
+    const out = mkdtempSync(join(tmpdir(), "peel-images-out-"))
+    const reference = join(folder, "reference.png")
+    const args = ["run", join(folder, "pipeline.yaml"), "--prompt", "the same fox", "--id", "fox", "--out", out]
+    const { code, stdout, stderr } = await peel(
+      [...args, "--image", reference, "--image", reference, "--n", "2", "--seed", "9", "--image-only", "--json"],
+      simulatorEnv(simulator.url),
+    )
+    expect(stderr).not.toContain("Error")
+    expect(code).toBe(0)
+    const results = stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line))
+    expect(results.map((result) => result.id).sort()).toEqual(["fox-1", "fox-2"])
+    const calls = simulator.ledger().calls
+    expect(calls.map((call) => [call.referenceImages, call.seed]).sort((a, b) => (a[1] ?? 0) - (b[1] ?? 0))).toEqual([
+      [2, 9],
+      [2, 10],
+    ])
+    expect(results.every((result) => result.text === undefined)).toBe(true)
+  })
+
+  it("refuses --image with --input, and an unreadable --image before any call (exit 2 / 1)", async () => {
+    const jsonl = join(folder, "requests.jsonl")
+    writeFileSync(jsonl, '{"prompt":"a fox"}\n')
+    const mixed = await peel(["run", join(folder, "pipeline.yaml"), "--input", jsonl, "--image", "x.png"])
+    expect(mixed.code).toBe(2)
+    expect(mixed.stderr).toContain("--image, --n, --seed and --image-only go with --prompt")
+    const missing = await peel(
+      ["run", join(folder, "pipeline.yaml"), "--prompt", "a fox", "--image", join(folder, "nope.png"), "--dry-run"],
+      simulatorEnv(simulator.url),
+    )
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toContain("nope.png): cannot read")
     expect(simulator.ledger().totals.calls).toBe(0)
   })
 })

@@ -182,7 +182,10 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
   }
   if (
     options.input !== undefined &&
-    (options.images !== undefined || options.n !== undefined || options.seed !== undefined || options.imageOnly === true)
+    (options.images !== undefined ||
+      options.n !== undefined ||
+      options.seed !== undefined ||
+      options.imageOnly === true)
   ) {
     process.stderr.write(
       "peel run: --image, --n, --seed and --image-only go with --prompt; with --input, put them in each JSONL line\n",
