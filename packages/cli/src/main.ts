@@ -101,6 +101,10 @@ const runCommand = Command.make(
       Flag.withDefault(4),
     ),
     callLog: optionalString("call-log", "Append a JSON line per attempt and per request (and alerts) to FILE"),
+    maxSpend: optionalString(
+      "max-spend",
+      "Cap the run's spend in USD: start no request that could pass it (the summary says so; exit 1)",
+    ),
     drainTimeout: Flag.String("drain-timeout").pipe(
       Flag.withDescription("After SIGINT/SIGTERM, how long requests in flight may take to finish (500ms, 30s, 2m)"),
       Flag.withDefault("30s"),
@@ -119,7 +123,21 @@ const runCommand = Command.make(
       ...(Option.isSome(flags.seed) ? { seed: flags.seed.value } : {}),
       ...(flags.imageOnly ? { imageOnly: true } : {}),
       ...Object.fromEntries(
-        (["prompt", "input", "id", "use", "priority", "urgency", "size", "aspectRatio", "model", "callLog"] as const)
+        (
+          [
+            "prompt",
+            "input",
+            "id",
+            "use",
+            "priority",
+            "urgency",
+            "size",
+            "aspectRatio",
+            "model",
+            "callLog",
+            "maxSpend",
+          ] as const
+        )
           .map((key) => [key, orUndefined(flags[key])])
           .filter(([, value]) => value !== undefined),
       ),

@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 import { readFileSync, statSync } from "node:fs"
-import { Duration, Output, Pipeline, Plan, Request, Runner } from "@peel/core"
+import { Budget, Duration, Output, Pipeline, Plan, Request, Runner } from "@peel/core"
 import { Observe, Progress } from "@peel/observability"
 import { Deferred, Effect, Result, Semaphore, Stream } from "effect"
 import { costOf, ExitCode, jsonOf, printProblems, rowOf, streamedTable, table } from "../output.ts"
@@ -48,6 +48,8 @@ export interface RunOptions {
   readonly callLog?: string
   /** Print each request's plan as one JSON line and stop: no upstream call, no output folder (`--dry-run`). */
   readonly dryRun?: boolean
+  /** Run-level cap in USD (`--max-spend`): start no request that could pass it. */
+  readonly maxSpend?: string
   /** Reference images (`--image`, repeatable): paths, URLs or data: URIs. */
   readonly images?: ReadonlyArray<string>
   /** `--n`: how many images (ID-1 ... ID-n). */
@@ -192,6 +194,13 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
     )
     return ExitCode.usage
   }
+  const maxSpend = options.maxSpend === undefined ? undefined : Number(options.maxSpend)
+  if (maxSpend !== undefined && !(Number.isFinite(maxSpend) && maxSpend > 0)) {
+    process.stderr.write(
+      `peel run: --max-spend must be a positive amount in USD, such as 5 or 0.50 (got "${options.maxSpend}")\n`,
+    )
+    return ExitCode.usage
+  }
   let requests: ReadonlyArray<Request.ImageRequest>
   if (options.input !== undefined) {
     const read = readRequests(options.input)
@@ -303,10 +312,30 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
       let stopping: Signals.Signal | undefined
       let started = 0
       let finished = 0
+      // --max-spend: each request reserves the most its plan could cost before it starts and settles what it
+      // cost when it ends; the first that could pass the cap (with nothing in flight to free room) stops the run.
+      const cap = maxSpend === undefined ? undefined : Budget.runCap(maxSpend)
+      const admit = (request: Request.ImageRequest): Effect.Effect<Request.ImageRequest | undefined> =>
+        cap === undefined
+          ? Effect.succeed(request)
+          : runner.plan(request).pipe(
+              Effect.map((plan) => Budget.reservationOf(plan, runner.channels)),
+              Effect.orElseSucceed(() => 0),
+              Effect.flatMap((usd) =>
+                cap.admit(
+                  Request.expand(request, Runner.requestId(request)).map((one) => Runner.requestId(one)),
+                  usd,
+                ),
+              ),
+              Effect.map((admitted) => (admitted ? request : undefined)),
+            )
       const source = Stream.fromIterable(todo).pipe(
         Stream.rechunk(1),
         Stream.mapEffect((request) => Semaphore.take(permits, 1).pipe(Effect.as(request))),
         Stream.takeWhile(() => stopping === undefined),
+        Stream.mapEffect(admit),
+        Stream.takeWhile((request) => request !== undefined),
+        Stream.map((request) => request!),
         Stream.tap(() =>
           Effect.sync(() => {
             started += 1
@@ -318,6 +347,7 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
           (outcome) =>
             Effect.sync(() => {
               finished += 1
+              cap?.settle(outcome._tag === "Skipped" ? outcome.id : Runner.requestId(outcome.request), costOf(outcome))
               report(outcome)
             }).pipe(Effect.ensuring(Semaphore.release(permits, 1))),
           { concurrency: options.concurrency, unordered: true },
@@ -367,10 +397,17 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
           Effect.sync(() => printSummary(`aborted (${Signals.receivedSignal() ?? "interrupted"})`)),
         ),
       )
-      printSummary(stopping === undefined ? undefined : `interrupted (${stopping})`)
+      const capped = cap?.refused()
+      printSummary(
+        stopping !== undefined
+          ? `interrupted (${stopping})`
+          : capped !== undefined
+            ? `stopped by --max-spend ${money(capped.status.limitUsd).replace(/(\.\d\d)00$/, "$1")} (the next request could cost up to ${money(capped.requestedUsd)})`
+            : undefined,
+      )
       observed.end(stopping ?? (progress.counts().failed > 0 ? "failed" : "ok"))
       if (stopping !== undefined) return Signals.exitCodeOf(stopping)
-      return progress.counts().failed > 0 ? ExitCode.failed : ExitCode.ok
+      return capped !== undefined || progress.counts().failed > 0 ? ExitCode.failed : ExitCode.ok
     }),
   )
 })
