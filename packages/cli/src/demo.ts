@@ -176,13 +176,13 @@ const program = Effect.gen(function* () {
   process.stdout.write(
     `call log ${callLog} (${read.lines.length} lines: peel stats ${callLog}); report ${report} (open it in a browser)\n`,
   )
-  // What it cost, what Google direct would have cost, and what the cache saved.
-  process.stdout.write(`${Estimate.costLine(accounted, yield* Estimate.afterRun(runner, made))}\n`)
   // Batch work at half price, collected into the same folder (src/demoBatch.ts).
   yield* Effect.flatMap(
     Effect.promise(() => import("./demoBatch.ts")),
     (module) => module.batchDemo(simulator, outDir),
   )
+  // The last line: what the real-time scenes cost, what Google direct would have cost, what the cache saved.
+  process.stdout.write(`\nreal-time scenes — ${Estimate.costLine(accounted, yield* Estimate.afterRun(runner, made))}\n`)
   return 0
 })
 
