@@ -1,6 +1,6 @@
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
-import { Effect } from "effect"
+import { Effect, Result, Schema } from "effect"
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { OpenAiWire } from "../src/index.ts"
@@ -29,6 +29,48 @@ describe("buildRequest", () => {
       stream: false,
     })
     expect(OpenAiWire.buildRequest(request, { model: "m", imageConfig: false }).image_config).toBeUndefined()
+  })
+  it("sends reference images as image_url data-URI parts after the prompt, the seed, image-only and extra fields", () => {
+    const bytes = new Uint8Array([1, 2, 3])
+    const body = OpenAiWire.buildRequest(
+      { ...request, images: [{ bytes, mimeType: "image/webp" }], seed: 4, imageOnly: true },
+      { model: "m", imageConfig: false, extra: { provider: { order: ["x"] } } },
+    )
+    expect(body).toEqual({
+      provider: { order: ["x"] },
+      model: "m",
+      messages: [
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "a fox" },
+            { type: "image_url", image_url: { url: "data:image/webp;base64,AQID" } },
+          ],
+        },
+      ],
+      modalities: ["image"],
+      seed: 4,
+      stream: false,
+    })
+  })
+  it("names Nano Banana 2's 512 size 0.5K for OpenRouter", () => {
+    expect(OpenAiWire.imageSizeOf("512")).toBe("0.5K")
+    expect(OpenAiWire.imageSizeOf("2K")).toBe("2K")
+  })
+  it("refuses provider options that would override what Peel sets", () => {
+    const decode = Schema.decodeUnknownResult(OpenAiWire.ExtraBody)
+    expect(Result.isSuccess(decode({ user: "me", transforms: [] }))).toBe(true)
+    expect(Result.isFailure(decode({ model: "other", seed: 1 }))).toBe(true)
+  })
+})
+
+describe("textOf", () => {
+  it("returns the text beside the image, without inline images or links", () => {
+    const answer = (content: unknown) => ({ choices: [{ message: { content } }] })
+    expect(OpenAiWire.textOf(answer("Here it is.\n\n![image](data:image/png;base64,AAAA)"))).toBe("Here it is.")
+    expect(OpenAiWire.textOf(answer("![image](https://example.com/x.png)"))).toBeUndefined()
+    expect(OpenAiWire.textOf(answer([{ type: "text", text: "A fox." }]))).toBe("A fox.")
+    expect(OpenAiWire.textOf({})).toBeUndefined()
   })
 })
 
