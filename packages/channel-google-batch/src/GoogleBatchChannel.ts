@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, type Channel, Duration, Errors, Pricing } from "@peel/core"
+import { Catalog, type Channel, Duration, Errors, Inputs, Pricing } from "@peel/core"
 import { GeminiWire } from "@peel/gemini-wire"
 import { Effect, Redacted, Schema } from "effect"
 import * as GoogleBatchClient from "./GoogleBatchClient.ts"
@@ -154,9 +154,10 @@ export const make = (
     for (const model of models)
       if (Catalog.findModel(model) === undefined)
         context.warn(`model ${model} is not in Peel's catalog: its price and pixel size are unknown`)
-    const capabilities: Channel.Capabilities = { models, batch: true }
+    // Reference images travel inline (`inlineData` parts); `sizeOf` counts them against the job's limits.
+    const capabilities: Channel.Capabilities = { models, batch: true, referenceImages: Inputs.imageLimits.maxImages }
     const price = (request: Channel.ChannelRequest): number =>
-      config.price ?? Pricing.expectedCost(request.model, request.size, "batch")
+      config.price ?? Pricing.expectedRequestCost(request, "batch")
     const inlineMaxRequests = config.inlineMaxRequests ?? defaults.inlineMaxRequests
     const inlineMaxBytes = config.inlineMaxBytes ?? defaults.inlineMaxBytes
     const limits = {

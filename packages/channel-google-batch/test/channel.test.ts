@@ -208,3 +208,30 @@ describe("google-batch channel", () => {
     expect(String(exit)).not.toContain(secret)
   })
 })
+
+describe("google-batch channel: reference images and seed", () => {
+  const png = "iVBORw0KGgoAAAANSUhEUgAAAAQAAAADCAIAAAA7ljmRAAAADElEQVR4nGNgIAoAAAAnAAHKRxGqAAAAAElFTkSuQmCC"
+  const withImages = request("edit", {
+    images: [{ bytes: new Uint8Array(Buffer.from(png, "base64")), mimeType: "image/png" }],
+    seed: 8,
+  })
+
+  it("takes reference images, prices their input tokens at the batch tier and counts them in a job's size", async () => {
+    const channel = await build()
+    expect(channel.capabilities.referenceImages).toBe(14)
+    // 1K Pro at half price, plus one 560-token input image at half of $2 per 1M
+    expect(channel.price(withImages)).toBeCloseTo(0.0672 + 0.00056, 6)
+    expect(channel.batch!.sizeOf!(withImages)).toBeGreaterThan(channel.batch!.sizeOf!(request("edit")) + png.length)
+    expect(GoogleBatchChannel.fileLine(withImages)).toContain(`"inlineData":{"mimeType":"image/png","data":"${png}"}`)
+  })
+
+  it("sends them inline; the simulator bills and records them", async () => {
+    const channel = await build()
+    const job = await run(channel.batch!.submit([withImages], { displayName: "edit-job" }))
+    expect((await settle(channel, job.name)).state).toBe("succeeded")
+    const collected = await run(channel.batch!.collect(job.name))
+    expect(collected.map((entry) => entry.id)).toEqual(["edit"])
+    const call = sim.ledger().calls.find((each) => each.route === "gemini-batch")!
+    expect([call.referenceImages, call.seed]).toEqual([1, 8])
+  })
+})

@@ -308,6 +308,8 @@ export class BatchService {
       model: ask.model,
       size: ask.size,
       aspectRatio: ask.aspectRatio,
+      ...((ask.images ?? 0) > 0 ? { referenceImages: ask.images } : {}),
+      ...(ask.seed !== undefined ? { seed: ask.seed } : {}),
     })
     if (fault === "ok" || fault === "safety" || fault === "blocked" || fault === "text-only" || fault === "jpeg") {
       call.status = 200
