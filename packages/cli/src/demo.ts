@@ -17,6 +17,25 @@ import { Effect, Result } from "effect"
 import { printProblems, rowOf, table } from "./output.ts"
 import { loadOptions } from "./plugins.ts"
 
+if (process.argv.includes("--help") || process.argv.includes("-h")) {
+  process.stdout.write(
+    [
+      "pnpm demo [-- --pipeline FILE --out DIR]",
+      "",
+      "The offline tour: starts the simulator in-process (every upstream, latency scaled down 100x), points a",
+      "checked-in pipeline at it, makes a handful of images (some after scripted failures: retry, hedge,",
+      "failover, breaker, fallback, placeholder, safety block, cache hit) and prints what happened beside the",
+      "simulator's own bill. No key and no network needed.",
+      "",
+      "  --pipeline FILE  the pipeline to run (default pipelines/realtime.yaml; try pipelines/demo.yaml)",
+      "  --out DIR        where images go (default ./out)",
+      "  -h, --help       this help",
+      "",
+    ].join("\n"),
+  )
+  process.exit(0)
+}
+
 const argument = (name: string, fallback: string): string => {
   const index = process.argv.indexOf(`--${name}`)
   return index >= 0 && process.argv[index + 1] !== undefined ? process.argv[index + 1]! : fallback
