@@ -90,14 +90,14 @@ const runCommand = Command.make(
       Flag.withDefault(false),
     ),
     model: optionalString("model", "Model id (overrides routing)"),
-    out: Flag.String("out").pipe(Flag.withDescription("Folder for images"), Flag.withDefault("./out")),
+    out: Flag.String("out").pipe(Flag.withDescription("Folder for images (default ./out)"), Flag.withDefault("./out")),
     json: Flag.Boolean("json").pipe(Flag.withDescription("Print one JSON result per line"), Flag.withDefault(false)),
     dryRun: Flag.Boolean("dry-run").pipe(
       Flag.withDescription("Print each request's plan as one JSON line; call nobody, write nothing"),
       Flag.withDefault(false),
     ),
     concurrency: Flag.Int("concurrency").pipe(
-      Flag.withDescription("Requests in flight (bulk), 1 to 256"),
+      Flag.withDescription("Requests in flight (bulk), 1 to 256 (default 4)"),
       Flag.withDefault(4),
     ),
     callLog: optionalString("call-log", "Append a JSON line per attempt and per request (and alerts) to FILE"),
@@ -106,7 +106,9 @@ const runCommand = Command.make(
       "Cap the run's spend in USD: start no request that could pass it (the summary says so; exit 1)",
     ),
     drainTimeout: Flag.String("drain-timeout").pipe(
-      Flag.withDescription("After SIGINT/SIGTERM, how long requests in flight may take to finish (500ms, 30s, 2m)"),
+      Flag.withDescription(
+        "After SIGINT/SIGTERM, how long requests in flight may take to finish (500ms, 30s, 2m; default 30s)",
+      ),
       Flag.withDefault("30s"),
     ),
   },
@@ -142,7 +144,27 @@ const runCommand = Command.make(
           .filter(([, value]) => value !== undefined),
       ),
     }).pipe(Effect.flatMap(setExit)),
-).pipe(Command.withDescription("Make images through a pipeline: one --prompt, or --input REQUESTS.jsonl"))
+).pipe(
+  Command.withDescription("Make images through a pipeline: one --prompt, or --input REQUESTS.jsonl"),
+  Command.withExamples([
+    {
+      command: 'peel run pipelines/google-direct.yaml --prompt "a red fox" --size 2K --aspect-ratio 16:9',
+      description: "One image, 2K landscape",
+    },
+    {
+      command: 'peel run pipelines/realtime.yaml --prompt "the same fox, in snow" --image fox.png --n 3 --seed 7',
+      description: "Three edits of a reference image: out/ID-1.png ... ID-3.png",
+    },
+    {
+      command: "peel run pipelines/realtime.yaml --input requests.jsonl --concurrency 8 --json",
+      description: "A bulk job, resumable (re-running skips what is in --out)",
+    },
+    {
+      command: "peel run pipelines/demo.yaml --input requests.jsonl --dry-run",
+      description: "The plan and expected price of each request; nothing is called",
+    },
+  ]),
+)
 
 const estimateCommand = Command.make(
   "estimate",
