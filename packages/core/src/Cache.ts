@@ -88,6 +88,7 @@ export const keyOf = (request: ChannelRequest): string =>
       request.seed ?? null,
       request.providerOptions === undefined ? null : canonicalJson(request.providerOptions),
       request.imageOnly === true,
+      request.variant ?? null,
     ]),
   )
 

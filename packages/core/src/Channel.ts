@@ -45,6 +45,8 @@ export interface ChannelRequest {
   readonly aspectRatio: AspectRatio
   /** Reference images (contract v2; empty or absent for text-to-image). */
   readonly images?: ReadonlyArray<ReferenceImage> | undefined
+  /** Which of several images of one request this is (contract v2): distinct variants are distinct images. */
+  readonly variant?: number | undefined
   /** Seed, where the upstream takes one (contract v2). */
   readonly seed?: number | undefined
   /**

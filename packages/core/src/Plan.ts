@@ -237,6 +237,7 @@ export const channelRequestOf = (
   ...(images.length === 0 ? {} : { images }),
   ...(draft.request.seed === undefined ? {} : { seed: draft.request.seed }),
   ...(draft.request.imageOnly === true ? { imageOnly: true } : {}),
+  ...(draft.request.variant === undefined ? {} : { variant: draft.request.variant }),
   ...(draft.request.providerOptions === undefined ? {} : { providerOptions: draft.request.providerOptions }),
 })
 

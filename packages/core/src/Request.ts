@@ -62,6 +62,8 @@ export const ImageRequest = Schema.Struct({
   images: Schema.optional(Schema.Array(ImageInput)),
   /** How many images: run as `n` requests with ids `ID-1` … `ID-n` (seeds `seed` … `seed+n-1`). */
   n: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10 }))),
+  /** Which of `n` images this is (set when a request for n images is split): each is its own image and cache entry. */
+  variant: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10 }))),
   /** Seed, where the upstream takes one (Gemini `generationConfig.seed`, OpenAI-style `seed`). */
   seed: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 2_147_483_647 }))),
   /** Ask for the image alone, no text (Gemini `responseModalities: ["IMAGE"]`, OpenAI-style `modalities: ["image"]`). */
@@ -87,6 +89,7 @@ export const expand = (request: ImageRequest, id: string): ReadonlyArray<ImageRe
   return Array.from({ length: n }, (_, index) => ({
     ...one,
     id: `${id}-${index + 1}`,
+    variant: index + 1,
     ...(one.seed === undefined ? {} : { seed: one.seed + index }),
   }))
 }

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
-import { Pipeline, Runner } from "../src/index.ts"
+import { Pipeline, Request, Runner } from "../src/index.ts"
 import * as Fixture from "./fixtures/fixture-plugin.ts"
 
 const fixtures = join(import.meta.dirname, "fixtures")
@@ -155,5 +155,35 @@ describe("the attempt journal", () => {
     expect(result.attempts[0]!.latencyMs).toBeGreaterThanOrEqual(140)
     expect(result.latencyMs).toBeGreaterThanOrEqual(result.attempts[0]!.latencyMs + result.attempts[1]!.latencyMs)
     expect(result.attempts[1]!.startedAt).toBeGreaterThanOrEqual(result.attempts[0]!.startedAt + 140)
+  })
+})
+
+describe("n images", () => {
+  it("are n distinct images: each part of a split request is its own cache entry and its own call", async () => {
+    const file = pipelineText([
+      "version: 1",
+      "name: n-images",
+      "channels:",
+      "  main: { plugin: ./fixture-plugin.ts }",
+      "stages:",
+      "  - cache: { store: memory, ttl: 1h }",
+      "  - generate: {}",
+    ])
+    const parts = Request.expand({ prompt: "a fox", n: 3 }, "fox")
+    expect(parts.map((part) => [part.id, part.variant])).toEqual([
+      ["fox-1", 1],
+      ["fox-2", 2],
+      ["fox-3", 3],
+    ])
+    const results = value(
+      await withPipeline(file, (runner) =>
+        Effect.all(
+          parts.map((part) => runner.run(part)),
+          { concurrency: 3 },
+        ),
+      ),
+    )
+    expect(results.map((result) => result.cached)).toEqual([false, false, false])
+    expect(Fixture.calls.get("main")?.length).toBe(3)
   })
 })
