@@ -105,6 +105,16 @@ const runCommand = Command.make(
       "max-spend",
       "Cap the run's spend in USD: start no request that could pass it (the summary says so; exit 1)",
     ),
+    state: Flag.String("state").pipe(
+      Flag.withDescription(
+        `Folder of the work journal for bulk runs and batch work (journal.sqlite); default ${Batch.defaultStateDir}`,
+      ),
+      Flag.optional,
+    ),
+    pollEvery: Flag.String("poll-every").pipe(
+      Flag.withDescription("Shortest pause between polls of batch jobs (backoff ×1.5, at most 5m)"),
+      Flag.optional,
+    ),
     drainTimeout: Flag.String("drain-timeout").pipe(
       Flag.withDescription(
         "After SIGINT/SIGTERM, how long requests in flight may take to finish (500ms, 30s, 2m; default 30s)",
@@ -138,6 +148,8 @@ const runCommand = Command.make(
             "model",
             "callLog",
             "maxSpend",
+            "state",
+            "pollEvery",
           ] as const
         )
           .map((key) => [key, orUndefined(flags[key])])

@@ -575,6 +575,8 @@ export interface BulkRun {
   readonly batch: ReadonlyArray<Request.ImageRequest>
   /** Record a real-time outcome (state, file, cost) in the journal. */
   readonly record: (outcome: Runner.Outcome) => Effect.Effect<void, WorkJournal.JournalError>
+  /** Mark a real-time request as started (in flight: billed perhaps, if the run dies before its answer). */
+  readonly start: (request: Request.ImageRequest) => Effect.Effect<void, WorkJournal.JournalError>
   /** Journal, send (printing which job holds which request), nothing else. */
   readonly submitBatch: Effect.Effect<void, WorkJournal.JournalError>
   /** Poll with backoff and collect until every batch request is done or failed. */
@@ -625,6 +627,24 @@ export const bulkRun = (options: {
       complain(
         `warning: ${unbatched} request(s) ask for urgency: batch, but no channel of ${options.pipelineFile} takes batch work: made in real time at the standard price`,
       )
+    // Requests an earlier run had in flight when it stopped (kill -9): the upstream may have billed them.
+    const inFlight = (yield* journal.requests({ keys: fresh.map((entry) => entry.key), states: ["running"] })).filter(
+      (record) => options.output.lookup(record.id, record.hash)._tag !== "Current",
+    )
+    if (inFlight.length > 0) {
+      const upTo = inFlight.reduce((sum, record) => {
+        const plan = record.plan as { candidates?: ReadonlyArray<{ expectedCostUsd?: number }> } | null
+        return sum + (plan?.candidates?.[0]?.expectedCostUsd ?? 0)
+      }, 0)
+      complain(
+        `warning: ${inFlight.length} request(s) were in flight when an earlier run stopped (${inFlight
+          .slice(0, 5)
+          .map((record) => record.id)
+          .join(
+            ", ",
+          )}${inFlight.length > 5 ? ", ..." : ""}): the upstream may have billed them (up to ${money(upTo)}, not in the totals); they are made again`,
+      )
+    }
     yield* journal.add(fresh)
     const reporter = makeReporter(options.json)
     const work = BatchWork.make({
@@ -662,18 +682,23 @@ export const bulkRun = (options: {
           error: outcome.failure.message,
           addCostUsd: outcome.failure.costUsd,
         })
-      // Skipped: the image is on disk; a record a killed run did not finish is completed (its cost unknown).
-      return Effect.flatMap(journal.request(key), (existing) =>
-        existing === undefined || existing.state === "done"
-          ? Effect.void
-          : journal.updateRequest(key, { state: "done", file: outcome.file }),
-      )
+      // Skipped: the image is on disk. A record a killed run did not finish (the image saved, the process
+      // gone before its answer was journaled) is completed at its expected price: it was billed.
+      return Effect.flatMap(journal.request(key), (existing) => {
+        if (existing === undefined || existing.state === "done") return Effect.void
+        const plan = existing.plan as { candidates?: ReadonlyArray<{ expectedCostUsd?: number }> } | null
+        const expected = existing.state === "running" ? (plan?.candidates?.[0]?.expectedCostUsd ?? 0) : 0
+        return Effect.asVoid(journal.updateRequest(key, { state: "done", file: outcome.file, addCostUsd: expected }))
+      })
     }
     const keys = options.requests.map(BatchWork.keyOf)
+    const start = (request: Request.ImageRequest) =>
+      Effect.asVoid(journal.updateRequest(BatchWork.keyOf(request), { state: "running" }))
     return {
       realtime,
       batch,
       record,
+      start,
       submitBatch,
       waitBatch,
       totals: journal.totals(keys),
@@ -683,4 +708,4 @@ export const bulkRun = (options: {
 
 /** The journal's line at the end of a bulk run: every request of the input, across runs. */
 export const bulkTotalsLine = (totals: WorkJournal.Totals): string =>
-  `journal: ${totals.done} of ${totals.total} done, ${totals.failed} failed${totals.queued > 0 ? `, ${totals.queued} in batch jobs` : ""}; spent ${money(totals.costUsd)} on this input in all runs`
+  `journal: ${totals.done} of ${totals.total} done, ${totals.failed} failed${totals.queued + totals.pending > 0 ? `, ${totals.queued + totals.pending} unfinished` : ""}; spent ${money(totals.costUsd)} on this input in all runs`

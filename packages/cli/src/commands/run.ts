@@ -21,6 +21,7 @@ import { Deferred, Effect, Result, Semaphore, Stream } from "effect"
 import { costOf, ExitCode, jsonOf, printProblems, rowOf, streamedTable, table } from "../output.ts"
 import { loadOptions } from "../plugins.ts"
 import * as Signals from "../signals.ts"
+import * as Batch from "./batch.ts"
 
 /** The largest `--concurrency`: more requests in flight than any upstream quota allows is only a mistake. */
 export const maxConcurrency = 256
@@ -44,6 +45,10 @@ export interface RunOptions {
   readonly concurrency: number
   /** A duration (`30s`); {@link defaultDrainTimeout} when unset. */
   readonly drainTimeout?: string
+  /** The work journal's folder (bulk runs and batch work); `./.peel` when unset. */
+  readonly state?: string
+  /** Shortest pause between polls of batch jobs (`5s` when unset). */
+  readonly pollEvery?: string
   /** Append the call log here (`--call-log`): a JSON line per attempt, per request, per alert. */
   readonly callLog?: string
   /** Print each request's plan as one JSON line and stop: no upstream call, no output folder (`--dry-run`). */
@@ -258,9 +263,31 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
       const bulk = options.input !== undefined
       // n images of one --prompt are reported like a bulk run: one row each
       const several = bulk || requests.some((request) => (request.n ?? 1) > 1)
+      // The work journal (bulk runs and batch work): resume and totals across runs, batch jobs. Batch
+      // requests go to jobs; the rest go their own way in real time.
+      const pollEvery = Duration.parseMillis(options.pollEvery ?? "5s") ?? 5000
+      const journaling =
+        bulk || requests.some((request) => request.urgency === "batch")
+          ? yield* Effect.result(
+              Batch.bulkRun({
+                runner,
+                output: out,
+                state: options.state ?? Batch.defaultStateDir,
+                pipelineFile: options.file,
+                requests,
+                json: options.json,
+              }),
+            )
+          : undefined
+      if (journaling !== undefined && Result.isFailure(journaling)) {
+        process.stderr.write(`peel run: ${journaling.failure.message}\n`)
+        return ExitCode.usage
+      }
+      const journal = journaling?.success
+      const realtimeRequests = journal?.realtime ?? requests
       // Live progress on a terminal, never with --json: a spinner for one request, a bar for many.
       const progress = Progress.make<Runner.Outcome>({
-        total: bulk ? requests.length : undefined,
+        total: bulk ? realtimeRequests.length : undefined,
         enabled: process.stderr.isTTY === true && !options.json,
         costOf,
         channelOf: (outcome) => (outcome._tag === "Done" ? outcome.result.channel : undefined),
@@ -290,11 +317,14 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
 
       // Resume: what is already on disk, by what each request asks for.
       const todo: Array<Request.ImageRequest> = []
-      for (const request of requests) {
+      for (const request of realtimeRequests) {
         const id = Runner.requestId(request)
         const found = out.lookup(id, Output.requestHash(request))
-        if (found._tag === "Current") report({ _tag: "Skipped", request, id, file: found.file })
-        else {
+        if (found._tag === "Current") {
+          const skipped: Runner.Outcome = { _tag: "Skipped", request, id, file: found.file }
+          if (journal !== undefined) yield* journal.record(skipped)
+          report(skipped)
+        } else {
           if (found._tag === "Changed")
             process.stderr.write(
               found.placeholder === true
@@ -336,20 +366,28 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
         Stream.mapEffect(admit),
         Stream.takeWhile((request) => request !== undefined),
         Stream.map((request) => request!),
-        Stream.tap(() =>
+        Stream.tap((request) =>
           Effect.sync(() => {
             started += 1
-          }),
+          }).pipe(Effect.andThen(journal === undefined ? Effect.void : Effect.orDie(journal.start(request)))),
         ),
       )
       const work = runner.runAll(source, { concurrency: options.concurrency }).pipe(
         Stream.mapEffect(
           (outcome) =>
-            Effect.sync(() => {
-              finished += 1
-              cap?.settle(outcome._tag === "Skipped" ? outcome.id : Runner.requestId(outcome.request), costOf(outcome))
-              report(outcome)
-            }).pipe(Effect.ensuring(Semaphore.release(permits, 1))),
+            (journal === undefined ? Effect.void : Effect.orDie(journal.record(outcome))).pipe(
+              Effect.andThen(
+                Effect.sync(() => {
+                  finished += 1
+                  cap?.settle(
+                    outcome._tag === "Skipped" ? outcome.id : Runner.requestId(outcome.request),
+                    costOf(outcome),
+                  )
+                  report(outcome)
+                }),
+              ),
+              Effect.ensuring(Semaphore.release(permits, 1)),
+            ),
           { concurrency: options.concurrency, unordered: true },
         ),
         Stream.runDrain,
@@ -392,6 +430,8 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
         } else if (prefix !== undefined) process.stderr.write(`${line}\n`)
       }
 
+      // Batch jobs go out first, so the upstream works on them while real-time requests are made.
+      if (journal !== undefined) yield* journal.submitBatch
       yield* Effect.raceFirst(work, drain).pipe(
         Effect.onInterrupt(() =>
           Effect.sync(() => printSummary(`aborted (${Signals.receivedSignal() ?? "interrupted"})`)),
@@ -405,9 +445,27 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
             ? `stopped by --max-spend ${money(capped.status.limitUsd).replace(/(\.\d\d)00$/, "$1")} (the next request could cost up to ${money(capped.requestedUsd)})`
             : undefined,
       )
+      let batchFailed = 0
+      if (journal !== undefined && journal.batch.length > 0 && stopping === undefined) {
+        process.stderr.write(
+          `${journal.batch.length} batch request(s): waiting for their jobs (Ctrl-C stops waiting; peel batch collect --state ${options.state ?? Batch.defaultStateDir} picks them up later)\n`,
+        )
+        const batchTotals = yield* Effect.orDie(
+          journal.waitBatch({ every: pollEvery, max: Math.max(pollEvery, 300_000) }),
+        )
+        batchFailed = batchTotals.failed + batchTotals.cancelled
+      }
+      // Totals of every run of this input, from the journal (on stderr: stdout ends with the summary), when
+      // they say more than the summary: earlier runs, batch jobs, work left.
+      if (journal !== undefined) {
+        const totals = yield* Effect.orDie(journal.totals)
+        const counts = progress.counts()
+        if (journal.batch.length > 0 || counts.skipped > 0 || totals.done + totals.failed < totals.total)
+          process.stderr.write(`${Batch.bulkTotalsLine(totals)}\n`)
+      }
       observed.end(stopping ?? (progress.counts().failed > 0 ? "failed" : "ok"))
       if (stopping !== undefined) return Signals.exitCodeOf(stopping)
-      return capped !== undefined || progress.counts().failed > 0 ? ExitCode.failed : ExitCode.ok
+      return capped !== undefined || progress.counts().failed > 0 || batchFailed > 0 ? ExitCode.failed : ExitCode.ok
     }),
   )
 })
