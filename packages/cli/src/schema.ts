@@ -17,7 +17,7 @@ import { type Channel, Pipeline, Stages } from "@peel/core"
 import { Schema } from "effect"
 
 /** First-party plugins, as `plugin: NAME` names them. */
-export const firstPartyPlugins: ReadonlyArray<Channel.ChannelPlugin<any>> = [
+export const firstPartyPlugins: ReadonlyArray<Channel.AnyChannelPlugin> = [
   googleAiStudio,
   vertexAi,
   openRouter,

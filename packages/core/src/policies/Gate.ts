@@ -18,7 +18,6 @@ import type { Channel } from "../Channel.ts"
 import { RateLimited } from "../Errors.ts"
 import { Journal } from "../Journal.ts"
 import type { AttemptPolicy } from "../stages/generate.ts"
-import type { RequestLimits } from "./Retry.ts"
 
 /** Limits for one channel. @category model */
 export interface GateSettings {
@@ -41,7 +40,6 @@ const maxPauseMillis = 5 * 60_000
 /** Build the gates for a runner's channels. @category constructors */
 export const make = (
   settings: Readonly<Record<string, GateSettings>>,
-  limits: RequestLimits,
 ): Effect.Effect<Gates, never, RateLimiter.RateLimiter> =>
   Effect.gen(function* () {
     const limiter = yield* RateLimiter.RateLimiter

@@ -526,7 +526,7 @@ export const generate: StageDefinition<typeof Config.Type> = {
           ),
         )
       }
-      const gates = yield* Gate.make(config.channels ?? {}, limits).pipe(
+      const gates = yield* Gate.make(config.channels ?? {}).pipe(
         Effect.provide(Layer.provide(RateLimiter.layer, RateLimiter.layerStoreMemory)),
       )
       policies.push(gates.policy, Latency.observe(latency))
