@@ -129,18 +129,21 @@ export const ChannelError = Schema.Union([
   Unsupported,
 ])
 
-const channelErrorTags: ReadonlySet<string> = new Set([
-  "RateLimited",
-  "Unavailable",
-  "Timeout",
-  "Unauthorized",
-  "InsufficientCredits",
-  "Rejected",
-  "ContentBlocked",
-  "NoImage",
-  "MalformedResponse",
-  "Unsupported",
-])
+/** Every channel error class by its tag: the one list `isChannelError` and `withBilling` read. */
+const channelErrorClasses = {
+  RateLimited,
+  Unavailable,
+  Timeout,
+  Unauthorized,
+  InsufficientCredits,
+  Rejected,
+  ContentBlocked,
+  NoImage,
+  MalformedResponse,
+  Unsupported,
+} as const
+
+const channelErrorTags: ReadonlySet<string> = new Set(Object.keys(channelErrorClasses))
 
 /** True for any channel error, by `_tag` (never `instanceof`: plugins may carry their own copy). @category channel errors */
 export const isChannelError = (error: unknown): error is ChannelError =>
@@ -302,19 +305,6 @@ export const PipelineError = Schema.Union([
   OutputError,
   InvalidRequest,
 ])
-
-const channelErrorClasses = {
-  RateLimited,
-  Unavailable,
-  Timeout,
-  Unauthorized,
-  InsufficientCredits,
-  Rejected,
-  ContentBlocked,
-  NoImage,
-  MalformedResponse,
-  Unsupported,
-} as const
 
 /**
  * The same error, carrying what the upstream billed for the call (its usage, or a price): a failed answer
