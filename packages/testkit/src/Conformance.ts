@@ -447,3 +447,33 @@ export const conformance = <Config>(options: ConformanceOptions<Config>): void =
     })
   })
 }
+
+/**
+ * A key shorter than `Errors.minSecretLength` looks like a placeholder: building the channel from each
+ * block made by `blockFor(key)` warns so (`context.warn`), and stays quiet about a real-looking key.
+ *
+ * @category checks
+ */
+export const checkPlaceholderKeyWarning = async <Config>(
+  plugin: Channel.ChannelPlugin<Config>,
+  blockFor: (key: string) => ReadonlyArray<unknown>,
+): Promise<void> => {
+  const warningsFor = async (block: unknown): Promise<string> => {
+    const decoded = Plugin.decodeConfig(plugin, block)
+    if (Result.isFailure(decoded)) throw new Error(`the block ${JSON.stringify(block)} does not decode`)
+    const warnings: Array<string> = []
+    await Effect.runPromise(
+      Effect.scoped(
+        plugin.make(decoded.success, {
+          name: "c",
+          file: "/tmp/pipeline.yaml",
+          warn: (message) => warnings.push(message),
+        }),
+      ),
+    )
+    return warnings.join("\n")
+  }
+  for (const block of blockFor("x")) expect(await warningsFor(block)).toMatch(/looks like a placeholder/)
+  for (const block of blockFor("sk-a-real-looking-key-0123456789"))
+    expect(await warningsFor(block)).not.toMatch(/placeholder/)
+}

@@ -17,6 +17,7 @@ export {
   checkError,
   checkInterruption,
   checkNoSecret,
+  checkPlaceholderKeyWarning,
   checkPrice,
   checkRedactedConfig,
   checkRefusal,
