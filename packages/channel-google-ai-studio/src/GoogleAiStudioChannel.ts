@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, type Channel, Duration, Errors, Inputs, Pricing } from "@peel/core"
+import { Catalog, type Channel, Duration, Errors, Image, Pricing } from "@peel/contract"
 import { GeminiWire } from "@peel/gemini-wire"
 import { Effect, Redacted, Schema } from "effect"
 import * as GoogleAiStudioClient from "./GoogleAiStudioClient.ts"
@@ -64,7 +64,7 @@ export const make = (config: Config, context: Channel.MakeContext): Effect.Effec
     for (const model of models)
       if (Catalog.findModel(model) === undefined)
         context.warn(`model ${model} is not in Peel's catalog: its price and pixel size are unknown`)
-    const capabilities: Channel.Capabilities = { models, referenceImages: Inputs.imageLimits.maxImages }
+    const capabilities: Channel.Capabilities = { models, referenceImages: Image.imageLimits.maxImages }
     const price = (request: Channel.ChannelRequest): number => config.price ?? Pricing.expectedRequestCost(request)
     const plugin = "google-ai-studio"
 

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Channel } from "@peel/core"
+import { Channel } from "@peel/contract"
 import * as GoogleAiStudioChannel from "./GoogleAiStudioChannel.ts"
 
 export * as GoogleAiStudioChannel from "./GoogleAiStudioChannel.ts"

@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, type Channel, Duration, Errors, Inputs, Pricing } from "@peel/core"
+import { Catalog, type Channel, Duration, Errors, Image, Pricing } from "@peel/contract"
 import { GeminiWire } from "@peel/gemini-wire"
 import { Effect, Redacted, Schema } from "effect"
 import * as GoogleBatchClient from "./GoogleBatchClient.ts"
@@ -155,7 +155,7 @@ export const make = (
       if (Catalog.findModel(model) === undefined)
         context.warn(`model ${model} is not in Peel's catalog: its price and pixel size are unknown`)
     // Reference images travel inline (`inlineData` parts); `sizeOf` counts them against the job's limits.
-    const capabilities: Channel.Capabilities = { models, batch: true, referenceImages: Inputs.imageLimits.maxImages }
+    const capabilities: Channel.Capabilities = { models, batch: true, referenceImages: Image.imageLimits.maxImages }
     const price = (request: Channel.ChannelRequest): number =>
       config.price ?? Pricing.expectedRequestCost(request, "batch")
     const inlineMaxRequests = config.inlineMaxRequests ?? defaults.inlineMaxRequests

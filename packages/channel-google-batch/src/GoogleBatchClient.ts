@@ -11,7 +11,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { GoogleGenAI } from "@google/genai"
-import type { Errors } from "@peel/core"
+import type { Errors } from "@peel/contract"
 import { Effect, Redacted } from "effect"
 import { classify } from "./internal/errors.ts"
 

@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, Channel, Duration, Errors } from "@peel/core"
+import { Catalog, Channel, Duration, Errors } from "@peel/contract"
 import { ChatClient, OpenAiWire } from "@peel/openai-wire"
 import { Effect, Redacted, Schema } from "effect"
 import * as OpenAiCompatibleClient from "./OpenAiCompatibleClient.ts"

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type { Catalog } from "@peel/core"
+import type { Catalog } from "@peel/contract"
 
 export interface Preset {
   readonly baseUrl: string

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Channel } from "@peel/core"
+import { Channel } from "@peel/contract"
 import * as OpenAiCompatibleChannel from "./OpenAiCompatibleChannel.ts"
 
 export * as OpenAiCompatibleChannel from "./OpenAiCompatibleChannel.ts"

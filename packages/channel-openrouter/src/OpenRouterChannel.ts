@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, Channel, Duration, Errors, Inputs, Pricing } from "@peel/core"
+import { Catalog, Channel, Duration, Errors, Image, Pricing } from "@peel/contract"
 import { ChatClient, OpenAiWire } from "@peel/openai-wire"
 import { Effect, Redacted, Schema } from "effect"
 import * as OpenRouterClient from "./OpenRouterClient.ts"
@@ -75,7 +75,7 @@ export const make = (config: Config, context: Channel.MakeContext): Effect.Effec
     })
     const capabilities: Channel.Capabilities = {
       models: config.models ?? Object.keys(Catalog.models),
-      referenceImages: Inputs.imageLimits.maxImages,
+      referenceImages: Image.imageLimits.maxImages,
     }
     const plugin = "openrouter"
     const modelId = (model: string) => config.modelIds?.[model] ?? `google/${Catalog.resolveModel(model)}`

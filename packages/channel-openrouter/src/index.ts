@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Channel } from "@peel/core"
+import { Channel } from "@peel/contract"
 import * as OpenRouterChannel from "./OpenRouterChannel.ts"
 
 export * as OpenRouterChannel from "./OpenRouterChannel.ts"

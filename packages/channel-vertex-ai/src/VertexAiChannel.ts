@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, type Channel, Duration, Errors, Inputs, Pricing } from "@peel/core"
+import { Catalog, type Channel, Duration, Errors, Image, Pricing } from "@peel/contract"
 import { GeminiWire } from "@peel/gemini-wire"
 import { Effect, Redacted, Schema } from "effect"
 import * as VertexAiClient from "./VertexAiClient.ts"
@@ -100,7 +100,7 @@ export const make = (config: Config, context: Channel.MakeContext): Effect.Effec
     })
     const capabilities: Channel.Capabilities = {
       models: config.models ?? Object.keys(Catalog.models),
-      referenceImages: Inputs.imageLimits.maxImages,
+      referenceImages: Image.imageLimits.maxImages,
     }
     const price = (request: Channel.ChannelRequest) => config.price ?? Pricing.expectedRequestCost(request)
     const plugin = "vertex-ai"

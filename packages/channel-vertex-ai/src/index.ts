@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Channel } from "@peel/core"
+import { Channel } from "@peel/contract"
 import * as VertexAiChannel from "./VertexAiChannel.ts"
 
 export * as VertexAiChannel from "./VertexAiChannel.ts"

@@ -6,40 +6,40 @@
  * @since 0.1.0
  */
 
-export * as Attempt from "./Attempt.ts"
-export * as BatchWork from "./BatchWork.ts"
-export * as Budget from "./Budget.ts"
-export * as Cache from "./Cache.ts"
-export * as Catalog from "./Catalog.ts"
-export * as Channel from "./Channel.ts"
-export * as Duration from "./Duration.ts"
-export * as Errors from "./Errors.ts"
-export * as Estimate from "./Estimate.ts"
-export * as Image from "./Image.ts"
-export * as Inputs from "./Inputs.ts"
-export * as Journal from "./Journal.ts"
-export * as Latency from "./Latency.ts"
-export * as Output from "./Output.ts"
-export * as Pipeline from "./Pipeline.ts"
-export * as Plan from "./Plan.ts"
-export * as Plugin from "./Plugin.ts"
-export * as Pricing from "./Pricing.ts"
-export {
-  createRunner,
-  type GenerateAllOptions,
-  type GenerateOptions,
-  type PromiseRunner,
-} from "./PromiseFacade.ts"
+export * as Attempt from "@peel/contract/Attempt"
+export * as Catalog from "@peel/contract/Catalog"
+export * as Channel from "@peel/contract/Channel"
+export * as Duration from "@peel/contract/Duration"
+export * as Errors from "@peel/contract/Errors"
+export * as Image from "@peel/contract/Image"
+export * as Plugin from "@peel/contract/Plugin"
+export * as Pricing from "@peel/contract/Pricing"
 export {
   type ConfigValidator,
   definePromisePlugin,
   type PromiseChannel,
   type PromisePluginDefinition,
   type StandardSchemaV1,
-} from "./PromisePlugin.ts"
-export * as Request from "./Request.ts"
-export * as Runner from "./Runner.ts"
-export * as Stage from "./Stage.ts"
-export * as Stages from "./Stages.ts"
-export * as WorkJournal from "./WorkJournal.ts"
-export * as Workload from "./Workload.ts"
+} from "@peel/contract/PromisePlugin"
+export * as Request from "@peel/contract/Request"
+export * as Cache from "./cache/Cache.ts"
+export * as Pipeline from "./config/Pipeline.ts"
+export * as Workload from "./config/Workload.ts"
+export * as Journal from "./engine/AttemptJournal.ts"
+export * as Latency from "./engine/LatencyTracker.ts"
+export * as Stage from "./engine/Stage.ts"
+export * as Estimate from "./estimate/Estimate.ts"
+export {
+  createRunner,
+  type GenerateAllOptions,
+  type GenerateOptions,
+  type PromiseRunner,
+} from "./facade/PromiseFacade.ts"
+export * as Output from "./output/Output.ts"
+export * as Inputs from "./plan/Inputs.ts"
+export * as Plan from "./plan/Plan.ts"
+export * as Runner from "./runner/Runner.ts"
+export * as Budget from "./spend/Budget.ts"
+export * as Stages from "./stages/index.ts"
+export * as BatchWork from "./work/BatchWork.ts"
+export * as WorkJournal from "./work/WorkJournal.ts"

@@ -168,7 +168,7 @@ describe("budget ledger", () => {
   it("holds across processes sharing one SQLite file", async () => {
     const folder = mkdtempSync(join(tmpdir(), "peel-budget-"))
     const path = join(folder, "shared.sqlite")
-    const module = join(import.meta.dirname, "..", "src", "Budget.ts")
+    const module = join(import.meta.dirname, "..", "src", "spend", "Budget.ts")
     const script = join(folder, "worker.ts")
     writeFileSync(
       script,

@@ -1,9 +1,10 @@
 /** Routing by urgency: batch work to batch channels (real-time ones after them), real-time work never to a batch-only channel, and a warning when batch work has no batch channel. */
+
+import type { Channel } from "@peel/contract/Channel"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import type { Channel } from "../src/Channel.ts"
 import { Errors } from "../src/index.ts"
-import * as Plan from "../src/Plan.ts"
+import * as Plan from "../src/plan/Plan.ts"
 
 const channel = (name: string, batch: boolean): Channel => ({
   name,

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import * as WorkJournal from "../src/WorkJournal.ts"
+import * as WorkJournal from "../src/work/WorkJournal.ts"
 
 const withJournal = <A>(path: string, use: (journal: WorkJournal.WorkJournalShape) => Effect.Effect<A, unknown>) =>
   Effect.runPromise(Effect.scoped(Effect.flatMap(WorkJournal.make(path), use)))

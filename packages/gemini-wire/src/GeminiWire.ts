@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, Channel, Errors, Image, type Request } from "@peel/core"
+import { Catalog, Channel, Errors, Image, type Request } from "@peel/contract"
 import { Effect, Result, Schema } from "effect"
 
 // ---------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { type Channel, Errors } from "@peel/core"
+import { type Channel, Errors } from "@peel/contract"
 import { Effect, Redacted } from "effect"
 import OpenAI from "openai"
 import {

@@ -10,7 +10,7 @@
  */
 import { lookup } from "node:dns/promises"
 import { isIP } from "node:net"
-import { type Channel, Errors, Image, type Request } from "@peel/core"
+import { type Channel, Errors, Image, type Request } from "@peel/contract"
 import { Effect, Schema } from "effect"
 
 // ---------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, Pricing } from "@peel/core"
+import { Catalog, Pricing } from "@peel/contract"
 import { type Answer, type Exchange, type ImageAsk, json } from "./Exchange.ts"
 import type { FaultKind, FaultPlan, RouteName } from "./Faults.ts"
 import type { Ledger } from "./Ledger.ts"

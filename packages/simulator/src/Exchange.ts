@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog } from "@peel/core"
+import { Catalog } from "@peel/contract"
 import type { FaultKind, RouteName } from "./Faults.ts"
 
 export interface Exchange {

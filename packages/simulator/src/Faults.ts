@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog } from "@peel/core"
+import { Catalog } from "@peel/contract"
 import type { Random } from "./Random.ts"
 
 export const faultKinds = [

@@ -19,7 +19,7 @@
 import { createHash } from "node:crypto"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { Pricing } from "@peel/core"
+import { Pricing } from "@peel/contract"
 import { Context, Effect, Layer } from "effect"
 import { type BatchOptions, BatchService } from "./Batch.ts"
 import { type Answer, type Exchange, type ImageAsk, json } from "./Exchange.ts"

@@ -4,7 +4,7 @@
  * (`{"error": {"code": 3, "message": ...}}`, a `google.rpc.Status` whose code is a gRPC code, not an HTTP
  * status) is mapped to the HTTP status it stands for and classified the same way.
  */
-import { Errors } from "@peel/core"
+import { Errors } from "@peel/contract"
 import { GeminiWire } from "@peel/gemini-wire"
 
 export const classify = (channel: string, thrown: unknown, secret: string): Errors.ChannelError =>

@@ -3,7 +3,7 @@
  * classifier, plus Vertex's own — credentials that cannot be loaded or refreshed (ADC missing, a bad
  * service-account file) are `Unauthorized`, not a malformed answer.
  */
-import { Errors } from "@peel/core"
+import { Errors } from "@peel/contract"
 import { GeminiWire } from "@peel/gemini-wire"
 
 const credentialProblem =

@@ -11,12 +11,13 @@
  *
  * @since 0.2.0
  */
+
+import type { ChannelError } from "@peel/contract/Errors"
+import { Unavailable } from "@peel/contract/Errors"
 import { Cause, Clock, Duration, Effect, Exit } from "effect"
 import { CircuitBreaker } from "effect/persistence"
-import type { ChannelError } from "../Errors.ts"
-import { Unavailable } from "../Errors.ts"
-import { Journal } from "../Journal.ts"
-import type { Answer, AttemptPolicy } from "../stages/generate.ts"
+import { Journal } from "../engine/AttemptJournal.ts"
+import type { Answer, AttemptPolicy } from "./Call.ts"
 
 /** @category model */
 export interface BreakerSettings {

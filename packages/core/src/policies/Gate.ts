@@ -12,12 +12,13 @@
  *
  * @since 0.2.0
  */
+
+import type { Channel } from "@peel/contract/Channel"
+import { RateLimited } from "@peel/contract/Errors"
 import { Clock, Duration, Effect, Semaphore } from "effect"
 import { RateLimiter } from "effect/persistence"
-import type { Channel } from "../Channel.ts"
-import { RateLimited } from "../Errors.ts"
-import { Journal } from "../Journal.ts"
-import type { AttemptPolicy } from "../stages/generate.ts"
+import { Journal } from "../engine/AttemptJournal.ts"
+import type { AttemptPolicy } from "./Call.ts"
 
 /** Limits for one channel. @category model */
 export interface GateSettings {

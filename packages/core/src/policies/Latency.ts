@@ -5,9 +5,10 @@
  *
  * @since 0.2.0
  */
+
+import type { Channel } from "@peel/contract/Channel"
 import { Clock, Effect } from "effect"
-import type { Channel } from "../Channel.ts"
-import type { AttemptPolicy, HedgeBudget } from "../stages/generate.ts"
+import type { AttemptPolicy, HedgeBudget } from "./Call.ts"
 
 const samplesKept = 200
 const minimumSamples = 20

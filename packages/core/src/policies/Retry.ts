@@ -9,10 +9,11 @@
  *
  * @since 0.2.0
  */
+
+import type { ChannelError } from "@peel/contract/Errors"
 import { Duration, Effect, Random, Schedule } from "effect"
-import type { ChannelError } from "../Errors.ts"
-import { Journal } from "../Journal.ts"
-import type { AttemptPolicy } from "../stages/generate.ts"
+import { Journal } from "../engine/AttemptJournal.ts"
+import type { AttemptPolicy } from "./Call.ts"
 
 /** @category model */
 export interface RetrySettings {

@@ -11,11 +11,11 @@
  * @since 0.3.0
  */
 import { resolve } from "node:path"
+import { BudgetExceeded, ConfigError, ConfigProblem } from "@peel/contract/Errors"
 import { Clock, Effect, Schema } from "effect"
-import * as Budget from "../Budget.ts"
-import { BudgetExceeded, ConfigError, ConfigProblem } from "../Errors.ts"
-import { Journal } from "../Journal.ts"
-import type { Middleware, StageDefinition } from "../Stage.ts"
+import { Journal } from "../engine/AttemptJournal.ts"
+import type { Middleware, StageDefinition } from "../engine/Stage.ts"
+import * as Budget from "../spend/Budget.ts"
 
 const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 const pattern = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/

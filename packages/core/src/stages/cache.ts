@@ -15,15 +15,15 @@
  * @since 0.3.0
  */
 import { resolve } from "node:path"
+import type { Attempt } from "@peel/contract/Attempt"
+import { findModel } from "@peel/contract/Catalog"
+import { DurationMillis } from "@peel/contract/Duration"
+import { ConfigError, ConfigProblem, type PipelineError } from "@peel/contract/Errors"
 import { Clock, Effect, Cache as EffectCache, Equal, Exit, Hash, Schema } from "effect"
-import type { Attempt } from "../Attempt.ts"
-import * as Cache from "../Cache.ts"
-import { findModel } from "../Catalog.ts"
-import { DurationMillis } from "../Duration.ts"
-import { ConfigError, ConfigProblem, type PipelineError } from "../Errors.ts"
-import { Journal, type JournalShape, make as makeJournal } from "../Journal.ts"
-import type { Plan } from "../Plan.ts"
-import type { Generated, Handler, Middleware, StageDefinition } from "../Stage.ts"
+import * as Cache from "../cache/Cache.ts"
+import { Journal, type JournalShape, make as makeJournal } from "../engine/AttemptJournal.ts"
+import type { Generated, Handler, Middleware, StageDefinition } from "../engine/Stage.ts"
+import type { Plan } from "../plan/Plan.ts"
 
 const units: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }
 const bytePattern = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)$/

@@ -13,14 +13,14 @@
  */
 import { readFile } from "node:fs/promises"
 import { isAbsolute, resolve } from "node:path"
+import { dimensionsOf, findModel } from "@peel/contract/Catalog"
+import { ConfigError, ConfigProblem, type PipelineError } from "@peel/contract/Errors"
+import { type ImageInfo, inspectImage } from "@peel/contract/Image"
 import { Clock, Effect, Schema } from "effect"
-import { dimensionsOf, findModel } from "../Catalog.ts"
-import { ConfigError, ConfigProblem, type PipelineError } from "../Errors.ts"
-import { type ImageInfo, inspectImage } from "../Image.ts"
-import { Journal } from "../Journal.ts"
-import { greyPng } from "../Placeholder.ts"
-import { type Draft, finish, type Plan } from "../Plan.ts"
-import type { Finding, Generated, Handler, StageDefinition } from "../Stage.ts"
+import { Journal } from "../engine/AttemptJournal.ts"
+import type { Finding, Generated, Handler, StageDefinition } from "../engine/Stage.ts"
+import { greyPng } from "../output/Placeholder.ts"
+import { type Draft, finish, type Plan } from "../plan/Plan.ts"
 import { unknownChannels } from "./select.ts"
 
 const Alternative = Schema.Union([

@@ -10,10 +10,9 @@
  *
  * @since 0.2.0
  */
-import { Cause, Clock, Effect, Exit, Fiber, Layer, Schema } from "effect"
-import { CircuitBreaker, RateLimiter } from "effect/persistence"
-import type { Channel, ChannelImage, ChannelRequest } from "../Channel.ts"
-import { DurationMillis } from "../Duration.ts"
+
+import type { Channel, ChannelImage, ChannelRequest } from "@peel/contract/Channel"
+import { DurationMillis } from "@peel/contract/Duration"
 import {
   type ChannelError,
   isChannelError,
@@ -22,44 +21,23 @@ import {
   type PipelineError,
   Timeout,
   Unavailable,
-} from "../Errors.ts"
-import { type ImageInfo, inspectImage } from "../Image.ts"
-import { Journal } from "../Journal.ts"
-import type { Plan } from "../Plan.ts"
-import { attemptCost } from "../Pricing.ts"
+} from "@peel/contract/Errors"
+import { type ImageInfo, inspectImage } from "@peel/contract/Image"
+import { attemptCost } from "@peel/contract/Pricing"
+import { Cause, Clock, Effect, Exit, Fiber, Layer, Schema } from "effect"
+import { CircuitBreaker, RateLimiter } from "effect/persistence"
+import { Journal } from "../engine/AttemptJournal.ts"
+import type { Generated, Handler, StageContext, StageDefinition } from "../engine/Stage.ts"
+import type { Plan } from "../plan/Plan.ts"
 import * as Breaker from "../policies/Breaker.ts"
+import type { Answer, AttemptPolicy, Call, CallMarkers, HedgeBudget, Strategy } from "../policies/Call.ts"
 import * as Gate from "../policies/Gate.ts"
 import * as Latency from "../policies/Latency.ts"
 import type { RequestLimits } from "../policies/Retry.ts"
 import * as Retry from "../policies/Retry.ts"
-import type { Generated, Handler, StageContext, StageDefinition } from "../Stage.ts"
 import { unknownChannels } from "./select.ts"
 
-/** A checked answer from one call, with its index in the journal. @category model */
-export interface Answer {
-  readonly channel: Channel
-  readonly image: ChannelImage
-  readonly info: ImageInfo
-  readonly index: number
-}
-
-/** One call to one channel for one plan. @category model */
-export type Call = (channel: Channel, plan: Plan, markers: CallMarkers) => Effect.Effect<Answer, ChannelError, Journal>
-
-/** An attempt-level policy wraps each call to one channel (retry, rate limit, breaker). @category model */
-export type AttemptPolicy = (call: Call) => Call
-
-/** How the candidates are tried. @category model */
-export type Strategy = (
-  candidates: ReadonlyArray<Channel>,
-  call: Call,
-  plan: Plan,
-) => Effect.Effect<Answer, PipelineError, Journal>
-
-/** Markers a call records in the journal besides its outcome. @category model */
-export interface CallMarkers {
-  readonly hedge?: boolean
-}
+export type { Answer, AttemptPolicy, Call, CallMarkers, HedgeBudget, Strategy }
 
 const outcomeOf = (exit: Exit.Exit<unknown, ChannelError>) => {
   if (Exit.isSuccess(exit)) return { outcome: "ok" } as const
@@ -200,11 +178,6 @@ export const graceful = <A, E, R>(effect: Effect.Effect<A, E, R>, graceMillis: n
           ),
         ),
       )
-
-/** Whether one more hedge may start now. @category model */
-export interface HedgeBudget {
-  readonly allow: () => boolean
-}
 
 /**
  * Hedged: like sequential, but when the current candidate has not answered after `delayFor(channel)`

@@ -1,24 +1,28 @@
 /**
- * Every stage this core knows, by YAML key, in the order the docs list them.
+ * The stages core ships, and the pieces of `generate` that policies and strategies plug into. The stage
+ * contract itself is {@link Stage}; one file per stage lives in `stages/`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
-import { type RegisteredStage, register } from "../Stage.ts"
-import { budget } from "./budget.ts"
-import { cache } from "./cache.ts"
-import { fallback } from "./fallback.ts"
-import { generate } from "./generate.ts"
-import { resolution } from "./resolution.ts"
-import { route } from "./route.ts"
-import { select } from "./select.ts"
 
-/** @category stages */
-export const definitions: ReadonlyArray<RegisteredStage> = [
-  register(resolution),
-  register(route),
-  register(cache),
-  register(budget),
-  register(fallback),
-  register(select),
-  register(generate),
-]
+export { fallback } from "./fallback.ts"
+export {
+  type Answer,
+  type AttemptPolicy,
+  type Call,
+  type CallMarkers,
+  callChannel,
+  generate,
+  generated,
+  type HedgeBudget,
+  hedged,
+  makeHandler,
+  noChannel,
+  recordRefusals,
+  type Strategy,
+  sequential,
+} from "./generate.ts"
+export { definitions } from "./registry.ts"
+export { resolution } from "./resolution.ts"
+export { route } from "./route.ts"
+export { select, unknownChannels } from "./select.ts"

@@ -3,9 +3,10 @@
  *
  * @since 0.1.0
  */
+
+import { Sizes } from "@peel/contract/Catalog"
 import { Schema } from "effect"
-import { Sizes } from "../Catalog.ts"
-import { planning, type StageDefinition } from "../Stage.ts"
+import { planning, type StageDefinition } from "../engine/Stage.ts"
 
 const Config = Schema.Record(Schema.String, Schema.Literals(Sizes)).annotate({
   description: "Map `use` (hero, print, thumbnail, ...) to a size; `default` for everything else",

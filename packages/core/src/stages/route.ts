@@ -3,10 +3,11 @@
  *
  * @since 0.1.0
  */
+
+import { findModel } from "@peel/contract/Catalog"
 import { Schema } from "effect"
-import { findModel } from "../Catalog.ts"
-import { withModel } from "../Plan.ts"
-import { type Finding, planning, type StageDefinition } from "../Stage.ts"
+import { type Finding, planning, type StageDefinition } from "../engine/Stage.ts"
+import { withModel } from "../plan/Plan.ts"
 
 const Config = Schema.Struct({
   high: Schema.optional(Schema.String),

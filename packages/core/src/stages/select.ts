@@ -7,11 +7,12 @@
  *
  * @since 0.1.0
  */
+
+import { refusal } from "@peel/contract/Channel"
 import { Effect, Schema } from "effect"
-import { refusal } from "../Channel.ts"
-import * as Latency from "../Latency.ts"
-import { channelRequestOf, settle } from "../Plan.ts"
-import { type Finding, planning, type StageDefinition } from "../Stage.ts"
+import * as Latency from "../engine/LatencyTracker.ts"
+import { type Finding, planning, type StageDefinition } from "../engine/Stage.ts"
+import { channelRequestOf, settle } from "../plan/Plan.ts"
 
 const Config = Schema.Struct({
   strategy: Schema.optional(Schema.Literals(["ordered", "cheapest", "fastest"])).annotate({

@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, Pricing } from "@peel/core"
+import { Catalog, Pricing } from "@peel/contract"
 import { type Answer, badInlineImage, commonFault, type ImageAsk, json, unmakeable } from "../Exchange.ts"
 import type { FaultKind } from "../Faults.ts"
 import { base64Of } from "../Png.ts"

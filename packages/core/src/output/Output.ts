@@ -24,10 +24,10 @@ import { readFileSync } from "node:fs"
 import { mkdir, readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { basename, dirname, join } from "node:path"
+import { OutputError } from "@peel/contract/Errors"
+import type { ImageRequest } from "@peel/contract/Request"
 import { Clock, Effect } from "effect"
-import { OutputError } from "./Errors.ts"
-import { hashOf, normalizePrompt } from "./internal/hash.ts"
-import type { ImageRequest } from "./Request.ts"
+import { hashOf, normalizePrompt } from "../internal/hash.ts"
 
 /** No image exists for the id. @category models */
 export interface Missing {

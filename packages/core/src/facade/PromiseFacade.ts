@@ -15,11 +15,12 @@
  *
  * @since 0.1.0
  */
+
+import { InvalidRequest } from "@peel/contract/Errors"
+import { decodeRequest, type ImageRequest, type ImageResult } from "@peel/contract/Request"
 import { Effect, Exit, Result, Scope, Stream } from "effect"
-import { InvalidRequest } from "./Errors.ts"
-import * as Pipeline from "./Pipeline.ts"
-import { decodeRequest, type ImageRequest, type ImageResult } from "./Request.ts"
-import * as Runner from "./Runner.ts"
+import * as Pipeline from "../config/Pipeline.ts"
+import * as Runner from "../runner/Runner.ts"
 
 /** Options of one {@link PromiseRunner.generate} call. @category facade */
 export interface GenerateOptions {

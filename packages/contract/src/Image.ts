@@ -142,3 +142,19 @@ export const notAnObject = (channel: string): Found => ({
   _tag: "Error",
   error: new MalformedResponse({ channel, message: "the answer is not a JSON object" }),
 })
+
+/**
+ * Limits on reference images. 14 is the most Gemini 3 image models take; 7 MB each and 15 MB in all keep
+ * an inline request (base64, +33%) under Google's 20 MB.
+ *
+ * @category images
+ */
+export const imageLimits = {
+  maxImages: 14,
+  maxImageBytes: 7 * 1024 * 1024,
+  maxTotalBytes: 15 * 1024 * 1024,
+  /** Types the Gemini image models take. */
+  mimeTypes: ["image/png", "image/jpeg", "image/webp"] as ReadonlyArray<string>,
+  /** How long a URL may take to download. */
+  timeoutMillis: 30_000,
+} as const

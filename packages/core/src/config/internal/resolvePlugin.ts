@@ -6,9 +6,9 @@ import { existsSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, isAbsolute, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
+import type { AnyChannelPlugin } from "@peel/contract/Channel"
+import { checkPlugin } from "@peel/contract/Plugin"
 import { Effect } from "effect"
-import type { AnyChannelPlugin } from "../Channel.ts"
-import { checkPlugin } from "../Plugin.ts"
 
 const firstPartyPrefix = "@peel/channel-"
 

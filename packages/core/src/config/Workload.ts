@@ -20,14 +20,14 @@
  * @since 0.3.0
  */
 import { existsSync, readFileSync, statSync } from "node:fs"
+import { AspectRatios } from "@peel/contract/Catalog"
+import { DurationMillis } from "@peel/contract/Duration"
+import { ConfigError, ConfigProblem } from "@peel/contract/Errors"
+import { flattenIssues, withFound } from "@peel/contract/Issues"
+import type { ImageRequest } from "@peel/contract/Request"
 import { Effect, Result, Schema } from "effect"
 import { LineCounter, parseDocument } from "yaml"
-import { AspectRatios } from "./Catalog.ts"
-import { DurationMillis } from "./Duration.ts"
-import { ConfigError, ConfigProblem } from "./Errors.ts"
-import { flattenIssues, withFound } from "./internal/issues.ts"
 import { locate } from "./internal/yamlPositions.ts"
-import type { ImageRequest } from "./Request.ts"
 
 const sharePattern = /^(\d+(?:\.\d+)?)\s*%$/
 

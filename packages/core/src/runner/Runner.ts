@@ -10,18 +10,31 @@
  * @since 0.1.0
  */
 import { dirname } from "node:path"
+import { Attempt } from "@peel/contract/Attempt"
+import type { Channel, ReferenceImage } from "@peel/contract/Channel"
+import {
+  type ConfigError,
+  InvalidRequest,
+  type MissingSecret,
+  type OutputError,
+  PipelineError,
+} from "@peel/contract/Errors"
+import { expand, type ImageRequest, type ImageResult } from "@peel/contract/Request"
 import { Cause, Clock, Context, Effect, Exit, Layer, Schema, type Scope, Stream } from "effect"
-import { Attempt } from "./Attempt.ts"
-import type { Channel, ReferenceImage } from "./Channel.ts"
-import { type ConfigError, InvalidRequest, type MissingSecret, type OutputError, PipelineError } from "./Errors.ts"
-import * as Inputs from "./Inputs.ts"
-import { Journal, type JournalShape, make as makeJournal } from "./Journal.ts"
-import * as Output from "./Output.ts"
-import * as Pipeline from "./Pipeline.ts"
-import * as Plan from "./Plan.ts"
-import { expand, type ImageRequest, type ImageResult } from "./Request.ts"
-import { compose, type Generated, type Handler, type Middleware, type Stage, type StageContext } from "./Stage.ts"
-import { makeHandler } from "./stages/generate.ts"
+import * as Pipeline from "../config/Pipeline.ts"
+import { Journal, type JournalShape, make as makeJournal } from "../engine/AttemptJournal.ts"
+import {
+  compose,
+  type Generated,
+  type Handler,
+  type Middleware,
+  type Stage,
+  type StageContext,
+} from "../engine/Stage.ts"
+import * as Output from "../output/Output.ts"
+import * as Inputs from "../plan/Inputs.ts"
+import * as Plan from "../plan/Plan.ts"
+import { makeHandler } from "../stages/generate.ts"
 
 /** A request that failed, with every attempt made for it and what they cost. @category errors */
 export class RunFailure extends Schema.TaggedError<RunFailure>()("RunFailure", {

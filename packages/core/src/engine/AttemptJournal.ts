@@ -8,8 +8,9 @@
  *
  * @since 0.2.0
  */
+
+import type { Attempt } from "@peel/contract/Attempt"
 import { Context, type Effect } from "effect"
-import type { Attempt } from "./Attempt.ts"
 
 /** The journal of one request. @category models */
 export interface JournalShape {

@@ -10,13 +10,13 @@
  *
  * @since 0.2.0
  */
-import type { Adjustment } from "./Attempt.ts"
-import { type AspectRatio, findModel, resolveModel, retirementWarning, type Size, Sizes } from "./Catalog.ts"
-import { type Channel, type ChannelRequest, type ReferenceImage, refusal } from "./Channel.ts"
-import { InvalidRequest } from "./Errors.ts"
+import type { Adjustment } from "@peel/contract/Attempt"
+import { type AspectRatio, findModel, resolveModel, retirementWarning, type Size, Sizes } from "@peel/contract/Catalog"
+import { type Channel, type ChannelRequest, type ReferenceImage, refusal } from "@peel/contract/Channel"
+import { InvalidRequest } from "@peel/contract/Errors"
+import type { ImageInput, ImageRequest } from "@peel/contract/Request"
+import { canonicalHash, hashOf, normalizePrompt } from "../internal/hash.ts"
 import { imageHash } from "./Inputs.ts"
-import { canonicalHash, hashOf, normalizePrompt } from "./internal/hash.ts"
-import type { ImageInput, ImageRequest } from "./Request.ts"
 
 /** Peel's defaults when neither the request nor a stage decides. @category defaults */
 export const defaults = { model: "gemini-3-pro-image", size: "1K", aspectRatio: "1:1" } as const satisfies {
@@ -33,9 +33,6 @@ export interface Limits {
 
 /** Default limits: 32,000 characters is ~8,000 tokens, ~$0.016 of Pro input — far past the 20–200 words that work best. @category defaults */
 export const defaultLimits: Limits = { maxPromptChars: 32_000 }
-
-/** How candidates are ordered. @category model */
-export type Strategy = "ordered" | "cheapest"
 
 /** A plan in the making, passed through the routing stages. @category model */
 export interface Draft {

@@ -15,7 +15,7 @@ import {
   specificationVersion,
 } from "./Channel.ts"
 import { ConfigError, ConfigProblem, type MissingSecret } from "./Errors.ts"
-import { flattenIssues, type PathIssue } from "./internal/issues.ts"
+import { flattenIssues, type PathIssue } from "./Issues.ts"
 
 /** Options that make decoding strict: every issue, unknown keys are errors. @category decoding */
 export const strict = { errors: "all", onExcessProperty: "error" } as const

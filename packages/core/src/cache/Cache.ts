@@ -28,12 +28,12 @@ import {
   writeFileSync,
 } from "node:fs"
 import { join } from "node:path"
+import { type AspectRatio, findModel, type Size } from "@peel/contract/Catalog"
+import type { ChannelRequest } from "@peel/contract/Channel"
+import { type ImageInfo, inspectImage } from "@peel/contract/Image"
 import { Clock, Effect, Result, Schema } from "effect"
 import { KeyValueStore } from "effect/persistence"
-import { type AspectRatio, findModel, type Size } from "./Catalog.ts"
-import type { ChannelRequest } from "./Channel.ts"
-import { type ImageInfo, inspectImage } from "./Image.ts"
-import { normalizePrompt } from "./internal/hash.ts"
+import { normalizePrompt } from "../internal/hash.ts"
 
 /** One cached image and what made it. @category model */
 export interface Entry {

@@ -7,7 +7,7 @@
 import { Result, Schema } from "effect"
 import { Adjustment, Attempt, Usage } from "./Attempt.ts"
 import { AspectRatios, Sizes } from "./Catalog.ts"
-import { flattenIssues, withFound } from "./internal/issues.ts"
+import { flattenIssues, withFound } from "./Issues.ts"
 
 /** @category schemas */
 export const Size = Schema.Literals(Sizes)

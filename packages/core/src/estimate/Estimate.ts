@@ -13,17 +13,18 @@
  *
  * @since 0.3.0
  */
+
+import { batchDiscount, findModel, type Size, Sizes } from "@peel/contract/Catalog"
+import type { Channel } from "@peel/contract/Channel"
+import { expectedCost } from "@peel/contract/Pricing"
+import type { ImageRequest, ImageResult } from "@peel/contract/Request"
 import { Effect } from "effect"
-import * as Cache from "./Cache.ts"
-import { batchDiscount, findModel, type Size, Sizes } from "./Catalog.ts"
-import type { Channel } from "./Channel.ts"
-import type { Pipeline } from "./Pipeline.ts"
-import { defaults, type Plan } from "./Plan.ts"
-import { expectedCost } from "./Pricing.ts"
-import type { ImageRequest, ImageResult } from "./Request.ts"
-import type { RunnerShape } from "./Runner.ts"
-import { ttlOf } from "./stages/cache.ts"
-import type { Workload } from "./Workload.ts"
+import * as Cache from "../cache/Cache.ts"
+import type { Pipeline } from "../config/Pipeline.ts"
+import type { Workload } from "../config/Workload.ts"
+import { defaults, type Plan } from "../plan/Plan.ts"
+import type { RunnerShape } from "../runner/Runner.ts"
+import { ttlOf } from "../stages/cache.ts"
 
 /** The brief's own baseline: 10,000 Pro images a month at $0.134. @category baseline */
 export const brief = { imagesPerMonth: 10_000, usdPerImage: 0.134, usd: 1_340 } as const

@@ -7,8 +7,8 @@
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { DatabaseSync, type SQLInputValue } from "node:sqlite"
+import type { ImageRequest } from "@peel/contract/Request"
 import { Effect } from "effect"
-import type { ImageRequest } from "../Request.ts"
 import {
   type JobRecord,
   type JobState,
@@ -19,7 +19,7 @@ import {
   type RequestState,
   totalsOf,
   type WorkJournalShape,
-} from "../WorkJournal.ts"
+} from "./WorkRecords.ts"
 
 const schema = `
 CREATE TABLE IF NOT EXISTS requests (

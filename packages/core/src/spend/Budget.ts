@@ -22,10 +22,10 @@ import { randomUUID } from "node:crypto"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { DatabaseSync } from "node:sqlite"
+import { findModel } from "@peel/contract/Catalog"
+import type { Channel, ChannelRequest } from "@peel/contract/Channel"
+import { costFromUsage, estimatePromptTokens } from "@peel/contract/Pricing"
 import { Effect } from "effect"
-import { findModel } from "./Catalog.ts"
-import type { Channel, ChannelRequest } from "./Channel.ts"
-import { costFromUsage, estimatePromptTokens } from "./Pricing.ts"
 
 /** USD → whole micro-dollars. @category money */
 export const toMicros = (usd: number): number => Math.round(usd * 1e6)

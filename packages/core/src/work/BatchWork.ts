@@ -21,15 +21,15 @@
  * @since 0.3.0
  */
 import { randomBytes } from "node:crypto"
+import type { BatchFacet, Channel, ChannelImage } from "@peel/contract/Channel"
+import { type ChannelError, isChannelError } from "@peel/contract/Errors"
+import { inspectImage } from "@peel/contract/Image"
+import { attemptCost } from "@peel/contract/Pricing"
+import type { ImageRequest } from "@peel/contract/Request"
 import { Effect, Schedule } from "effect"
-import type { BatchFacet, Channel, ChannelImage } from "./Channel.ts"
-import { type ChannelError, isChannelError } from "./Errors.ts"
-import { inspectImage } from "./Image.ts"
-import { type OutputDirectory, requestHash } from "./Output.ts"
-import * as Plan from "./Plan.ts"
-import { attemptCost } from "./Pricing.ts"
-import type { ImageRequest } from "./Request.ts"
-import type { RunnerShape } from "./Runner.ts"
+import { type OutputDirectory, requestHash } from "../output/Output.ts"
+import * as Plan from "../plan/Plan.ts"
+import type { RunnerShape } from "../runner/Runner.ts"
 import {
   finishedJobStates,
   type JobRecord,

@@ -12,14 +12,15 @@
  *
  * @since 0.2.0
  */
+
+import type { AspectRatio, Size } from "@peel/contract/Catalog"
+import type { Channel, ChannelImage } from "@peel/contract/Channel"
+import type { ConfigError, PipelineError } from "@peel/contract/Errors"
+import type { ImageInfo } from "@peel/contract/Image"
+import { flattenIssues, type PathIssue } from "@peel/contract/Issues"
 import { Effect, Result, Schema, type Scope } from "effect"
-import type { AspectRatio, Size } from "./Catalog.ts"
-import type { Channel, ChannelImage } from "./Channel.ts"
-import type { ConfigError, PipelineError } from "./Errors.ts"
-import type { ImageInfo } from "./Image.ts"
-import { flattenIssues, type PathIssue } from "./internal/issues.ts"
-import type { Journal } from "./Journal.ts"
-import type { Draft, Plan } from "./Plan.ts"
+import type { Draft, Plan } from "../plan/Plan.ts"
+import type { Journal } from "./AttemptJournal.ts"
 
 /** An image a request produced, before the runner writes it and turns it into a result. @category model */
 export interface Generated {

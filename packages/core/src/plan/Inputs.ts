@@ -9,28 +9,15 @@
 import { createHash } from "node:crypto"
 import { readFile } from "node:fs/promises"
 import { resolve } from "node:path"
+import type { Channel, ReferenceImage } from "@peel/contract/Channel"
+import { InvalidRequest } from "@peel/contract/Errors"
+import { imageLimits, inspectImage } from "@peel/contract/Image"
+import { flattenIssues } from "@peel/contract/Issues"
+import type { ImageInput, ImageRequest } from "@peel/contract/Request"
 import { Effect, Result, Schema } from "effect"
-import type { Channel, ReferenceImage } from "./Channel.ts"
-import { InvalidRequest } from "./Errors.ts"
-import { inspectImage } from "./Image.ts"
-import { flattenIssues } from "./internal/issues.ts"
-import type { ImageInput, ImageRequest } from "./Request.ts"
 
-/**
- * Limits on reference images. 14 is the most Gemini 3 image models take; 7 MB each and 15 MB in all keep
- * an inline request (base64, +33%) under Google's 20 MB.
- *
- * @category images
- */
-export const imageLimits = {
-  maxImages: 14,
-  maxImageBytes: 7 * 1024 * 1024,
-  maxTotalBytes: 15 * 1024 * 1024,
-  /** Types the Gemini image models take. */
-  mimeTypes: ["image/png", "image/jpeg", "image/webp"] as ReadonlyArray<string>,
-  /** How long a URL may take to download. */
-  timeoutMillis: 30_000,
-} as const
+/** @deprecated moved to `Image.imageLimits` in `@peel/contract`; kept here for one release. @category images */
+export { imageLimits }
 
 /** @category images */
 export interface LoadOptions {

@@ -8,20 +8,20 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs"
 import { resolve } from "node:path"
+import { statusWarning } from "@peel/contract/Catalog"
+import type { AnyChannelPlugin, Channel, MakeContext } from "@peel/contract/Channel"
+import { ConfigError, ConfigProblem, type MissingSecret } from "@peel/contract/Errors"
+import { flattenIssues, type PathIssue, withFound } from "@peel/contract/Issues"
+import { decodeConfig, strict } from "@peel/contract/Plugin"
 import { Effect, Result, Schema, type Scope } from "effect"
 import { isMap, isScalar, LineCounter, parseDocument, visit } from "yaml"
-import { statusWarning } from "./Catalog.ts"
-import type { AnyChannelPlugin, Channel, MakeContext } from "./Channel.ts"
-import { ConfigError, ConfigProblem, type MissingSecret } from "./Errors.ts"
+import type { DecodedStage } from "../engine/Stage.ts"
+import { defaultLimits, type Limits } from "../plan/Plan.ts"
+import { definitions } from "../stages/registry.ts"
 import { interpolate } from "./internal/interpolate.ts"
-import { flattenIssues, type PathIssue, withFound } from "./internal/issues.ts"
 import { importPlugin } from "./internal/resolvePlugin.ts"
 import { knownKeys, suggestion } from "./internal/suggest.ts"
 import { locate } from "./internal/yamlPositions.ts"
-import { defaultLimits, type Limits } from "./Plan.ts"
-import { decodeConfig, strict } from "./Plugin.ts"
-import type { DecodedStage } from "./Stage.ts"
-import { definitions } from "./stages/index.ts"
 
 /** A channel as declared: its name, the plugin that builds it, and its decoded configuration. @category model */
 export interface ChannelDeclaration {

@@ -10,9 +10,10 @@
  *
  * @since 0.3.0
  */
+
+import type { Attempt } from "@peel/contract/Attempt"
 import { Effect } from "effect"
-import type { Attempt } from "./Attempt.ts"
-import { Journal } from "./Journal.ts"
+import { Journal } from "./AttemptJournal.ts"
 import type { Middleware } from "./Stage.ts"
 
 /** Latency averages by channel. @category model */
