@@ -20,6 +20,7 @@ import type { ImageInfo } from "@peel/contract/Image"
 import { flattenIssues, type PathIssue } from "@peel/contract/Issues"
 import { Effect, Result, Schema, type Scope } from "effect"
 import type { Draft, Plan } from "../plan/Plan.ts"
+import type * as State from "../state/State.ts"
 import type { Journal } from "./AttemptJournal.ts"
 
 /** An image a request produced, before the runner writes it and turns it into a result. @category model */
@@ -79,7 +80,10 @@ export interface StageDefinition<Config> {
   readonly description: string
   readonly schema: Schema.Decoder<Config>
   readonly check?: (config: Config, pipeline: PipelineFacts) => ReadonlyArray<Finding>
-  readonly make: (config: Config, context: StageContext) => Effect.Effect<Stage, ConfigError, Scope.Scope>
+  readonly make: (
+    config: Config,
+    context: StageContext,
+  ) => Effect.Effect<Stage, ConfigError, Scope.Scope | State.Services>
   /** Only the innermost stage may be terminal. */
   readonly terminal?: boolean
 }
@@ -90,7 +94,7 @@ export interface DecodedStage {
   readonly terminal: boolean
   readonly config: unknown
   readonly check: (pipeline: PipelineFacts) => ReadonlyArray<Finding>
-  readonly make: (context: StageContext) => Effect.Effect<Stage, ConfigError, Scope.Scope>
+  readonly make: (context: StageContext) => Effect.Effect<Stage, ConfigError, Scope.Scope | State.Services>
 }
 
 /** A registered stage: its definition with the configuration type erased behind `decode`. @category model */

@@ -35,6 +35,7 @@ import * as Output from "../output/Output.ts"
 import * as Inputs from "../plan/Inputs.ts"
 import * as Plan from "../plan/Plan.ts"
 import { makeHandler } from "../stages/generate.ts"
+import * as State from "../state/State.ts"
 
 /** A request that failed, with every attempt made for it and what they cost. @category errors */
 export class RunFailure extends Schema.TaggedError<RunFailure>()("RunFailure", {
@@ -72,6 +73,11 @@ export interface RunnerOptions {
   readonly observers?: ReadonlyArray<Observer>
   /** Folder that relative reference-image paths are read from; the working directory by default. */
   readonly baseDir?: string
+  /**
+   * The state services' Layers (breakers, limits, pauses, cache, ledger…); {@link State.layerMemory} by
+   * default. Several runners given the same built Layer share their state.
+   */
+  readonly state?: Layer.Layer<State.Services, ConfigError>
 }
 
 /**
@@ -139,7 +145,10 @@ export const make = Effect.fn("Runner.make")(function* (
   const today = options.today ?? new Date().toISOString().slice(0, 10)
   const context: StageContext = { channels, pipelineFile: pipeline.file, pipelineDir: dirname(pipeline.file), today }
   const stages: Array<Stage> = []
-  for (const declaration of pipeline.stages) stages.push(yield* declaration.make(context))
+  // One set of state services for every stage of this runner: memory unless the caller chose other Layers.
+  const services = yield* Layer.build(options.state ?? State.layerMemory)
+  for (const declaration of pipeline.stages)
+    stages.push(yield* declaration.make(context).pipe(Effect.provideContext(services)))
   const planners = stages.flatMap((stage) => (stage.plan === undefined ? [] : [stage.plan]))
   const middleware = stages.flatMap((stage): Array<Middleware> => (stage.around === undefined ? [] : [stage.around]))
   const terminal: Handler = stages.find((stage) => stage.handler !== undefined)?.handler ?? makeHandler(context)

@@ -1,0 +1,19 @@
+/**
+ * The state services a pipeline decides with — everything several processes would share: circuit breakers,
+ * rate limits, quota pauses, per-channel concurrency, the hedge budget, channel statistics, the image cache
+ * with in-flight coalescing, the spend ledger, output lookup. Stages obtain them from the context in their
+ * `make`; a runner builds one {@link Services} context for all its stages from a Layer: {@link layerMemory} by
+ * default (zero set-up), or what the pipeline's `state:` block or `RunnerOptions.state` chooses.
+ *
+ * Each service lives in its own module in this folder with its interface (effectful, atomic, lease-based
+ * where a process can die, so a network store can implement it) and its memory Layer.
+ *
+ * @since 0.4.0
+ */
+import { Layer } from "effect"
+
+/** Every state service a stage may ask for. @category model */
+export type Services = never
+
+/** Each state service in memory: one process, nothing to set up. @category layers */
+export const layerMemory: Layer.Layer<Services> = Layer.empty
