@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { type Channel, Errors, Image } from "@peel/core"
+import { type Channel, Errors, Image } from "@peel/contract"
 import { Effect, Redacted, Result, Schema, type Scope } from "effect"
 import * as ExampleClient from "./ExampleClient.ts"
 import * as Failures from "./internal/errors.ts"

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Errors } from "@peel/core"
+import { Errors } from "@peel/contract"
 import { Effect, Redacted } from "effect"
 
 /** What the proxy answered, unparsed. @category models */

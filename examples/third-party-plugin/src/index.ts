@@ -1,11 +1,11 @@
 /**
- * `peel-channel-example`: a third-party Peel channel plugin written only against `@peel/core`'s public API.
+ * `peel-channel-example`: a third-party Peel channel plugin written only against `@peel/contract`, the plugin contract.
  * It talks to an OpenAI-compatible chat proxy with plain `fetch`. The default export is the plugin, so a
  * pipeline can load it with `plugin: peel-channel-example` or `plugin: ./path/to/src/index.ts`.
  *
  * @since 0.1.0
  */
-import { Channel } from "@peel/core"
+import { Channel } from "@peel/contract"
 import * as ExampleChannel from "./ExampleChannel.ts"
 
 export * as ExampleChannel from "./ExampleChannel.ts"

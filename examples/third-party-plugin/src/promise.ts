@@ -1,12 +1,12 @@
 /**
- * The same channel as {@link ./index.ts}, written without Effect: `definePromisePlugin` from `@peel/core`,
+ * The same channel as {@link ./index.ts}, written without Effect: `definePromisePlugin` from `@peel/contract`,
  * a plain config check, `fetch` with the attempt's `signal`, and errors thrown as Peel's error classes (or
  * `{ status, message }`, which core classifies by HTTP status). It passes the same conformance suite.
  * A pipeline loads it with `plugin: peel-channel-example/promise` or `plugin: ./path/to/src/promise.ts`.
  *
  * @since 0.3.0
  */
-import { Channel, definePromisePlugin, Errors, Image } from "@peel/core"
+import { Channel, definePromisePlugin, Errors, Image } from "@peel/contract"
 import * as Failures from "./internal/errors.ts"
 
 /** A secret that never prints: JSON, `String` and `util.inspect` show `<redacted>`. @category config */

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Errors } from "@peel/core"
+import { Errors } from "@peel/contract"
 
 /** Longest `Retry-After` taken seriously; anything above is ignored as absurd. */
 const maxRetryAfterMs = 60 * 60 * 1000
