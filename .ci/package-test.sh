@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The out-of-monorepo test (issue 13): bundle every library package to JavaScript + .d.ts (tsdown), `pnpm pack`
-# them (publishConfig points exports and bin at dist/), install the tarballs with plain npm into a fresh
+# The out-of-monorepo test (issue 13): `pnpm pack` every library package (its `prepack` script bundles it to
+# JavaScript + .d.ts with tsdown; publishConfig points exports and bin at dist/), check that every path the
+# packed package.json names (exports, bin, main, types) is a file inside the tarball, install the tarballs with plain npm into a fresh
 # temporary project, and there run (a) the Promise API, (b) the Effect API, (c) the CLI through `npx peel`,
 # (d) third-party plugins (Promise-style and Effect-style) — against the simulator, on Node 22 and Node 24,
 # both taken from the `node` npm package. Needs only Node and npm (and the npm registry).
@@ -8,20 +9,50 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 node_versions=(${PEEL_PACKAGE_TEST_NODES:-22.23.3 24.21.0})
-packages=(core gemini-wire openai-wire channel-google-ai-studio channel-vertex-ai channel-openrouter
+packages=(contract core gemini-wire openai-wire channel-google-ai-studio channel-vertex-ai channel-openrouter
   channel-openai-compatible channel-google-batch simulator observability testkit cli)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/peel-package-test-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/tarballs" "$work/app"
 
-echo "== package test: bundle and pack ${#packages[@]} packages"
+# Every path a packed package.json points at (exports, bin, main, types) must be a file in the tarball:
+# a publish must never ship exports that point at a missing dist/.
+check_tarball() {
+  node - "$1" <<'CHECK'
+const { execFileSync } = require("node:child_process")
+const tarball = process.argv[2]
+const listed = new Set(execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).split("\n").filter(Boolean))
+const manifest = JSON.parse(execFileSync("tar", ["-xOzf", tarball, "package/package.json"], { encoding: "utf8" }))
+const paths = []
+const collect = (value) => {
+  if (typeof value === "string") paths.push(value)
+  else if (value !== null && typeof value === "object") for (const entry of Object.values(value)) collect(entry)
+}
+collect(manifest.exports)
+collect(manifest.bin)
+collect(manifest.main)
+collect(manifest.types)
+const missing = paths.filter((path) => !listed.has(`package/${path.replace(/^\.\//, "")}`))
+if (paths.length === 0 || missing.length > 0) {
+  console.error(`${tarball}: ${paths.length === 0 ? "no exports or bin" : `missing ${missing.join(", ")}`}`)
+  process.exit(1)
+}
+console.log(`${manifest.name}: ${paths.length} exported path(s), all in the tarball`)
+CHECK
+}
+
+echo "== package test: pack ${#packages[@]} packages (each bundles itself on prepack)"
 for package in "${packages[@]}"; do
   (
     cd "packages/$package"
-    npx pnpm run --silent bundle >"$work/bundle-$package.log" 2>&1 || { cat "$work/bundle-$package.log"; exit 1; }
-    npx pnpm pack --pack-destination "$work/tarballs" >/dev/null
+    rm -rf dist # pack must build what it ships: no dist/ left from an earlier bundle
+    mkdir -p "$work/pack-$package"
+    npx pnpm pack --pack-destination "$work/pack-$package" >"$work/pack-$package.log" 2>&1 ||
+      { cat "$work/pack-$package.log"; exit 1; }
     rm -rf dist # the monorepo runs from src/
+    check_tarball "$work/pack-$package"/*.tgz
+    mv "$work/pack-$package"/*.tgz "$work/tarballs/"
   )
 done
 
