@@ -14,6 +14,7 @@ export * as Duration from "./Duration.ts"
 export * as Errors from "./Errors.ts"
 export * as Image from "./Image.ts"
 export * as Issues from "./Issues.ts"
+export * as Network from "./Network.ts"
 export * as Plugin from "./Plugin.ts"
 export * as Pricing from "./Pricing.ts"
 export {

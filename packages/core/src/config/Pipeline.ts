@@ -10,12 +10,15 @@ import { existsSync, readFileSync, statSync } from "node:fs"
 import { resolve } from "node:path"
 import { statusWarning } from "@peel/contract/Catalog"
 import type { AnyChannelPlugin, Channel, MakeContext } from "@peel/contract/Channel"
+import { DurationMillis } from "@peel/contract/Duration"
 import { ConfigError, ConfigProblem, type MissingSecret } from "@peel/contract/Errors"
 import { flattenIssues, type PathIssue, withFound } from "@peel/contract/Issues"
+import { checkAllowEntry } from "@peel/contract/Network"
 import { decodeConfig, strict } from "@peel/contract/Plugin"
 import { Effect, Result, Schema, type Scope } from "effect"
 import { isMap, isScalar, LineCounter, parseDocument, visit } from "yaml"
 import type { DecodedStage } from "../engine/Stage.ts"
+import { defaults as downloadDefaults, type NetworkOptions } from "../plan/Download.ts"
 import { defaultLimits, type Limits } from "../plan/Plan.ts"
 import { definitions } from "../stages/registry.ts"
 import { interpolate } from "./internal/interpolate.ts"
@@ -47,6 +50,8 @@ export interface Pipeline {
   readonly limits: Limits
   /** Findings that do not stop the pipeline (retired model ids, unknown models). */
   readonly warnings: ReadonlyArray<ConfigProblem>
+  /** What reference-image downloads may reach, and within which bounds (`network:`). */
+  readonly network?: NetworkOptions | undefined
 }
 
 /** How to load. @category model */
@@ -77,6 +82,23 @@ const secretName = /KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL/i
 
 const ChannelBlock = Schema.Record(Schema.String, Schema.Unknown)
 
+const AllowedHost = Schema.String.check(
+  Schema.makeFilter((entry: string) => checkAllowEntry(entry) ?? true, { title: "host" }),
+).annotate({ description: "A host name (images.internal), an address (127.0.0.1, ::1) or a range (10.0.0.0/8)" })
+
+const NetworkBlock = Schema.Struct({
+  allowHosts: Schema.optional(Schema.Array(AllowedHost)).annotate({
+    description:
+      "Hosts that reference-image URLs may reach although they are loopback, private or link-local (names, addresses or ranges); every other such target is refused, on each redirect too",
+  }),
+  downloadTimeout: Schema.optional(DurationMillis).annotate({
+    description: `Time limit for one reference-image download, redirects and body included (default ${downloadDefaults.downloadTimeoutMillis / 1000}s)`,
+  }),
+  maxRedirects: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))).annotate({
+    description: `Most redirects followed for one download (default ${downloadDefaults.maxRedirects})`,
+  }),
+})
+
 /** @category schemas */
 export const PipelineShape = Schema.Struct({
   $schema: Schema.optional(Schema.String),
@@ -93,6 +115,10 @@ export const PipelineShape = Schema.Struct({
       }),
     }),
   ).annotate({ description: "Limits on every request, checked before any call" }),
+  network: Schema.optional(NetworkBlock).annotate({
+    description:
+      "What Peel may fetch over the network: hosts allowed for reference-image URLs, time and redirect limits",
+  }),
   stages: Schema.Array(Schema.Record(Schema.String, Schema.Unknown)).annotate({
     description: "Stages in order; each wraps everything after it; `generate` is innermost",
   }),
@@ -421,6 +447,15 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
       ...(shape.limits?.maxPromptChars === undefined ? {} : { maxPromptChars: shape.limits.maxPromptChars }),
     },
     warnings,
+    ...(shape.network === undefined
+      ? {}
+      : {
+          network: {
+            allowHosts: shape.network.allowHosts,
+            downloadTimeoutMillis: shape.network.downloadTimeout,
+            maxRedirects: shape.network.maxRedirects,
+          },
+        }),
   }
   return pipeline
 })

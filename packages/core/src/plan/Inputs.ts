@@ -15,6 +15,7 @@ import { imageLimits, inspectImage } from "@peel/contract/Image"
 import { flattenIssues } from "@peel/contract/Issues"
 import type { ImageInput, ImageRequest } from "@peel/contract/Request"
 import { Effect, Result, Schema } from "effect"
+import { describeUrl, download, type NetworkOptions } from "./Download.ts"
 
 /** @deprecated moved to `Image.imageLimits` in `@peel/contract`; kept here for one release. @category images */
 export { imageLimits }
@@ -23,15 +24,18 @@ export { imageLimits }
 export interface LoadOptions {
   /** Folder relative paths are resolved against; the working directory by default. */
   readonly baseDir?: string | undefined
+  /** The pipeline's `network:` block: hosts allowed although not public, download time limit, redirects. */
+  readonly network?: NetworkOptions | undefined
 }
 
 const megabytes = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MB`
 
 /** How an input is named in messages: its path or URL, never its data. */
 const describe = (input: ImageInput): string => {
-  if (typeof input === "string") return input.startsWith("data:") ? "data: URI" : input
+  if (typeof input === "string")
+    return input.startsWith("data:") ? "data: URI" : /^https?:\/\//i.test(input) ? describeUrl(input) : input
   if ("path" in input) return input.path
-  if ("url" in input) return input.url
+  if ("url" in input) return describeUrl(input.url)
   return "data" in input ? "base64 data" : "bytes"
 }
 
@@ -45,29 +49,6 @@ const fromBase64 = (text: string): Uint8Array | string => {
   return new Uint8Array(Buffer.from(compact, compact.includes("-") || compact.includes("_") ? "base64url" : "base64"))
 }
 
-const download = (url: string, maxBytes: number): Effect.Effect<Uint8Array, string> =>
-  Effect.tryPromise({
-    try: async (signal) => {
-      const response = await fetch(url, {
-        signal: AbortSignal.any([signal, AbortSignal.timeout(imageLimits.timeoutMillis)]),
-        redirect: "follow",
-      })
-      if (!response.ok) throw new Error(`answered HTTP ${response.status}`)
-      const declared = Number(response.headers.get("content-length") ?? "0")
-      if (declared > maxBytes) throw new Error(`is ${megabytes(declared)}; at most ${megabytes(maxBytes)} each`)
-      const chunks: Array<Uint8Array> = []
-      let total = 0
-      for await (const chunk of response.body ?? []) {
-        total += (chunk as Uint8Array).length
-        if (total > maxBytes) throw new Error(`is over ${megabytes(maxBytes)}; at most ${megabytes(maxBytes)} each`)
-        chunks.push(chunk as Uint8Array)
-      }
-      return new Uint8Array(Buffer.concat(chunks))
-    },
-    catch: (error) =>
-      `cannot download: ${error instanceof Error ? (error.name === "TimeoutError" ? "timed out" : error.message) : String(error)}`,
-  })
-
 const bytesOf = (input: ImageInput, options: LoadOptions): Effect.Effect<Uint8Array, string> => {
   if (typeof input === "string") {
     if (input.startsWith("data:")) {
@@ -77,7 +58,8 @@ const bytesOf = (input: ImageInput, options: LoadOptions): Effect.Effect<Uint8Ar
       const bytes = fromBase64(match[3] ?? "")
       return typeof bytes === "string" ? Effect.fail(bytes) : Effect.succeed(bytes)
     }
-    if (/^https?:\/\//i.test(input)) return download(input, imageLimits.maxImageBytes)
+    if (/^https?:\/\//i.test(input))
+      return download(input, { maxBytes: imageLimits.maxImageBytes, network: options.network })
     return bytesOf({ path: input }, options)
   }
   if ("bytes" in input) return Effect.succeed(input.bytes)
@@ -85,7 +67,7 @@ const bytesOf = (input: ImageInput, options: LoadOptions): Effect.Effect<Uint8Ar
     const bytes = fromBase64(input.data)
     return typeof bytes === "string" ? Effect.fail(bytes) : Effect.succeed(bytes)
   }
-  if ("url" in input) return download(input.url, imageLimits.maxImageBytes)
+  if ("url" in input) return download(input.url, { maxBytes: imageLimits.maxImageBytes, network: options.network })
   const path = resolve(
     options.baseDir ?? process.cwd(),
     input.path.startsWith("file://") ? new URL(input.path).pathname : input.path,

@@ -184,7 +184,7 @@ export const make = Effect.fn("Runner.make")(function* (
   ): Effect.Effect<ReadonlyArray<ReferenceImage> | InvalidRequest> =>
     request.images === undefined || request.images.length === 0
       ? Effect.succeed([])
-      : Inputs.loadImages(request, id, { baseDir: options.baseDir }).pipe(
+      : Inputs.loadImages(request, id, { baseDir: options.baseDir, network: pipeline.network }).pipe(
           Effect.catch((invalid) => Effect.succeed(invalid)),
         )
 
