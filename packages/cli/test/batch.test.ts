@@ -6,8 +6,9 @@
  * image, and the simulator's ledger shows exactly one billed image per request.
  *
  * Each test has its own simulator (in this process, with a batch schedule of ~1.5 s) so the ledgers do not
- * mix and the tests run side by side. Crashes at exact points use `PEEL_FAILPOINT` (the process SIGKILLs
- * itself there); crashes at moments in time use `child.kill("SIGKILL")`.
+ * mix and the tests run side by side; where a job must have finished upstream, a test moves that
+ * simulator's clock forward (`w.later`) instead of sleeping. Crashes at exact points use `PEEL_FAILPOINT`
+ * (the process SIGKILLs itself there); crashes at moments in time use `child.kill("SIGKILL")`.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -34,6 +35,8 @@ const scratch = () => mkdtempSync(join(tmpdir(), "peel-batch-cli-"))
 
 interface World {
   readonly sim: Simulator.Handle
+  /** Move the simulator's clock forward: its batch jobs age by `millis` at once. */
+  readonly later: (millis: number) => void
   readonly env: Record<string, string>
   readonly folder: string
   readonly input: string
@@ -45,7 +48,13 @@ interface World {
 
 /** A simulator, a folder with a request file, and bulk.yaml (jobs of at most `perJob` requests). */
 const world = async (count: number, perJob = 100): Promise<World> => {
-  const sim = await Simulator.start({ port: 0, seed: 11, batch: { runningAfterMs: 200, doneAfterMs: 1500 } })
+  let skew = 0
+  const sim = await Simulator.start({
+    port: 0,
+    seed: 11,
+    batch: { runningAfterMs: 200, doneAfterMs: 1500 },
+    clock: () => Date.now() + skew,
+  })
   simulators.push(sim)
   const folder = scratch()
   const ids = Array.from({ length: count }, (_, index) => `img-${index + 1}`)
@@ -64,6 +73,9 @@ const world = async (count: number, perJob = 100): Promise<World> => {
   )
   return {
     sim,
+    later: (millis) => {
+      skew += millis
+    },
     env: { GEMINI_BASE_URL: sim.url, GEMINI_API_KEY: "batch-cli-key-SECRET-7" },
     folder,
     input,
@@ -155,7 +167,7 @@ describe.concurrent("peel batch: kill -9 at every dangerous moment, then a re-ru
     running.child.kill("SIGKILL")
     expect(killed(await running.finished)).toBe(true)
     // The job finishes upstream meanwhile; collect (not submit) picks it up from the journal.
-    await new Promise((resolve) => setTimeout(resolve, 1600))
+    w.later(1500)
     const collected = await peel(["batch", "collect", "--state", w.state], w.env)
     expect(collected.code, collected.stderr).toBe(0)
     expect(collected.stdout).toContain("3 done, 0 failed")
@@ -217,7 +229,7 @@ describe("peel batch: the commands", () => {
     expect(status.code, status.stderr).toBe(0)
     expect(status.stdout).toContain(key)
     expect(status.stdout).toMatch(/img-1\s+queued/)
-    await new Promise((resolve) => setTimeout(resolve, 1600))
+    w.later(1500)
     const collected = await peel(["batch", "collect", key, "--state", w.state, "--out", w.out], w.env)
     expect(collected.code, collected.stderr).toBe(0)
     expect(collected.stdout).toContain("2 done")

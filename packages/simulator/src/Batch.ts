@@ -66,9 +66,11 @@ export class BatchService {
   private readonly expireAfter: number
   private readonly ledger: Ledger
   private plan: FaultPlan | undefined
+  private readonly now: () => number
 
-  constructor(options: { ledger: Ledger; timeScale: number; schedule?: BatchOptions }) {
+  constructor(options: { ledger: Ledger; timeScale: number; clock?: () => number; schedule?: BatchOptions }) {
     this.ledger = options.ledger
+    this.now = options.clock ?? Date.now
     const scale = options.timeScale
     this.runningAfter = (options.schedule?.runningAfterMs ?? 1000) * scale
     this.doneAfter = (options.schedule?.doneAfterMs ?? 3000) * scale
@@ -111,7 +113,7 @@ export class BatchService {
         this.advance(job)
         if (!job.state.endsWith("SUCCEEDED") && !job.state.endsWith("FAILED")) {
           job.state = "BATCH_STATE_CANCELLED"
-          job.endTime = iso(Date.now())
+          job.endTime = iso(this.now())
         }
         return json(200, {})
       }
@@ -222,7 +224,7 @@ export class BatchService {
     }
     if (inputs.length === 0) return Gemini.googleError(400, "A batch needs at least one request.")
     const fate = this.plan?.next("gemini-batch", Catalog.resolveModel(model)) ?? "ok"
-    const now = Date.now()
+    const now = this.now()
     const id = `simbatch${++this.counter}`
     const job: Job = {
       id,
@@ -252,18 +254,18 @@ export class BatchService {
   /** Move a job along its schedule; compute results when it completes. */
   private advance(job: Job): void {
     if (!job.state.endsWith("PENDING") && !job.state.endsWith("RUNNING")) return
-    const elapsed = Date.now() - job.created
+    const elapsed = this.now() - job.created
     if (job.fate === "expired") {
       if (elapsed >= this.expireAfter) {
         job.state = "BATCH_STATE_EXPIRED"
-        job.endTime = iso(Date.now())
+        job.endTime = iso(this.now())
       } else if (elapsed >= this.runningAfter) job.state = "BATCH_STATE_RUNNING"
       return
     }
     if (elapsed < this.runningAfter) return
     job.state = "BATCH_STATE_RUNNING"
     if (elapsed < this.doneAfter) return
-    job.endTime = iso(Date.now())
+    job.endTime = iso(this.now())
     if (job.fate === "failed") {
       job.state = "BATCH_STATE_FAILED"
       return
@@ -337,7 +339,7 @@ export class BatchService {
       model: `models/${job.model}`,
       displayName: job.displayName,
       createTime: job.createTime,
-      updateTime: iso(Date.now()),
+      updateTime: iso(this.now()),
       ...(job.endTime === undefined ? {} : { endTime: job.endTime }),
       batchStats: {
         requestCount: String(count),

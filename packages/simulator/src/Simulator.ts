@@ -63,6 +63,11 @@ export interface Options {
   readonly batch?: BatchOptions
   /** Ledger entries kept per list (calls, billed); totals stay exact. Default 10,000. */
   readonly ledgerLimit?: number
+  /**
+   * Milliseconds since the epoch, read for the `rpm` windows and the batch schedule (default `Date.now`).
+   * Tests pass their own to move the simulator's time without waiting for it.
+   */
+  readonly clock?: () => number
 }
 
 /** One request the simulator received (in-process only; never served over HTTP: it holds credentials). */
@@ -151,9 +156,11 @@ export const start = async (options: Options = {}): Promise<Handle> => {
   let recorded: Array<RecordedRequest> = []
   let windows = new Map<string, Array<number>>()
   const open = new Set<ServerResponse>()
+  const clock = options.clock ?? (() => performance.timeOrigin + performance.now())
   const batch = new BatchService({
     ledger,
     timeScale,
+    clock,
     ...(options.batch === undefined ? {} : { schedule: options.batch }),
   })
 
@@ -164,7 +171,7 @@ export const start = async (options: Options = {}): Promise<Handle> => {
   const overLimit = (family: string, credential: string | undefined): number | undefined => {
     if (options.rpm === undefined || credential === undefined) return undefined
     const key = `${family}:${shortHash(credential)}`
-    const now = performance.now()
+    const now = clock()
     const windowMillis = 60_000 * (timeScale === 0 ? 1 : timeScale)
     const recent = (windows.get(key) ?? []).filter((time) => now - time < windowMillis)
     if (recent.length >= options.rpm) {

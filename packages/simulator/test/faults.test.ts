@@ -1,7 +1,9 @@
 import { ApiError } from "@google/genai"
 import { APIError } from "openai"
-import { describe, expect, it } from "vitest"
+import { describe, expect, it, vi } from "vitest"
 import { Simulator } from "../src/index.ts"
+import { parseLatency, sampleLatency } from "../src/Latency.ts"
+import { makeRandom } from "../src/Random.ts"
 import { finalImage, gemini, imageRequest, openRouter, proxyChat, useSimulator } from "./helpers.ts"
 
 const state = useSimulator({ timeScale: 0.001 })
@@ -134,7 +136,11 @@ describe("faults as @google/genai sees them (Gemini API)", () => {
     setTimeout(() => controller.abort(), 100)
     const error = await thrownBy(call)
     expect((error as Error).name).toBe("AbortError")
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    // The simulator notices the closed connection a moment later: wait for the ledger to say so.
+    await vi.waitFor(() => expect(state.sim.ledger().calls[0]).toMatchObject({ clientWentAway: true }), {
+      timeout: 10_000,
+      interval: 10,
+    })
     expect(state.sim.ledger().calls[0]).toMatchObject({ outcome: "hang", clientWentAway: true })
     expect(state.sim.ledger().totals.billedImages).toBe(0)
   })
@@ -279,15 +285,32 @@ describe("probabilistic faults, latency and rate limits", () => {
   })
 
   it("long-tail latency, scaled by the time scale", async () => {
-    const sim = await Simulator.start({ port: 0, seed: 3, latency: "lognormal:median=2s,p99=20s", timeScale: 0.01 })
+    const spec = "lognormal:median=2s,p99=20s"
+    const sim = await Simulator.start({ port: 0, seed: 3, latency: spec, timeScale: 0.01 })
     const client = gemini(sim.url)
-    const started = performance.now()
-    for (let index = 0; index < 5; index++)
-      await client.models.generateContent({ model: "gemini-2.5-flash-image", contents: "x" })
-    const elapsed = performance.now() - started
-    await sim.stop()
-    expect(elapsed).toBeGreaterThan(20) // ~5 × 20 ms median
-    expect(elapsed).toBeLessThan(5_000)
+    // What the simulator waits, seen where it waits (setTimeout): no stopwatch on a busy machine.
+    const delays: Array<number> = []
+    const original = globalThis.setTimeout
+    vi.spyOn(globalThis, "setTimeout").mockImplementation(((
+      callback: (...args: Array<unknown>) => void,
+      millis?: number,
+      ...args: Array<unknown>
+    ) => {
+      delays.push(Number(millis ?? 0))
+      return original(callback, millis, ...args)
+    }) as typeof setTimeout)
+    try {
+      for (let index = 0; index < 5; index++)
+        await client.models.generateContent({ model: "gemini-2.5-flash-image", contents: "x" })
+    } finally {
+      vi.restoreAllMocks()
+      await sim.stop()
+    }
+    // The same seed draws the same long tail; each draw is scaled by the time scale (2 s median → ~20 ms).
+    const random = makeRandom(3)
+    const drawn = Array.from({ length: 5 }, () => sampleLatency(parseLatency(spec), random))
+    expect(drawn.filter((millis) => millis > 500).length).toBeGreaterThan(2) // unscaled: seconds, mostly
+    for (const millis of drawn) expect(delays).toContainEqual(expect.closeTo(millis * 0.01, 6))
   })
 
   it("per-key RPM limit answers 429 RESOURCE_EXHAUSTED like Google, per key", async () => {

@@ -1,7 +1,11 @@
-/** The retry delays the simulator advertises follow its time scale, and an RPM 429 says when the window frees. */
+/**
+ * The retry delays the simulator advertises follow its time scale, and an RPM 429 says when the window frees.
+ * The rpm windows run on a clock the test moves (`clock` option), so every delay is exact and nothing here
+ * depends on how fast the machine is; where an SDK waits, the test checks what it was told to wait.
+ */
 import { type ApiError, GoogleGenAI } from "@google/genai"
 import OpenAI, { type APIError } from "openai"
-import { describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it, vi } from "vitest"
 import { Simulator } from "../src/index.ts"
 import { retryAfterHeaders, retryDelayText, scaledMillis } from "../src/RetryHint.ts"
 import { gemini, openRouter, proxyChat, vertexExpress, vertexProject } from "./helpers.ts"
@@ -12,7 +16,33 @@ const thrownBy = async (promise: Promise<unknown>): Promise<unknown> =>
     (error: unknown) => error,
   )
 
-const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
+/** A clock the test moves by hand: `now.millis += 100`. */
+const manualClock = () => {
+  const now = { millis: 1_800_000_000_000 }
+  return { now, clock: () => now.millis }
+}
+
+/** Every delay handed to `setTimeout` while `use` runs (what an SDK was told to wait, among others). */
+const timersDuring = async <A>(use: () => Promise<A>): Promise<{ readonly result: A; readonly delays: number[] }> => {
+  const delays: number[] = []
+  const original = globalThis.setTimeout
+  vi.spyOn(globalThis, "setTimeout").mockImplementation(((
+    callback: (...args: Array<unknown>) => void,
+    millis?: number,
+    ...args: Array<unknown>
+  ) => {
+    delays.push(Number(millis ?? 0))
+    return original(callback, millis, ...args)
+  }) as typeof setTimeout)
+  try {
+    return { result: await use(), delays }
+  } finally {
+    vi.restoreAllMocks()
+  }
+}
+afterEach(() => {
+  vi.restoreAllMocks()
+})
 
 /** `RetryInfo.retryDelay` of a Google-shaped error, as the SDK hands it over. */
 const retryDelayOf = (error: unknown): string | undefined => {
@@ -135,68 +165,71 @@ describe("fault retry delays follow the time scale", () => {
     withSimulator({ timeScale: 0.01 }, async (sim) => {
       sim.script("openrouter", ["429", "429"])
       const client = new OpenAI({ apiKey: "sk-or-test", baseURL: `${sim.url}/api/v1`, maxRetries: 2 })
-      const started = performance.now()
-      expect(await orCall(client)).toBeUndefined()
-      const elapsed = performance.now() - started
-      expect(elapsed).toBeGreaterThanOrEqual(39) // 2 × 20 ms
-      expect(elapsed).toBeLessThan(1_500) // Retry-After alone would be 2 × 1 s
+      const { result, delays } = await timersDuring(() => orCall(client))
+      expect(result).toBeUndefined()
+      // The SDK slept what retry-after-ms said (20 ms, twice), never the whole second Retry-After says.
+      expect(delays.filter((millis) => millis === 20)).toHaveLength(2)
+      expect(delays).not.toContain(1_000)
       expect(sim.ledger().calls.map((call) => call.outcome)).toEqual(["429", "429", "ok"])
     }))
 })
 
 describe("an RPM 429 says how long until the window frees", () => {
-  it("Gemini: RetryInfo is the time until the oldest call leaves the (scaled) minute; waiting exactly that long works", () =>
-    // rpm 2 on a 0.03 time scale: a 1.8 s window
-    withSimulator({ rpm: 2, timeScale: 0.03 }, async (sim) => {
+  it("Gemini: RetryInfo is the time until the oldest call leaves the (scaled) minute; waiting exactly that long works", () => {
+    // rpm 2 on a 0.03 time scale: a 1.8 s window, on a clock the test moves
+    const { now, clock } = manualClock()
+    return withSimulator({ rpm: 2, timeScale: 0.03, clock }, async (sim) => {
       const flash = (client = gemini(sim.url)) =>
         thrownBy(client.models.generateContent({ model: "gemini-2.5-flash-image", contents: "x" }))
-      // warm up (the SDK, the cached PNG) on another key, so the timed calls are quick
-      const other = new GoogleGenAI({ apiKey: "warm-up", httpOptions: { baseUrl: sim.url } })
-      expect(await flash(other)).toBeUndefined()
-      const first = performance.now()
+      // another key has its own window
+      expect(await flash(new GoogleGenAI({ apiKey: "other-key", httpOptions: { baseUrl: sim.url } }))).toBeUndefined()
       expect(await flash()).toBeUndefined()
-      await sleep(100)
+      now.millis += 100
       expect(await flash()).toBeUndefined()
-      const gap = performance.now() - first // at least the time between the two calls reaching the simulator
       const limited = await flash()
-      const sinceFirst = performance.now() - first
       expect((limited as ApiError).status).toBe(429)
+      // the first call leaves the window 1 800 ms after it was made, 1 700 ms from now
       const wait = millisOf(retryDelayOf(limited))
-      expect(wait).toBeLessThanOrEqual(1_800)
-      expect(wait).toBeGreaterThanOrEqual(Math.floor(1_800 - sinceFirst))
-      // half-way there it is still limited, with a shorter wait
-      await sleep(wait / 2)
+      expect(wait).toBe(1_700)
+      // half-way there it is still limited, with the rest of the wait
+      now.millis += wait / 2
       const again = await flash()
       expect((again as ApiError).status).toBe(429)
       const rest = millisOf(retryDelayOf(again))
-      expect(rest).toBeLessThan(wait)
-      await sleep(rest)
+      expect(rest).toBe(850)
+      // one millisecond short of it: still limited; exactly that long: allowed
+      now.millis += rest - 1
+      expect((await flash()) as ApiError).toMatchObject({ status: 429 })
+      now.millis += 1
       expect(await flash()).toBeUndefined()
       // now the window holds the second call and this one: the next slot frees when the second call leaves
       const third = await flash()
-      expect(millisOf(retryDelayOf(third))).toBeGreaterThan(0)
-      expect(millisOf(retryDelayOf(third))).toBeLessThanOrEqual(Math.ceil(gap))
+      expect(millisOf(retryDelayOf(third))).toBe(100)
       expect(sim.ledger().calls.map((call) => call.outcome)).toEqual([
         "ok",
         "ok",
         "ok",
         "rate-limited",
         "rate-limited",
+        "rate-limited",
         "ok",
         "rate-limited",
       ])
-    }))
+    })
+  })
 
-  it("at time scale 1: RetryInfo just under 60s, per key", () =>
-    withSimulator({ rpm: 1 }, async (sim) => {
+  it("at time scale 1: RetryInfo is what is left of the minute, per key", () => {
+    const { now, clock } = manualClock()
+    return withSimulator({ rpm: 1, clock }, async (sim) => {
       const client = gemini(sim.url)
       expect(await proCall(client)).toBeUndefined()
-      const wait = millisOf(retryDelayOf(await proCall(client)))
-      expect(wait).toBeGreaterThan(55_000)
-      expect(wait).toBeLessThanOrEqual(60_000)
+      expect(millisOf(retryDelayOf(await proCall(client)))).toBe(60_000)
+      now.millis += 1_500
+      expect(millisOf(retryDelayOf(await proCall(client)))).toBe(58_500)
       const other = new GoogleGenAI({ apiKey: "another-key", httpOptions: { baseUrl: sim.url } })
       expect(await proCall(other)).toBeUndefined()
-    }))
+    })
+  })
 
   it("OpenRouter: Retry-After rounded up plus the exact retry-after-ms; the openai SDK waits it out and succeeds", () =>
     // rpm 1 on a 0.01 time scale: a 600 ms window
@@ -215,12 +248,14 @@ describe("an RPM 429 says how long until the window frees", () => {
       expect(sim.ledger().calls.map((call) => call.outcome)).toEqual(["ok", "rate-limited", "rate-limited", "ok"])
     }))
 
-  it("at time scale 1 on OpenRouter: Retry-After 60 and retry-after-ms just under 60000", () =>
-    withSimulator({ rpm: 1 }, async (sim) => {
+  it("at time scale 1 on OpenRouter: Retry-After 60 at first, then rounded up with the exact retry-after-ms", () => {
+    const { now, clock } = manualClock()
+    return withSimulator({ rpm: 1, clock }, async (sim) => {
       expect(await orCall(openRouter(sim.url))).toBeUndefined()
-      const { retryAfter, retryAfterMs } = headersOf(await orCall(openRouter(sim.url)))
-      expect(retryAfter).toBe("60")
-      expect(Number(retryAfterMs ?? 60_000)).toBeGreaterThan(55_000) // no retry-after-ms when exactly 60 s
-      expect(Number(retryAfterMs ?? 60_000)).toBeLessThanOrEqual(60_000)
-    }))
+      // exactly 60 s: whole seconds say it all, no retry-after-ms
+      expect(headersOf(await orCall(openRouter(sim.url)))).toEqual({ retryAfter: "60", retryAfterMs: undefined })
+      now.millis += 1_500
+      expect(headersOf(await orCall(openRouter(sim.url)))).toEqual({ retryAfter: "59", retryAfterMs: "58500" })
+    })
+  })
 })
