@@ -43,6 +43,8 @@ export const Attempt = Schema.Struct({
   try: Schema.optional(Schema.Number),
   /** Started by hedging while an earlier attempt was still running. */
   hedge: Schema.optional(Schema.Boolean),
+  /** A hedge sent to the same channel as the call it races (no other candidate was ready). */
+  sameChannel: Schema.optional(Schema.Boolean),
   /** Made by a fallback alternative. */
   fallback: Schema.optional(Schema.Boolean),
   /** Answered from the cache. */

@@ -1,7 +1,10 @@
 /**
- * Observed latency per channel, for `select: { strategy: fastest }`: an exponentially weighted moving
- * average of each channel's call latency, fed from the attempt journal (every call the request made,
- * once it ends) or from a runner {@link observer}.
+ * Observed latency per channel: an exponentially weighted moving average of each channel's call latency,
+ * fed from the attempt journal (every call the request made, once it ends) or from a runner
+ * {@link observer}. The engine itself keeps these statistics in the `ChannelStats` state service
+ * (`state/ChannelStats.ts`, one record per channel, shared by runners sharing a state Layer); this
+ * standalone tracker applies the same rule ({@link ChannelStats.fold}) for callers that watch a runner
+ * from outside (the public `Latency` namespace).
  *
  * - Successful calls count their latency.
  * - A failed call counts as at least twice the channel's current average (a fast 503 must not make a
@@ -13,6 +16,7 @@
 
 import type { Attempt } from "@peel/contract/Attempt"
 import { Effect } from "effect"
+import * as ChannelStats from "../state/ChannelStats.ts"
 import { Journal } from "./AttemptJournal.ts"
 import type { Middleware } from "./Stage.ts"
 
@@ -25,23 +29,28 @@ export interface Tracker {
 }
 
 /** A tracker; `alpha` is the weight of each new sample (default 0.3). @category constructors */
-export const make = (alpha = 0.3): Tracker => {
-  const averages = new Map<string, { averageMs: number; samples: number }>()
+export const make = (alpha = ChannelStats.alpha): Tracker => {
+  const summaries = new Map<string, ChannelStats.Summary>()
   return {
     observe: (attempt) => {
       if (attempt.cached === true || attempt.outcome === "Unsupported" || attempt.outcome === "Interrupted") return
-      const current = averages.get(attempt.channel)
-      const sample =
-        attempt.outcome === "ok" ? attempt.latencyMs : Math.max(attempt.latencyMs, 2 * (current?.averageMs ?? 0))
-      if (current === undefined) averages.set(attempt.channel, { averageMs: sample, samples: 1 })
-      else
-        averages.set(attempt.channel, {
-          averageMs: current.averageMs + alpha * (sample - current.averageMs),
-          samples: current.samples + 1,
-        })
+      summaries.set(
+        attempt.channel,
+        ChannelStats.fold(
+          summaries.get(attempt.channel),
+          { latencyMs: attempt.latencyMs, ok: attempt.outcome === "ok" },
+          alpha,
+        ),
+      )
     },
-    estimate: (channel) => averages.get(channel)?.averageMs,
-    snapshot: () => Object.fromEntries(averages),
+    estimate: (channel) => summaries.get(channel)?.averageMs,
+    snapshot: () =>
+      Object.fromEntries(
+        [...summaries].map(([channel, summary]) => [
+          channel,
+          { averageMs: summary.averageMs, samples: summary.samples },
+        ]),
+      ),
   }
 }
 
@@ -52,7 +61,7 @@ export const make = (alpha = 0.3): Tracker => {
  * @category ordering
  */
 export const order = (
-  tracker: Tracker,
+  tracker: Pick<Tracker, "estimate">,
   names: ReadonlyArray<string>,
   usable: (name: string) => boolean,
 ): ReadonlyArray<string> =>

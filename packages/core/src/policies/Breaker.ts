@@ -1,6 +1,7 @@
 /**
  * Circuit breaker, an attempt-level policy: one circuit per channel, through `effect/persistence`
- * `CircuitBreaker` (memory store here; Redis shares circuits between processes). It opens on consecutive
+ * `CircuitBreaker` over the state's {@link Breakers} store (memory by default; a Redis store shares
+ * circuits between processes, and runners given the same state Layer share them). It opens on consecutive
  * failures or on a failure rate over the last calls, rejects calls while open (recorded in the journal as
  * `CircuitOpen`, no call made, so the strategy moves on to the next candidate), and lets one probe
  * through when half-open.
@@ -14,9 +15,10 @@
 
 import type { ChannelError } from "@peel/contract/Errors"
 import { Unavailable } from "@peel/contract/Errors"
-import { Cause, Clock, Duration, Effect, Exit } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, type Scope } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { Journal } from "../engine/AttemptJournal.ts"
+import type { Breakers as BreakersStore } from "../state/Breakers.ts"
 import type { Answer, AttemptPolicy } from "./Call.ts"
 
 /** @category model */
@@ -52,14 +54,15 @@ const classify = (exit: Exit.Exit<Answer, ChannelError>): CircuitBreaker.Outcome
 /** What the breaker knows, shared by every request of a runner. @category model */
 export interface Breakers {
   /** Epoch ms when `channel`'s circuit lets calls through again (0 when closed). */
-  readonly openUntil: (channel: string) => number
+  readonly openUntil: (channel: string) => Effect.Effect<number>
   readonly policy: AttemptPolicy
 }
 
-/** Build the breakers for a runner. @category constructors */
-export const make = (
-  settings: BreakerSettings,
-): Effect.Effect<Breakers, never, CircuitBreaker.CircuitBreakerStore | import("effect").Scope.Scope> =>
+/** The circuit's key in the store. */
+const keyOf = (channel: string) => `peel:channel:${channel}`
+
+/** Build the breakers for a runner, their circuits in the context's store. @category constructors */
+export const make = (settings: BreakerSettings): Effect.Effect<Breakers, never, BreakersStore | Scope.Scope> =>
   Effect.gen(function* () {
     const tripPolicy =
       settings.errorRate !== undefined
@@ -70,18 +73,14 @@ export const make = (
           })
         : CircuitBreaker.consecutive(settings.failures ?? 5)
     const breaker = yield* CircuitBreaker.make({ tripPolicy, openDuration: Duration.millis(settings.openMillis) })
-    const open = new Map<string, number>()
 
     const policy: AttemptPolicy = (call) => (channel, plan, markers) =>
       call(channel, plan, markers).pipe(
-        breaker.execute({ key: `peel:channel:${channel.name}`, classify }),
+        breaker.execute({ key: keyOf(channel.name), classify }),
         Effect.catchTag("CircuitBreakerError", (rejection) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
             const reason = rejection.reason
             const retryAfter = reason._tag === "CircuitOpen" ? Duration.toMillis(reason.retryAfter) : 0
-            if (retryAfter > 0) open.set(channel.name, now + retryAfter)
-            // A probe in flight: the channel is cooling down for a moment too.
-            else if (reason._tag === "CircuitHalfOpen") open.set(channel.name, now + 1000)
             const message =
               reason._tag === "CircuitOpen"
                 ? `circuit open for ${retryAfter} ms after repeated failures`
@@ -112,8 +111,19 @@ export const make = (
         ),
       )
 
-    return {
-      openUntil: (channel) => open.get(channel) ?? 0,
-      policy,
-    }
+    const openUntil = (channel: string) =>
+      Effect.zip(Clock.currentTimeMillis, breaker.state(keyOf(channel))).pipe(
+        Effect.map(([now, state]) =>
+          state._tag === "Open"
+            ? now + Duration.toMillis(state.retryAfter)
+            : // A probe in flight: the channel is cooling down for a moment too.
+              state._tag === "HalfOpen" && state.probing
+              ? now + 1000
+              : 0,
+        ),
+        // A store that cannot answer says nothing: the call itself will meet the breaker.
+        Effect.catch(() => Effect.succeed(0)),
+      )
+
+    return { openUntil, policy }
   })

@@ -37,9 +37,11 @@ export type Strategy = (
 /** Markers a call records in the journal besides its outcome. @category model */
 export interface CallMarkers {
   readonly hedge?: boolean
+  /** A hedge sent to the channel already being called (no other candidate was ready). */
+  readonly sameChannel?: boolean
 }
 
-/** Whether one more hedge may start now. @category model */
+/** Whether one more hedge may start now (taking it from the budget when it may). @category model */
 export interface HedgeBudget {
-  readonly allow: () => boolean
+  readonly allow: Effect.Effect<boolean>
 }

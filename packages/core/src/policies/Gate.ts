@@ -1,23 +1,29 @@
 /**
  * The channel gate, an attempt-level policy that keeps Peel from causing the 429s it would then retry:
  *
- * - a client-side rate limit per channel (requests per minute), through `effect/persistence`
- *   `RateLimiter` (memory store here; a Redis store shares it between processes);
+ * - a client-side rate limit per channel (requests per minute): the {@link RateLimits} service's sliding
+ *   window, so no more than `rpm` calls start in any 60 s (plus a one-second margin for the time a call
+ *   takes to reach the upstream);
  * - channels that draw on one upstream quota (AI Studio and Vertex on one project, two channels with
  *   one key) name the same `quota`, and share its limit and its pause;
- * - a 429 that says how long to wait pauses the whole quota for that model, not just one request: a call
- *   to a paused quota is not sent (recorded as `CoolingDown`); retry waits the pause out when it is short
- *   enough, failover moves on otherwise. Only a 429 from a call sent after the pause began extends it;
- * - a per-channel concurrency cap.
+ * - a 429 that says how long to wait pauses the whole quota for that model ({@link QuotaPauses}), not
+ *   just one request: a call to a paused quota is not sent (recorded as `CoolingDown`); retry waits the
+ *   pause out when it is short enough, failover moves on otherwise. Only a 429 from a call sent after the
+ *   pause began extends it;
+ * - a per-channel concurrency cap ({@link Concurrency}: leased slots, given back if a process dies).
+ *
+ * All of it lives in the state services, so runners sharing a state Layer share limits, pauses and slots.
  *
  * @since 0.2.0
  */
 
 import type { Channel } from "@peel/contract/Channel"
 import { RateLimited } from "@peel/contract/Errors"
-import { Clock, Duration, Effect, Semaphore } from "effect"
-import { RateLimiter } from "effect/persistence"
+import { Clock, Effect } from "effect"
 import { Journal } from "../engine/AttemptJournal.ts"
+import { Concurrency, withSlot } from "../state/Concurrency.ts"
+import { QuotaPauses } from "../state/QuotaPauses.ts"
+import { RateLimits } from "../state/RateLimits.ts"
 import type { AttemptPolicy } from "./Call.ts"
 
 /** Limits for one channel. @category model */
@@ -28,35 +34,40 @@ export interface GateSettings {
   readonly quota?: string | undefined
 }
 
-/** What the gate knows, shared by every request of a runner. @category model */
+/** What the gate knows, shared by every request of a runner (and every runner sharing its state). @category model */
 export interface Gates {
   /** Epoch ms until which `channel`'s quota for `model` is paused (0 when it is not). */
-  readonly pausedUntil: (channel: string, model: string) => number
+  readonly pausedUntil: (channel: string, model: string) => Effect.Effect<number>
   readonly policy: AttemptPolicy
 }
 
 /** The longest pause a single 429 may impose on a quota. */
 const maxPauseMillis = 5 * 60_000
 
+/**
+ * The rate-limit window: a minute, plus a margin for the time between a call's start here and its
+ * arrival upstream (an upstream counting any 60 s must never see `rpm + 1` arrivals in one).
+ *
+ * @category defaults
+ */
+export const rateWindowMillis = 61_000
+
 /** Build the gates for a runner's channels. @category constructors */
 export const make = (
   settings: Readonly<Record<string, GateSettings>>,
-): Effect.Effect<Gates, never, RateLimiter.RateLimiter> =>
+): Effect.Effect<Gates, never, RateLimits | QuotaPauses | Concurrency> =>
   Effect.gen(function* () {
-    const limiter = yield* RateLimiter.RateLimiter
-    // Google's quotas are per model: a pause is keyed by quota and model, so a Pro 429 never blocks Flash.
-    const paused = new Map<string, { readonly until: number; readonly since: number }>()
-    const semaphores = new Map<string, Semaphore.Semaphore>()
-    for (const [name, channel] of Object.entries(settings))
-      if (channel.concurrency !== undefined) semaphores.set(name, yield* Semaphore.make(channel.concurrency))
+    const limits = yield* RateLimits
+    const pauses = yield* QuotaPauses
+    const concurrency = yield* Concurrency
     const quotaOf = (channel: string): string => settings[channel]?.quota ?? channel
-    const keyOf = (channel: string, model: string): string => `${quotaOf(channel)}|${model}`
-    const pausedUntil = (channel: string, model: string): number => paused.get(keyOf(channel, model))?.until ?? 0
+    // Google's quotas are per model: a pause is keyed by quota and model, so a Pro 429 never blocks Flash.
+    const pauseKey = (channel: string, model: string): string => `peel:pause:${quotaOf(channel)}|${model}`
+    const pausedUntil = (channel: string, model: string) => pauses.pausedUntil(pauseKey(channel, model))
 
     /** A paused quota is not waited on here: the attempt ends at once (no call), and retry or failover decide. */
     const checkPause = (channel: Channel, model: string, size: string, markers: { readonly hedge?: boolean }) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const until = pausedUntil(channel.name, model)
+      Effect.flatMap(Effect.zip(Clock.currentTimeMillis, pausedUntil(channel.name, model)), ([now, until]) => {
         if (until <= now) return Effect.void
         const message = `quota ${quotaOf(channel.name)} for ${model} is paused for ${until - now} ms after a 429`
         return Journal.use((journal) => {
@@ -79,35 +90,23 @@ export const make = (
     const throttle = (channel: Channel) => {
       const rpm = settings[channel.name]?.rpm
       if (rpm === undefined) return Effect.void
-      return limiter
-        .consume({
-          algorithm: "token-bucket",
-          onExceeded: "delay",
-          window: "1 minute",
-          limit: rpm,
-          key: `peel:rpm:${quotaOf(channel.name)}`,
-        })
-        .pipe(
-          Effect.flatMap((result) => (Duration.toMillis(result.delay) > 0 ? Effect.sleep(result.delay) : Effect.void)),
-          Effect.catch(() => Effect.void),
-        )
+      return Effect.flatMap(limits.acquire(`peel:rpm:${quotaOf(channel.name)}`, rpm, rateWindowMillis), (wait) =>
+        wait > 0 ? Effect.sleep(wait) : Effect.void,
+      )
     }
 
     const policy: AttemptPolicy = (call) => (channel, plan, markers) => {
-      const called = Effect.flatMap(Clock.currentTimeMillis, (startedAt) =>
+      const called = Effect.flatMap(Clock.currentTimeMillis, (sentAt) =>
         call(channel, plan, markers).pipe(
           Effect.tapError((error) =>
-            Effect.flatMap(Clock.currentTimeMillis, (now) => {
-              if (error._tag !== "RateLimited" || error.retryAfterMs === undefined || error.daily === true)
-                return Effect.void
-              const key = keyOf(channel.name, plan.model)
-              const current = paused.get(key)
-              // A 429 from a call sent before the current pause began says nothing new: it does not extend it.
-              if (current !== undefined && current.until > now && startedAt < current.since) return Effect.void
-              const until = now + Math.min(error.retryAfterMs, maxPauseMillis)
-              if (current === undefined || until > current.until) paused.set(key, { until, since: now })
-              return Effect.void
-            }),
+            error._tag !== "RateLimited" || error.retryAfterMs === undefined || error.daily === true
+              ? Effect.void
+              : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                  pauses.pause(pauseKey(channel.name, plan.model), {
+                    until: now + Math.min(error.retryAfterMs!, maxPauseMillis),
+                    sentAt,
+                  }),
+                ),
           ),
         ),
       )
@@ -115,8 +114,8 @@ export const make = (
         Effect.andThen(throttle(channel)),
         Effect.andThen(called),
       )
-      const semaphore = semaphores.get(channel.name)
-      return semaphore === undefined ? gated : semaphore.withPermits(1)(gated)
+      const cap = settings[channel.name]?.concurrency
+      return cap === undefined ? gated : withSlot(concurrency, `peel:concurrency:${channel.name}`, cap)(gated)
     }
 
     return { pausedUntil, policy }

@@ -1,82 +1,110 @@
 /**
- * What the runner observes of each channel — latency of successful calls and how many calls were made —
- * and what hedging derives from it: the delay before hedging a channel (fixed, or its observed p95) and
- * the hedge budget (hedges at most a share of calls over a sliding window).
+ * What hedging and attempt timeouts derive from the {@link ChannelStats} service: each call is recorded
+ * there (its latency, whether it returned an image — by channel, and by channel, model and size), and
+ * counted in the {@link HedgeBudget}. From it come the delay before hedging a channel (fixed, or its
+ * observed p95), the hedge budget (hedges at most a share of calls over a sliding window) and the
+ * adaptive attempt timeout.
  *
  * @since 0.2.0
  */
 
 import type { Channel } from "@peel/contract/Channel"
-import { Clock, Effect } from "effect"
+import { Cause, Clock, Effect, Exit } from "effect"
+import type { Plan } from "../plan/Plan.ts"
+import * as ChannelStats from "../state/ChannelStats.ts"
+import type { HedgeBudgetShape } from "../state/HedgeBudget.ts"
 import type { AttemptPolicy, HedgeBudget } from "./Call.ts"
 
-const samplesKept = 200
-const minimumSamples = 20
 const defaultHedgeMillis = 20_000
 
-/** Per-channel observations, shared by every request of a runner. @category model */
-export interface Observations {
-  readonly latencies: Map<string, Array<number>>
-  /** Call timestamps (epoch ms) and hedge timestamps, for the hedge budget. */
-  readonly calls: Array<number>
-  readonly hedges: Array<number>
-}
-
-/** @category constructors */
-export const make = (): Observations => ({ latencies: new Map(), calls: [], hedges: [] })
-
-/** The `p`-th percentile (0–100) of a channel's observed latency, once enough calls are known. @category queries */
-export const percentile = (observations: Observations, channel: string, p: number): number | undefined => {
-  const samples = observations.latencies.get(channel)
-  if (samples === undefined || samples.length < minimumSamples) return undefined
-  const sorted = [...samples].sort((left, right) => left - right)
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
-}
-
-/** Record each call (innermost policy): its time, and its latency when it returned an image. @category policies */
+/**
+ * Record each call (innermost policy): its latency and outcome in the channel statistics, and one call in
+ * the hedge budget. An interrupted call (a hedge that lost) is no sample.
+ *
+ * @category policies
+ */
 export const observe =
-  (observations: Observations): AttemptPolicy =>
+  (
+    stats: ChannelStats.ChannelStatsShape,
+    budget?: { readonly service: HedgeBudgetShape; readonly key: string; readonly windowMillis: number },
+  ): AttemptPolicy =>
   (call) =>
   (channel, plan, markers) =>
-    Effect.flatMap(Clock.currentTimeMillis, (started) => {
-      observations.calls.push(started)
-      return call(channel, plan, markers).pipe(
-        Effect.tap(() =>
-          Effect.map(Clock.currentTimeMillis, (now) => {
-            const samples = observations.latencies.get(channel.name) ?? []
-            samples.push(now - started)
-            if (samples.length > samplesKept) samples.shift()
-            observations.latencies.set(channel.name, samples)
-          }),
-        ),
-      )
-    })
-
-/** The hedge delay for a channel: fixed, or its observed p95 (20 s until enough is known). @category hedging */
-export const hedgeDelay =
-  (observations: Observations, after: number | "auto", initial: number = defaultHedgeMillis) =>
-  (channel: Channel): number =>
-    after === "auto" ? (percentile(observations, channel.name, 95) ?? initial) : after
+    Effect.flatMap(Clock.currentTimeMillis, (started) =>
+      (budget === undefined ? Effect.void : budget.service.recordCall(budget.key, budget.windowMillis)).pipe(
+        Effect.andThen(call(channel, plan, markers)),
+        Effect.onExit((exit) => {
+          if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) return Effect.void
+          return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const sample = { latencyMs: now - started, ok: Exit.isSuccess(exit) }
+            return Effect.andThen(
+              stats.record(ChannelStats.keyOf(channel.name), sample),
+              stats.record(ChannelStats.keyOf(channel.name, plan.model, plan.size), sample),
+            )
+          })
+        }),
+      ),
+    )
 
 /**
- * At most `share` hedges per call over the last `windowMillis` (one hedge is always allowed to start a
- * window, so a quiet runner can still hedge its first slow call).
+ * The hedge delay for a channel and plan: fixed, or the observed p95 of that channel for the plan's model
+ * and size (`initial`, 20 s by default, until enough calls are known).
+ *
+ * @category hedging
+ */
+export const hedgeDelay =
+  (stats: ChannelStats.ChannelStatsShape, after: number | "auto", initial: number = defaultHedgeMillis) =>
+  (channel: Channel, plan: Plan): Effect.Effect<number> =>
+    after === "auto"
+      ? Effect.map(
+          stats.summary(ChannelStats.keyOf(channel.name, plan.model, plan.size)),
+          (summary) => ChannelStats.percentile(summary, 95) ?? initial,
+        )
+      : Effect.succeed(after)
+
+/**
+ * At most `share` hedges per call over the last `windowMillis` under `key` (one hedge is always allowed
+ * to start a window, so a quiet runner can still hedge its first slow call).
  *
  * @category hedging
  */
 export const hedgeBudget = (
-  observations: Observations,
+  service: HedgeBudgetShape,
+  key: string,
   share: number,
   windowMillis: number,
-  now: () => number = Date.now,
 ): HedgeBudget => ({
-  allow: () => {
-    const since = now() - windowMillis
-    while (observations.calls.length > 0 && observations.calls[0]! < since) observations.calls.shift()
-    while (observations.hedges.length > 0 && observations.hedges[0]! < since) observations.hedges.shift()
-    if (share <= 0) return false
-    if (observations.hedges.length + 1 > share * observations.calls.length + 1) return false
-    observations.hedges.push(now())
-    return true
-  },
+  allow: service.tryHedge(key, share, windowMillis),
 })
+
+/**
+ * Adaptive attempt timeouts. Once {@link ChannelStats.minimumSamples} successful calls of a channel for a
+ * model and size are known, an attempt there gets `max(floor, factor × p99)` — bounded by the configured
+ * timeout, which also applies until then. A hang then costs a few times the slowest normal answer, not
+ * the whole configured timeout.
+ *
+ * @category timeouts
+ */
+export interface AdaptiveTimeout {
+  readonly factor: number
+  readonly floorMillis: number
+}
+
+/** @category defaults */
+export const adaptiveDefaults: AdaptiveTimeout = { factor: 3, floorMillis: 10_000 }
+
+/** The attempt timeout for a call, by {@link AdaptiveTimeout}'s rule. @category timeouts */
+export const attemptTimeout =
+  (stats: ChannelStats.ChannelStatsShape, configured: number | undefined, adaptive: AdaptiveTimeout | undefined) =>
+  (channel: Channel, plan: Plan): Effect.Effect<number | undefined> =>
+    configured === undefined || adaptive === undefined
+      ? Effect.succeed(configured)
+      : Effect.map(stats.summary(ChannelStats.keyOf(channel.name, plan.model, plan.size)), (summary) =>
+          adaptiveTimeout(configured, adaptive, ChannelStats.percentile(summary, 99)),
+        )
+
+/** `max(floor, factor × p99)`, at most `configured`; `configured` while p99 is unknown. @category timeouts */
+export const adaptiveTimeout = (configured: number, adaptive: AdaptiveTimeout, p99: number | undefined): number =>
+  p99 === undefined
+    ? configured
+    : Math.min(configured, Math.max(adaptive.floorMillis, Math.ceil(adaptive.factor * p99)))

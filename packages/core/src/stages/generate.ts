@@ -24,8 +24,7 @@ import {
 } from "@peel/contract/Errors"
 import { type ImageInfo, inspectImage } from "@peel/contract/Image"
 import { attemptCost } from "@peel/contract/Pricing"
-import { Cause, Clock, Effect, Exit, Fiber, Layer, Schema } from "effect"
-import { CircuitBreaker, RateLimiter } from "effect/persistence"
+import { Cause, Clock, Effect, Exit, Fiber, Schema } from "effect"
 import { Journal } from "../engine/AttemptJournal.ts"
 import type { Generated, Handler, StageContext, StageDefinition } from "../engine/Stage.ts"
 import type { Plan } from "../plan/Plan.ts"
@@ -35,6 +34,8 @@ import * as Gate from "../policies/Gate.ts"
 import * as Latency from "../policies/Latency.ts"
 import type { RequestLimits } from "../policies/Retry.ts"
 import * as Retry from "../policies/Retry.ts"
+import { ChannelStats } from "../state/ChannelStats.ts"
+import { HedgeBudget as HedgeBudgetService } from "../state/HedgeBudget.ts"
 import { unknownChannels } from "./select.ts"
 
 export type { Answer, AttemptPolicy, Call, CallMarkers, HedgeBudget, Strategy }
@@ -71,62 +72,74 @@ const checkImage = (channel: Channel, image: ChannelImage): Effect.Effect<Answer
  * @category attempts
  */
 export const callChannel =
-  (timeoutMillis: number | undefined): Call =>
+  (timeout: number | undefined | TimeoutOf): Call =>
   (channel, plan, markers) =>
-    Effect.flatMap(Clock.currentTimeMillis, (startedAt) => {
-      const request: ChannelRequest = plan.channelRequest
-      const generate = channel.generate(request)
-      const bounded =
-        timeoutMillis === undefined
-          ? generate
-          : Effect.timeoutOrElse(generate, {
-              duration: timeoutMillis,
-              orElse: () =>
-                Effect.fail(new Timeout({ channel: channel.name, message: `no answer within ${timeoutMillis} ms` })),
-            })
-      let index = -1
-      // What the upstream answered, kept the moment it arrives: an attempt interrupted after that (a hedge
-      // that lost by a hair) was still billed, and is priced from it.
-      let answered: ChannelImage | undefined
-      return bounded.pipe(
-        Effect.tap((image) =>
-          Effect.sync(() => {
-            answered = image
-          }),
-        ),
-        Effect.flatMap((image) => checkImage(channel, image)),
-        Effect.onExit((exit) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            Journal.useSync((journal) => {
-              const billing = Exit.isSuccess(exit)
-                ? exit.value.image
-                : Cause.findErrorOption(exit.cause).pipe((option) => (option._tag === "Some" ? option.value : answered))
-              const outcome = outcomeOf(exit)
-              const usage = billing?.usage
-              index = journal.record({
-                channel: channel.name,
-                model: request.model,
-                size: request.size,
-                startedAt,
-                latencyMs: now - startedAt,
-                ...outcome,
-                ...(usage === undefined ? {} : { usage }),
-                costUsd: attemptCost(
-                  channel,
-                  request,
-                  billing,
-                  Exit.isSuccess(exit) || (outcome.outcome === "Interrupted" && answered !== undefined),
-                ),
-                try: journal.callsTo(channel.name) + 1,
-                ...(markers.hedge === true ? { hedge: true } : {}),
-                ...(plan.fallback === true ? { fallback: true } : {}),
+    Effect.flatMap(
+      Effect.zip(
+        Clock.currentTimeMillis,
+        typeof timeout === "function" ? timeout(channel, plan) : Effect.succeed(timeout),
+      ),
+      ([startedAt, timeoutMillis]) => {
+        const request: ChannelRequest = plan.channelRequest
+        const generate = channel.generate(request)
+        const bounded =
+          timeoutMillis === undefined
+            ? generate
+            : Effect.timeoutOrElse(generate, {
+                duration: timeoutMillis,
+                orElse: () =>
+                  Effect.fail(new Timeout({ channel: channel.name, message: `no answer within ${timeoutMillis} ms` })),
               })
+        let index = -1
+        // What the upstream answered, kept the moment it arrives: an attempt interrupted after that (a hedge
+        // that lost by a hair) was still billed, and is priced from it.
+        let answered: ChannelImage | undefined
+        return bounded.pipe(
+          Effect.tap((image) =>
+            Effect.sync(() => {
+              answered = image
             }),
           ),
-        ),
-        Effect.map((answer) => ({ ...answer, index })),
-      )
-    })
+          Effect.flatMap((image) => checkImage(channel, image)),
+          Effect.onExit((exit) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              Journal.useSync((journal) => {
+                const billing = Exit.isSuccess(exit)
+                  ? exit.value.image
+                  : Cause.findErrorOption(exit.cause).pipe((option) =>
+                      option._tag === "Some" ? option.value : answered,
+                    )
+                const outcome = outcomeOf(exit)
+                const usage = billing?.usage
+                index = journal.record({
+                  channel: channel.name,
+                  model: request.model,
+                  size: request.size,
+                  startedAt,
+                  latencyMs: now - startedAt,
+                  ...outcome,
+                  ...(usage === undefined ? {} : { usage }),
+                  costUsd: attemptCost(
+                    channel,
+                    request,
+                    billing,
+                    Exit.isSuccess(exit) || (outcome.outcome === "Interrupted" && answered !== undefined),
+                  ),
+                  try: journal.callsTo(channel.name) + 1,
+                  ...(markers.hedge === true ? { hedge: true } : {}),
+                  ...(markers.sameChannel === true ? { sameChannel: true } : {}),
+                  ...(plan.fallback === true ? { fallback: true } : {}),
+                })
+              }),
+            ),
+          ),
+          Effect.map((answer) => ({ ...answer, index })),
+        )
+      },
+    )
+
+/** The attempt timeout of one call (ms; `undefined` for none): fixed, or adapted to observed latency. @category model */
+export type TimeoutOf = (channel: Channel, plan: Plan) => Effect.Effect<number | undefined>
 
 /** Calls one request may still make: checked before a new candidate starts. */
 const callsLeft = (maxCalls: number) => Journal.useSync((journal) => journal.calls() < maxCalls)
@@ -180,21 +193,34 @@ export const graceful = <A, E, R>(effect: Effect.Effect<A, E, R>, graceMillis: n
       )
 
 /**
- * Hedged: like sequential, but when the current candidate has not answered after `delayFor(channel)`
- * ms, the next candidate starts beside it (marked `hedge`) if the budget allows. The first image wins;
- * the others are interrupted, which aborts their HTTP requests. A deterministic failure (`Rejected`,
+ * Hedged: like sequential, but when the current candidate has not answered after `delayFor(channel, plan)`
+ * ms, another call starts beside it (marked `hedge`) if the budget allows: the next candidate when one
+ * of the later candidates is `ready` (not cooling down: circuit closed, quota not paused), otherwise the
+ * SAME channel again (marked `sameChannel` too: a second call usually lands on another upstream replica,
+ * so a hang on the last ready channel does not cost the whole timeout). The first image wins; the others
+ * are interrupted, which aborts their HTTP requests. A deterministic failure (`Rejected`,
  * `ContentBlocked`) stops everything at once; no hedge starts after one.
  *
  * @category strategies
  */
 export const hedged =
   (
-    delayFor: (channel: Channel) => number,
-    budget: HedgeBudget,
+    delayFor: (channel: Channel, plan: Plan) => number | Effect.Effect<number>,
+    budget: HedgeBudget | { readonly allow: () => boolean },
     maxCalls = Number.POSITIVE_INFINITY,
     graceMillis = 0,
+    /** Whether a candidate is ready now; without it, no hedge goes to the same channel. */
+    ready?: (channel: Channel, plan: Plan) => Effect.Effect<boolean>,
   ): Strategy =>
   (candidates, call, plan) => {
+    const allow = Effect.suspend(() =>
+      Effect.isEffect(budget.allow) ? budget.allow : Effect.sync(budget.allow as () => boolean),
+    )
+    const delayOf = (channel: Channel) =>
+      Effect.suspend(() => {
+        const delay = delayFor(channel, plan)
+        return Effect.isEffect(delay) ? delay : Effect.succeed(delay)
+      })
     const from = (index: number, markers: CallMarkers): Effect.Effect<Answer, ChannelError, Journal> =>
       Effect.suspend(() => {
         const channel = candidates[index]!
@@ -203,6 +229,9 @@ export const hedged =
         let handedOver = false
         let primaryAlive = true
         let hedgeAlive = false
+        // A same-channel hedge, and whether the primary's branch (with its failover) has ended.
+        let sameAlive = false
+        let branchDone = false
         const next = (nextMarkers: CallMarkers) =>
           Effect.flatMap(callsLeft(maxCalls), (left) =>
             left ? from(index + 1, nextMarkers) : Effect.fail(exhausted(channel, plan)),
@@ -215,22 +244,48 @@ export const hedged =
             handedOver = true
             return next({})
           }),
+          Effect.catch((error) => {
+            branchDone = true
+            return sameAlive && error.failover ? Effect.never : Effect.fail(error)
+          }),
         )
-        if (!hasNext) return primary
-        const hedge = Effect.sleep(Math.max(0, delayFor(channel))).pipe(
+        // Without `ready`, the next candidate is taken as ready (and there is no hedge after the last one).
+        const laterReady: Effect.Effect<boolean | undefined> =
+          ready === undefined
+            ? Effect.succeed(hasNext ? true : undefined)
+            : Effect.map(
+                Effect.forEach(candidates.slice(index + 1), (candidate) => ready(candidate, plan)),
+                (states) => states.some((state) => state),
+              )
+        const hedge = Effect.flatMap(delayOf(channel), (delay) => Effect.sleep(Math.max(0, delay))).pipe(
           Effect.andThen(
-            Effect.suspend(() => {
-              if (handedOver || !budget.allow()) return Effect.never
-              handedOver = true
-              hedgeAlive = true
-              return next({ hedge: true }).pipe(
+            Effect.suspend(
+              (): Effect.Effect<boolean | undefined> => (handedOver ? Effect.succeed(undefined) : laterReady),
+            ),
+          ),
+          Effect.flatMap((anotherReady) => {
+            if (anotherReady === undefined || handedOver || branchDone) return Effect.never
+            return Effect.flatMap(Effect.zip(allow, callsLeft(maxCalls)), ([allowed, left]) => {
+              if (!allowed || !left || handedOver || branchDone) return Effect.never
+              if (anotherReady && hasNext) {
+                handedOver = true
+                hedgeAlive = true
+                return next({ hedge: true }).pipe(
+                  Effect.catch((error) => {
+                    hedgeAlive = false
+                    return primaryAlive && error.failover ? Effect.never : Effect.fail(error)
+                  }),
+                )
+              }
+              sameAlive = true
+              return graceful(call(channel, plan, { hedge: true, sameChannel: true }), graceMillis).pipe(
                 Effect.catch((error) => {
-                  hedgeAlive = false
-                  return primaryAlive && error.failover ? Effect.never : Effect.fail(error)
+                  sameAlive = false
+                  return !branchDone && error.failover ? Effect.never : Effect.fail(error)
                 }),
               )
-            }),
-          ),
+            })
+          }),
         )
         return Effect.raceFirst(primary, hedge)
       })
@@ -286,7 +341,7 @@ export const generated = (plan: Plan, answer: Answer): Effect.Effect<Generated, 
   })
 
 /** When a candidate may be called again for a model (breaker open, quota paused), in epoch ms. @category model */
-export type CooldownOf = (channel: string, model: string) => number
+export type CooldownOf = (channel: string, model: string) => number | Effect.Effect<number>
 
 /**
  * The terminal handler: record refusals; when every candidate is cooling down and the earliest reopens
@@ -298,7 +353,7 @@ export type CooldownOf = (channel: string, model: string) => number
 export const makeHandler = (
   context: StageContext,
   options: {
-    readonly timeoutMillis?: number | undefined
+    readonly timeoutMillis?: number | undefined | TimeoutOf
     readonly policies?: ReadonlyArray<AttemptPolicy>
     readonly strategy?: Strategy
     readonly limits?: RequestLimits
@@ -330,7 +385,11 @@ export const makeHandler = (
       const waitForReopening = Effect.gen(function* () {
         if (cooldownOf === undefined) return false
         const now = yield* Clock.currentTimeMillis
-        const reopen = Math.min(...candidates.map((channel) => cooldownOf(channel.name, plan.model)))
+        const reopens = yield* Effect.forEach(candidates, (channel) => {
+          const reopen = cooldownOf(channel.name, plan.model)
+          return Effect.isEffect(reopen) ? reopen : Effect.succeed(reopen)
+        })
+        const reopen = Math.min(...reopens)
         if (reopen <= now || (deadlineAt !== undefined && reopen >= deadlineAt)) return false
         yield* Effect.sleep(reopen - now)
         return true
@@ -399,7 +458,11 @@ const HedgeConfig = Schema.Struct({
     description:
       "How long a losing call may still finish before it is aborted, so an answer already on its way is priced as billed (default 1s)",
   }),
-}).annotate({ description: "Hedging: race a slow candidate against the next one" })
+  sameChannel: Schema.optional(Schema.Boolean).annotate({
+    description:
+      "When no later candidate is ready (cooling down, circuit open, none), hedge on the same channel, within the budget (default true)",
+  }),
+}).annotate({ description: "Hedging: race a slow candidate against the next one (or the same channel)" })
 
 const BreakerConfig = Schema.Struct({
   failures: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))).annotate({
@@ -441,6 +504,22 @@ const Config = Schema.Struct({
     description:
       "Upstream calls one request may make in all, across retries, channels, hedges and fallback (default 10)",
   }),
+  adaptiveTimeout: Schema.optional(
+    Schema.Union([
+      Schema.Literal(false),
+      Schema.Struct({
+        factor: Schema.optional(Schema.Number.check(Schema.isGreaterThanOrEqualTo(1))).annotate({
+          description: `Multiple of the observed p99 latency (default ${Latency.adaptiveDefaults.factor})`,
+        }),
+        floor: Schema.optional(DurationMillis).annotate({
+          description: "Never shorter than this (default 10s)",
+        }),
+      }),
+    ]),
+  ).annotate({
+    description:
+      "With a timeout: once 20 successful calls of a channel for a model and size are known, an attempt there times out after max(floor, factor × p99), at most `timeout` (default on: factor 3, floor 10s; false turns it off)",
+  }),
   retry: Schema.optional(RetryConfig),
   hedge: Schema.optional(HedgeConfig),
   breaker: Schema.optional(BreakerConfig),
@@ -471,17 +550,17 @@ export const generate: StageDefinition<typeof Config.Type> = {
             : (journal) => journal.startedAt + (config.deadline as number),
         maxCalls: config.maxAttempts ?? defaultMaxAttempts,
       }
-      const latency = Latency.make()
+      const stats = yield* ChannelStats
       // Outermost first: breaker (one outcome per channel per request) → retry → gate → observe → call.
       const policies: Array<AttemptPolicy> = []
-      let openUntil: (channel: string) => number = () => 0
+      let openUntil: (channel: string) => Effect.Effect<number> = () => Effect.succeed(0)
       if (config.breaker !== undefined) {
         const breakers = yield* Breaker.make({
           ...(config.breaker.failures === undefined ? {} : { failures: config.breaker.failures }),
           ...(config.breaker.errorRate === undefined ? {} : { errorRate: config.breaker.errorRate }),
           ...(config.breaker.window === undefined ? {} : { window: config.breaker.window }),
           openMillis: config.breaker.open ?? Breaker.defaults.openMillis,
-        }).pipe(Effect.provide(CircuitBreaker.layerStoreMemory()))
+        })
         openUntil = breakers.openUntil
         policies.push(breakers.policy)
       }
@@ -499,26 +578,55 @@ export const generate: StageDefinition<typeof Config.Type> = {
           ),
         )
       }
-      const gates = yield* Gate.make(config.channels ?? {}).pipe(
-        Effect.provide(Layer.provide(RateLimiter.layer, RateLimiter.layerStoreMemory)),
+      const gates = yield* Gate.make(config.channels ?? {})
+      const cooldownOf = (channel: string, model: string) =>
+        Effect.map(Effect.zip(openUntil(channel), gates.pausedUntil(channel, model)), ([open, paused]) =>
+          Math.max(open, paused),
+        )
+      const hedgeWindow = config.hedge?.window ?? 300_000
+      // One hedge budget per pipeline file, shared by every runner (and process) sharing the state.
+      const budgetKey = `peel:hedge:${context.pipelineFile}`
+      const budgetService = yield* HedgeBudgetService
+      policies.push(
+        gates.policy,
+        Latency.observe(
+          stats,
+          config.hedge === undefined
+            ? undefined
+            : { service: budgetService, key: budgetKey, windowMillis: hedgeWindow },
+        ),
       )
-      policies.push(gates.policy, Latency.observe(latency))
       const strategy =
         config.hedge === undefined
           ? sequential(limits.maxCalls)
           : hedged(
-              Latency.hedgeDelay(latency, config.hedge.after, config.hedge.initial),
-              Latency.hedgeBudget(latency, config.hedge.budget ?? 0.1, config.hedge.window ?? 300_000),
+              Latency.hedgeDelay(stats, config.hedge.after, config.hedge.initial),
+              Latency.hedgeBudget(budgetService, budgetKey, config.hedge.budget ?? 0.1, hedgeWindow),
               limits.maxCalls,
               config.hedge.grace ?? 1000,
+              config.hedge.sameChannel === false
+                ? undefined
+                : (channel, plan) =>
+                    Effect.zipWith(
+                      cooldownOf(channel.name, plan.model),
+                      Clock.currentTimeMillis,
+                      (until, now) => until <= now,
+                    ),
             )
+      const adaptive =
+        config.adaptiveTimeout === false
+          ? undefined
+          : {
+              factor: config.adaptiveTimeout?.factor ?? Latency.adaptiveDefaults.factor,
+              floorMillis: config.adaptiveTimeout?.floor ?? Latency.adaptiveDefaults.floorMillis,
+            }
       return {
         handler: makeHandler(context, {
-          timeoutMillis: config.timeout,
+          timeoutMillis: Latency.attemptTimeout(stats, config.timeout, adaptive),
           policies,
           strategy,
           limits,
-          cooldownOf: (channel, model) => Math.max(openUntil(channel), gates.pausedUntil(channel, model)),
+          cooldownOf,
         }),
       }
     }),

@@ -11,8 +11,9 @@
 import { refusal } from "@peel/contract/Channel"
 import { Effect, Schema } from "effect"
 import * as Latency from "../engine/LatencyTracker.ts"
-import { type Finding, planning, type StageDefinition } from "../engine/Stage.ts"
+import { type Finding, type Middleware, planning, type StageDefinition } from "../engine/Stage.ts"
 import { channelRequestOf, settle } from "../plan/Plan.ts"
+import { ChannelStats, keyOf as ChannelStatsKey } from "../state/ChannelStats.ts"
 
 const Config = Schema.Struct({
   strategy: Schema.optional(Schema.Literals(["ordered", "cheapest", "fastest"])).annotate({
@@ -57,35 +58,53 @@ export const select: StageDefinition<typeof Config.Type> = {
   description: "Order the candidate channels: ordered, cheapest or fastest",
   schema: Config,
   check: (config, pipeline) => unknownChannels(config.channels, pipeline.channelNames, ["channels"]),
-  make: (config, context) => {
-    const observed = config.strategy === "fastest" ? Latency.make() : undefined
-    const stage = planning((original) => {
-      const draft =
-        config.batch === undefined
-          ? original
-          : { ...original, unfinished: { action: config.batch.unfinished, resubmits: config.batch.resubmits ?? 1 } }
-      if (observed !== undefined) {
-        const request = channelRequestOf(settle(draft))
-        const usable = (name: string) => {
-          const channel = context.channels.get(name)
-          return channel !== undefined && refusal(channel, request) === undefined
+  make: (config, context) =>
+    Effect.gen(function* () {
+      const stats = yield* ChannelStats
+      // fastest: the averages the generate stage records in the channel statistics (shared by every runner
+      // sharing the state), read into a local view when the stage is built and after each request, so
+      // planning stays pure.
+      const averages = new Map<string, number>()
+      const refresh = Effect.forEach(
+        config.channels,
+        (name) =>
+          Effect.map(stats.summary(ChannelStatsKey(name)), (summary) => {
+            if (summary === undefined) averages.delete(name)
+            else averages.set(name, summary.averageMs)
+          }),
+        { discard: true },
+      )
+      const fastest = config.strategy === "fastest"
+      if (fastest) yield* refresh
+      const stage = yield* planning((original) => {
+        const draft =
+          config.batch === undefined
+            ? original
+            : { ...original, unfinished: { action: config.batch.unfinished, resubmits: config.batch.resubmits ?? 1 } }
+        if (fastest) {
+          const request = channelRequestOf(settle(draft))
+          const usable = (name: string) => {
+            const channel = context.channels.get(name)
+            return channel !== undefined && refusal(channel, request) === undefined
+          }
+          return {
+            ...draft,
+            candidates: Latency.order({ estimate: (name) => averages.get(name) }, config.channels, usable),
+          }
         }
-        return { ...draft, candidates: Latency.order(observed, config.channels, usable) }
-      }
-      if (config.strategy !== "cheapest") return { ...draft, candidates: config.channels }
-      const request = channelRequestOf(settle(draft))
-      const priced = config.channels.map((name, index) => {
-        const channel = context.channels.get(name)
-        const price =
-          channel === undefined || refusal(channel, request) !== undefined ? Infinity : channel.price(request)
-        return { name, index, price }
+        if (config.strategy !== "cheapest") return { ...draft, candidates: config.channels }
+        const request = channelRequestOf(settle(draft))
+        const priced = config.channels.map((name, index) => {
+          const channel = context.channels.get(name)
+          const price =
+            channel === undefined || refusal(channel, request) !== undefined ? Infinity : channel.price(request)
+          return { name, index, price }
+        })
+        priced.sort((left, right) => left.price - right.price || left.index - right.index)
+        return { ...draft, candidates: priced.map((entry) => entry.name) }
       })
-      priced.sort((left, right) => left.price - right.price || left.index - right.index)
-      return { ...draft, candidates: priced.map((entry) => entry.name) }
-    })
-    // fastest: every call each request made feeds the latency averages when the request ends.
-    return observed === undefined
-      ? stage
-      : Effect.map(stage, (built) => ({ ...built, around: Latency.middleware(observed) }))
-  },
+      if (!fastest) return stage
+      const around: Middleware = (next) => (plan) => next(plan).pipe(Effect.onExit(() => refresh))
+      return { ...stage, around }
+    }),
 }

@@ -11,9 +11,28 @@
  * @since 0.4.0
  */
 import { Layer } from "effect"
+import * as Breakers from "./Breakers.ts"
+import * as ChannelStats from "./ChannelStats.ts"
+import * as Concurrency from "./Concurrency.ts"
+import * as HedgeBudget from "./HedgeBudget.ts"
+import * as QuotaPauses from "./QuotaPauses.ts"
+import * as RateLimits from "./RateLimits.ts"
 
 /** Every state service a stage may ask for. @category model */
-export type Services = never
+export type Services =
+  | Breakers.Breakers
+  | RateLimits.RateLimits
+  | QuotaPauses.QuotaPauses
+  | Concurrency.Concurrency
+  | HedgeBudget.HedgeBudget
+  | ChannelStats.ChannelStats
 
 /** Each state service in memory: one process, nothing to set up. @category layers */
-export const layerMemory: Layer.Layer<Services> = Layer.empty
+export const layerMemory: Layer.Layer<Services> = Layer.mergeAll(
+  Breakers.layerMemory,
+  RateLimits.layerMemory,
+  QuotaPauses.layerMemory,
+  Concurrency.layerMemory,
+  HedgeBudget.layerMemory,
+  ChannelStats.layerMemory,
+)

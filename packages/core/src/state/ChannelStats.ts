@@ -1,0 +1,89 @@
+/**
+ * Channel statistics: what Peel observed of each channel's calls — one record per key (a channel, or a
+ * channel with a model and size). Everything latency-driven reads it:
+ *
+ * - `select: { strategy: fastest }` orders channels by {@link Summary.averageMs}, an exponentially weighted
+ *   moving average of call latency where a failed call counts as at least twice the current average (a
+ *   fast 503 must not make a channel look fast);
+ * - hedging (`after: auto`) waits a channel's observed p95 ({@link percentile});
+ * - adaptive attempt timeouts use its p99.
+ *
+ * Percentiles are taken over the latencies of the last {@link samplesKept} successful calls, once at least
+ * {@link minimumSamples} are known. A network store implements {@link ChannelStatsShape.record} atomically
+ * with {@link fold} as the rule (a Redis hash and a capped list in one script).
+ *
+ * @since 0.4.0
+ */
+import { Context, Effect, Layer } from "effect"
+
+/** One call: its latency and whether it returned an image. @category model */
+export interface Sample {
+  readonly latencyMs: number
+  readonly ok: boolean
+}
+
+/** What is known of one key. @category model */
+export interface Summary {
+  /** Calls observed. */
+  readonly samples: number
+  /** Moving average of call latency (ms). */
+  readonly averageMs: number
+  /** Latencies of the last successful calls, oldest first. */
+  readonly recent: ReadonlyArray<number>
+}
+
+/** @category model */
+export interface ChannelStatsShape {
+  /** Add one call to `key`'s statistics. Atomic. */
+  readonly record: (key: string, sample: Sample) => Effect.Effect<void>
+  /** What is known of `key`; `undefined` before its first call. */
+  readonly summary: (key: string) => Effect.Effect<Summary | undefined>
+}
+
+/** @category services */
+export class ChannelStats extends Context.Service<ChannelStats, ChannelStatsShape>()("@peel/core/state/ChannelStats") {}
+
+/** Successful latencies kept per key. @category defaults */
+export const samplesKept = 200
+/** Successful calls needed before a percentile is trusted. @category defaults */
+export const minimumSamples = 20
+/** Weight of each new sample in the moving average. @category defaults */
+export const alpha = 0.3
+
+/** The rule every implementation applies: `current` with one more call. @category rules */
+export const fold = (current: Summary | undefined, sample: Sample, weight = alpha): Summary => {
+  const value =
+    sample.ok || current === undefined ? sample.latencyMs : Math.max(sample.latencyMs, 2 * current.averageMs)
+  const recent = sample.ok
+    ? [...(current?.recent ?? []), sample.latencyMs].slice(-samplesKept)
+    : (current?.recent ?? [])
+  return current === undefined
+    ? { samples: 1, averageMs: value, recent }
+    : { samples: current.samples + 1, averageMs: current.averageMs + weight * (value - current.averageMs), recent }
+}
+
+/** The `p`-th percentile (0–100) of the successful latencies, once `minimum` are known. @category queries */
+export const percentile = (summary: Summary | undefined, p: number, minimum = minimumSamples): number | undefined => {
+  if (summary === undefined || summary.recent.length < minimum) return undefined
+  const sorted = [...summary.recent].sort((left, right) => left - right)
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
+}
+
+/** The statistics key of one channel for one model and size (hedge delays, adaptive timeouts). @category keys */
+export const keyOf = (channel: string, model?: string, size?: string): string =>
+  model === undefined ? channel : `${channel}|${model}|${size ?? ""}`
+
+/** One process's channel statistics, in memory. @category constructors */
+export const makeMemory: Effect.Effect<ChannelStatsShape> = Effect.sync(() => {
+  const summaries = new Map<string, Summary>()
+  return {
+    record: (key, sample) =>
+      Effect.sync(() => {
+        summaries.set(key, fold(summaries.get(key), sample))
+      }),
+    summary: (key) => Effect.sync(() => summaries.get(key)),
+  }
+})
+
+/** @category layers */
+export const layerMemory: Layer.Layer<ChannelStats> = Layer.effect(ChannelStats, makeMemory)
