@@ -22,7 +22,7 @@ import {
   Timeout,
   Unavailable,
 } from "@peel/contract/Errors"
-import { type ImageInfo, inspectImage } from "@peel/contract/Image"
+import { inspectImage } from "@peel/contract/Image"
 import { attemptCost } from "@peel/contract/Pricing"
 import { Cause, Clock, Effect, Exit, Fiber, Schema } from "effect"
 import { Journal } from "../engine/AttemptJournal.ts"

@@ -1,0 +1,246 @@
+/**
+ * The state services' contract: ONE suite every implementation must pass — the memory Layers Peel ships,
+ * and a second implementation over a SQLite file (test/state/sqlite-state.ts), standing in for the network
+ * stores (Redis, Postgres) the next issues add. On the TestClock: rules about time are checked exactly.
+ * Then: two runners given the same state share it (a pause set by one is seen by the other), through
+ * memory and through two SQLite instances opened on one file.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, Effect, Fiber, Layer } from "effect"
+import { TestClock } from "effect/testing"
+import { Pipeline, Runner, State } from "../../src/index.ts"
+import * as Breakers from "../../src/state/Breakers.ts"
+import * as ChannelStats from "../../src/state/ChannelStats.ts"
+import * as Concurrency from "../../src/state/Concurrency.ts"
+import * as HedgeBudget from "../../src/state/HedgeBudget.ts"
+import * as QuotaPauses from "../../src/state/QuotaPauses.ts"
+import * as RateLimits from "../../src/state/RateLimits.ts"
+import * as Fixture from "../fixtures/fixture-plugin.ts"
+import * as SqliteState from "./sqlite-state.ts"
+
+type Services =
+  | RateLimits.RateLimits
+  | QuotaPauses.QuotaPauses
+  | Concurrency.Concurrency
+  | HedgeBudget.HedgeBudget
+  | ChannelStats.ChannelStats
+
+const freshFile = () => join(mkdtempSync(join(tmpdir(), "peel-state-")), "state.sqlite")
+
+/** The contract, run against one implementation (a fresh instance per test). */
+const contractSuite = (name: string, layer: () => Layer.Layer<Services>) =>
+  describe(`state contract: ${name}`, () => {
+    const run = <A, E>(effect: Effect.Effect<A, E, Services>) => Effect.provide(effect, layer())
+
+    it.effect("RateLimits: a burst up to the limit starts at once; then never more than the limit in any window", () =>
+      run(
+        Effect.gen(function* () {
+          const limits = yield* RateLimits.RateLimits
+          const waits = yield* Effect.forEach([1, 2, 3, 4, 5, 6, 7], () => limits.acquire("q", 3, 60_000))
+          expect(waits).toEqual([0, 0, 0, 60_000, 60_000, 60_000, 120_000])
+          expect(yield* limits.acquire("other", 3, 60_000)).toBe(0)
+          yield* TestClock.adjust("30 seconds")
+          // Reservations made earlier stand: the next free start is still two windows after the first.
+          expect(yield* limits.acquire("q", 3, 60_000)).toBe(90_000)
+          yield* TestClock.adjust("10 minutes")
+          expect(yield* limits.acquire("q", 3, 60_000)).toBe(0)
+        }),
+      ),
+    )
+
+    it.effect("QuotaPauses: a pause holds until its end, expires by itself, and only a newer 429 extends it", () =>
+      run(
+        Effect.gen(function* () {
+          const pauses = yield* QuotaPauses.QuotaPauses
+          expect(yield* pauses.pausedUntil("p")).toBe(0)
+          const start = yield* Clock.currentTimeMillis
+          expect(yield* pauses.pause("p", { until: start + 5000, sentAt: start - 100 })).toBe(start + 5000)
+          expect(yield* pauses.pausedUntil("p")).toBe(start + 5000)
+          expect(yield* pauses.pausedUntil("other")).toBe(0)
+          yield* TestClock.adjust("1 second")
+          // A 429 from a call sent before the pause began says nothing new.
+          expect(yield* pauses.pause("p", { until: start + 9000, sentAt: start - 50 })).toBe(start + 5000)
+          // A shorter pause never shortens it; a longer one from a newer call extends it.
+          expect(yield* pauses.pause("p", { until: start + 2000, sentAt: start + 500 })).toBe(start + 5000)
+          expect(yield* pauses.pause("p", { until: start + 8000, sentAt: start + 500 })).toBe(start + 8000)
+          yield* TestClock.adjust("7 seconds")
+          expect(yield* pauses.pausedUntil("p")).toBe(0)
+        }),
+      ),
+    )
+
+    it.effect("Concurrency: at most `limit` slots; a waiter gets a released slot; an unreleased lease runs out", () =>
+      run(
+        Effect.gen(function* () {
+          const slots = yield* Concurrency.Concurrency
+          const first = yield* slots.acquire("c", 2, 10_000)
+          yield* slots.acquire("c", 2, 10_000)
+          expect(yield* slots.inUse("c")).toBe(2)
+          const waiter = yield* Effect.forkChild(slots.acquire("c", 2, 10_000))
+          yield* TestClock.adjust("1 second")
+          expect(waiter.pollUnsafe()).toBeUndefined()
+          yield* slots.release(first)
+          yield* TestClock.adjust("100 millis")
+          const third = yield* Fiber.join(waiter)
+          expect(yield* slots.inUse("c")).toBe(2)
+          // Renewed, the third slot outlives the second (never released: a process that died holding it).
+          yield* TestClock.adjust("5 seconds")
+          expect(yield* slots.renew(third, 10_000)).toBe(true)
+          yield* TestClock.adjust("5 seconds")
+          expect(yield* slots.inUse("c")).toBe(1)
+          yield* TestClock.adjust("6 seconds")
+          expect(yield* slots.inUse("c")).toBe(0)
+          expect(yield* slots.renew(third, 10_000)).toBe(false)
+        }),
+      ),
+    )
+
+    it.effect("Concurrency: withSlot renews its lease while the work runs and gives the slot back after", () =>
+      run(
+        Effect.gen(function* () {
+          const slots = yield* Concurrency.Concurrency
+          const work = yield* Effect.forkChild(
+            Concurrency.withSlot(slots, "w", 1, 3000)(Effect.sleep("20 seconds").pipe(Effect.as("done"))),
+          )
+          for (let step = 0; step < 10; step++) {
+            yield* TestClock.adjust("1 second")
+            expect(yield* slots.inUse("w")).toBe(1)
+          }
+          yield* TestClock.adjust("10 seconds")
+          expect(yield* Fiber.join(work)).toBe("done")
+          expect(yield* slots.inUse("w")).toBe(0)
+        }),
+      ),
+    )
+
+    it.effect("HedgeBudget: one hedge opens a window; then one per 1/share calls; the window slides", () =>
+      run(
+        Effect.gen(function* () {
+          const budget = yield* HedgeBudget.HedgeBudget
+          expect(yield* budget.tryHedge("h", 0.1, 60_000)).toBe(true)
+          expect(yield* budget.tryHedge("h", 0.1, 60_000)).toBe(false)
+          for (let call = 0; call < 9; call++) yield* budget.recordCall("h", 60_000)
+          expect(yield* budget.tryHedge("h", 0.1, 60_000)).toBe(false)
+          yield* budget.recordCall("h", 60_000)
+          expect(yield* budget.tryHedge("h", 0.1, 60_000)).toBe(true)
+          expect(yield* budget.tryHedge("other", 0, 60_000)).toBe(false)
+          yield* TestClock.adjust("61 seconds")
+          expect(yield* budget.tryHedge("h", 0.1, 60_000)).toBe(true)
+        }),
+      ),
+    )
+
+    it.effect("ChannelStats: moving average (a failure counts at least twice it), percentiles after 20 calls", () =>
+      run(
+        Effect.gen(function* () {
+          const stats = yield* ChannelStats.ChannelStats
+          expect(yield* stats.summary("c")).toBeUndefined()
+          yield* stats.record("c", { latencyMs: 100, ok: true })
+          yield* stats.record("c", { latencyMs: 10, ok: false })
+          const two = (yield* stats.summary("c"))!
+          expect(two.samples).toBe(2)
+          expect(two.averageMs).toBeCloseTo(100 + 0.3 * (200 - 100))
+          expect(ChannelStats.percentile(two, 95)).toBeUndefined()
+          for (let index = 1; index <= 20; index++) yield* stats.record("c", { latencyMs: index * 10, ok: true })
+          const summary = yield* stats.summary("c")
+          expect(summary!.recent).toHaveLength(21)
+          expect(ChannelStats.percentile(summary, 99)).toBe(200)
+          expect(ChannelStats.percentile(summary, 50)).toBe(100)
+        }),
+      ),
+    )
+  })
+
+contractSuite("memory", () =>
+  Layer.mergeAll(
+    RateLimits.layerMemory,
+    QuotaPauses.layerMemory,
+    Concurrency.layerMemory,
+    HedgeBudget.layerMemory,
+    ChannelStats.layerMemory,
+  ),
+)
+contractSuite("sqlite file", () => SqliteState.layer(freshFile()))
+
+// ---------------------------------------------------------------------------------------------------
+// Two runners, one state.
+
+const plugin = join(import.meta.dirname, "..", "fixtures", "fixture-plugin.ts")
+
+const runnerWith = (state: Layer.Layer<State.Services>) =>
+  Effect.gen(function* () {
+    const folder = mkdtempSync(join(tmpdir(), "peel-shared-"))
+    const file = join(folder, "pipeline.yaml")
+    writeFileSync(
+      file,
+      [
+        "version: 1",
+        "name: shared",
+        "channels:",
+        `  main: { plugin: ${plugin} }`,
+        "stages:",
+        "  - generate: { deadline: 60s }",
+      ].join("\n"),
+    )
+    const pipeline = yield* Pipeline.load(file, { env: {}, today: "2026-11-26" })
+    return yield* Runner.make(pipeline, { today: "2026-11-26", state })
+  })
+
+const sharedPause = (stateFor: () => Effect.Effect<Layer.Layer<State.Services>, never, import("effect").Scope.Scope>) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      Fixture.reset()
+      const a = yield* runnerWith(yield* stateFor())
+      const b = yield* runnerWith(yield* stateFor())
+      // Runner A meets a 429 asking for 5 s: the quota is paused for every runner sharing the state.
+      Fixture.scripts.set("main", ["RateLimited5s"])
+      const first = yield* Effect.forkChild(a.run({ prompt: "one" }))
+      yield* TestClock.adjust("1 millis")
+      const second = yield* Effect.forkChild(b.run({ prompt: "two" }))
+      yield* TestClock.adjust("4998 millis")
+      // B has not called: it waits for the pause A set.
+      expect(Fixture.calls.get("main")?.length).toBe(1)
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.join(first)
+      const result = yield* Fiber.join(second)
+      expect(result.attempts.map((attempt) => attempt.outcome)).toEqual(["ok"])
+      expect(result.latencyMs).toBe(4999)
+      expect(Fixture.calls.get("main")?.length).toBe(3)
+    }),
+  )
+
+describe("runners sharing state", () => {
+  it.effect("through one built memory state: a pause set by runner A holds runner B", () =>
+    Effect.gen(function* () {
+      const context = yield* Layer.build(State.layerMemory)
+      return yield* sharedPause(() => Effect.succeed(Layer.succeedContext(context)))
+    }).pipe(Effect.scoped),
+  )
+
+  it.effect("through two SQLite state instances on one file (two processes): the same", () =>
+    Effect.gen(function* () {
+      const file = freshFile()
+      return yield* sharedPause(() => Effect.succeed(Layer.merge(SqliteState.layer(file), Breakers.layerMemory)))
+    }),
+  )
+
+  it.effect("separate memory states do not share: runner B calls at once", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        Fixture.reset()
+        const a = yield* runnerWith(State.layerMemory)
+        const b = yield* runnerWith(State.layerMemory)
+        Fixture.scripts.set("main", ["RateLimited5s"])
+        const first = yield* Effect.forkChild(a.run({ prompt: "one" }))
+        yield* TestClock.adjust("1 millis")
+        yield* b.run({ prompt: "two" })
+        expect(Fixture.calls.get("main")?.length).toBe(2)
+        yield* TestClock.adjust("5 seconds")
+        yield* Fiber.join(first)
+      }),
+    ),
+  )
+})
