@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, type Channel, Duration, Errors, Image, Pricing } from "@peel/contract"
+import { Catalog, type Channel, Errors, Image, Pricing, Units } from "@peel/contract"
 import { GeminiWire } from "@peel/gemini-wire"
 import { Effect, Redacted, Schema } from "effect"
 import * as GoogleAiStudioClient from "./GoogleAiStudioClient.ts"
@@ -36,7 +36,7 @@ export const Config = Schema.Struct({
   price: Schema.optional(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))).annotate({
     description: "Flat USD per image (e.g. a proxy's price); Google's token price from the catalog when unset",
   }),
-  timeout: Schema.optional(Duration.DurationMillis).annotate({
+  timeout: Schema.optional(Units.DurationMillis).annotate({
     description: "Per-request timeout inside the SDK, e.g. 120s",
   }),
 })

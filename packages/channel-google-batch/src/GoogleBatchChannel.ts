@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, type Channel, Duration, Errors, Image, Pricing } from "@peel/contract"
+import { Catalog, type Channel, Errors, Image, Pricing, Units } from "@peel/contract"
 import { GeminiWire } from "@peel/gemini-wire"
 import { Effect, Redacted, Schema } from "effect"
 import * as GoogleBatchClient from "./GoogleBatchClient.ts"
@@ -39,7 +39,7 @@ export const Config = Schema.Struct({
   price: Schema.optional(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))).annotate({
     description: "Flat USD per image; Google's batch price (50% of the token price) from the catalog when unset",
   }),
-  timeout: Schema.optional(Duration.DurationMillis).annotate({
+  timeout: Schema.optional(Units.DurationMillis).annotate({
     description: "Timeout of one Batch or Files API call (not of the job), e.g. 120s",
   }),
   inlineMaxRequests: Schema.optional(Count).annotate({

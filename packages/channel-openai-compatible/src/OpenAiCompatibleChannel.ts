@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, Channel, Duration, Errors } from "@peel/contract"
+import { Catalog, Channel, Errors, Units } from "@peel/contract"
 import { ChatClient, OpenAiWire } from "@peel/openai-wire"
 import { Effect, Redacted, Schema } from "effect"
 import * as OpenAiCompatibleClient from "./OpenAiCompatibleClient.ts"
@@ -49,7 +49,7 @@ export const Config = Schema.Struct({
   maxDownloadBytes: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))).annotate({
     description: "Largest image URL download accepted (default 50 MB)",
   }),
-  timeout: Schema.optional(Duration.DurationMillis).annotate({
+  timeout: Schema.optional(Units.DurationMillis).annotate({
     description: "Per-request timeout inside the SDK, e.g. 120s",
   }),
 }).check(

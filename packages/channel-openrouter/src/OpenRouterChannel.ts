@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog, Channel, Duration, Errors, Image, Pricing } from "@peel/contract"
+import { Catalog, Channel, Errors, Image, Pricing, Units } from "@peel/contract"
 import { ChatClient, OpenAiWire } from "@peel/openai-wire"
 import { Effect, Redacted, Schema } from "effect"
 import * as OpenRouterClient from "./OpenRouterClient.ts"
@@ -31,7 +31,7 @@ export const Config = Schema.Struct({
   price: Schema.optional(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))).annotate({
     description: "Expected USD per image before a call",
   }),
-  timeout: Schema.optional(Duration.DurationMillis).annotate({
+  timeout: Schema.optional(Units.DurationMillis).annotate({
     description: "Per-request timeout inside the SDK, e.g. 120s",
   }),
 })

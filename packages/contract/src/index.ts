@@ -25,3 +25,4 @@ export {
   type StandardSchemaV1,
 } from "./PromisePlugin.ts"
 export * as Request from "./Request.ts"
+export * as Units from "./Units.ts"

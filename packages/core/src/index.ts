@@ -9,9 +9,11 @@
 export * as Attempt from "@peel/contract/Attempt"
 export * as Catalog from "@peel/contract/Catalog"
 export * as Channel from "@peel/contract/Channel"
+/** @deprecated use `Units` (durations, windows, sizes, shares in one module); kept for one release. */
 export * as Duration from "@peel/contract/Duration"
 export * as Errors from "@peel/contract/Errors"
 export * as Image from "@peel/contract/Image"
+export * as Network from "@peel/contract/Network"
 export * as Plugin from "@peel/contract/Plugin"
 export * as Pricing from "@peel/contract/Pricing"
 export {
@@ -22,6 +24,7 @@ export {
   type StandardSchemaV1,
 } from "@peel/contract/PromisePlugin"
 export * as Request from "@peel/contract/Request"
+export * as Units from "@peel/contract/Units"
 export * as Cache from "./cache/Cache.ts"
 export * as Pipeline from "./config/Pipeline.ts"
 export * as Workload from "./config/Workload.ts"

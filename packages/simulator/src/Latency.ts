@@ -5,18 +5,18 @@
  *
  * @since 0.1.0
  */
+import { Units } from "@peel/contract"
 import { normal, type Random } from "./Random.ts"
 
 export type Latency =
   | { readonly _tag: "Fixed"; readonly millis: number }
   | { readonly _tag: "LogNormal"; readonly medianMillis: number; readonly p99Millis: number }
 
-const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000 }
-
+/** `200ms`, `2s` (the units parser of `@peel/contract`) or a bare number of milliseconds. */
 const parseDuration = (text: string): number => {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim())
-  if (match === null) throw new Error(`not a duration: "${text}" (use 200ms, 2s or a number of milliseconds)`)
-  return Number(match[1]) * units[match[2] ?? "ms"]!
+  const millis = /^\d+(?:\.\d+)?$/.test(text.trim()) ? Number(text.trim()) : Units.parseMillis(text)
+  if (millis === undefined) throw new Error(`not a duration: "${text}" (use 200ms, 2s or a number of milliseconds)`)
+  return millis
 }
 
 /** Parse `200ms`, `2s`, `0` or `lognormal:median=8s,p99=30s`. Throws a readable Error on anything else. */

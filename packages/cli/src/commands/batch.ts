@@ -21,7 +21,7 @@
  */
 import { readFileSync, statSync } from "node:fs"
 import { resolve } from "node:path"
-import { BatchWork, Catalog, Duration, Output, Pipeline, Plan, Request, Runner, WorkJournal } from "@peel/core"
+import { BatchWork, Catalog, Output, Pipeline, Plan, Request, Runner, Units, WorkJournal } from "@peel/core"
 import { Effect, Result, type Scope } from "effect"
 import { ExitCode, printProblems } from "../output.ts"
 import { loadOptions } from "../plugins.ts"
@@ -257,8 +257,8 @@ export interface SubmitOptions {
 }
 
 const pollMillis = (every: string, max: string): { every: number; max: number } | undefined => {
-  const everyMs = Duration.parseMillis(every)
-  const maxMs = Duration.parseMillis(max)
+  const everyMs = Units.parseMillis(every)
+  const maxMs = Units.parseMillis(max)
   if (everyMs === undefined || maxMs === undefined || everyMs <= 0) return undefined
   return { every: everyMs, max: Math.max(everyMs, maxMs) }
 }

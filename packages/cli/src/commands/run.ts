@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 import { readFileSync, statSync } from "node:fs"
-import { Budget, Duration, Output, Pipeline, Plan, Request, Runner } from "@peel/core"
+import { Budget, Output, Pipeline, Plan, Request, Runner, Units } from "@peel/core"
 import { Observe, Progress } from "@peel/observability"
 import { Deferred, Effect, Result, Semaphore, Stream } from "effect"
 import { costOf, ExitCode, jsonOf, printProblems, rowOf, streamedTable, table } from "../output.ts"
@@ -180,7 +180,7 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
     )
     return ExitCode.usage
   }
-  const drainTimeoutMs = Duration.parseMillis(options.drainTimeout ?? defaultDrainTimeout)
+  const drainTimeoutMs = Units.parseMillis(options.drainTimeout ?? defaultDrainTimeout)
   if (drainTimeoutMs === undefined) {
     process.stderr.write(
       `peel run: --drain-timeout must be a duration such as 500ms, 30s or 2m (got "${options.drainTimeout}")\n`,
@@ -265,7 +265,7 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
       const several = bulk || requests.some((request) => (request.n ?? 1) > 1)
       // The work journal (bulk runs and batch work): resume and totals across runs, batch jobs. Batch
       // requests go to jobs; the rest go their own way in real time.
-      const pollEvery = Duration.parseMillis(options.pollEvery ?? "5s") ?? 5000
+      const pollEvery = Units.parseMillis(options.pollEvery ?? "5s") ?? 5000
       const journaling =
         bulk || requests.some((request) => request.urgency === "batch")
           ? yield* Effect.result(

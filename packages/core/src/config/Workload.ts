@@ -21,33 +21,18 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs"
 import { AspectRatios } from "@peel/contract/Catalog"
-import { DurationMillis } from "@peel/contract/Duration"
 import { ConfigError, ConfigProblem } from "@peel/contract/Errors"
 import { flattenIssues, withFound } from "@peel/contract/Issues"
 import type { ImageRequest } from "@peel/contract/Request"
+import * as Units from "@peel/contract/Units"
 import { Effect, Result, Schema } from "effect"
 import { LineCounter, parseDocument } from "yaml"
 import { locate } from "./internal/yamlPositions.ts"
 
-const sharePattern = /^(\d+(?:\.\d+)?)\s*%$/
+/** @deprecated use `Units.parseShare` from `@peel/contract` (one units parser); kept for one release. @category parsing */
+export const parseShare = Units.parseShare
 
-/** `0.4` or `"40%"` → 0.4; `undefined` when it is neither. @category parsing */
-export const parseShare = (value: number | string): number | undefined => {
-  if (typeof value === "number") return value >= 0 && value <= 1 ? value : undefined
-  const match = sharePattern.exec(value.trim())
-  if (match === null) return undefined
-  const share = Number(match[1]) / 100
-  return share <= 1 ? share : undefined
-}
-
-const Share = Schema.Union([Schema.Number, Schema.String])
-  .check(
-    Schema.makeFilter(
-      (value: number | string) =>
-        parseShare(value) !== undefined || `expected a share: a fraction from 0 to 1 (0.4) or a percentage (40%)`,
-    ),
-  )
-  .annotate({ description: "A share: a fraction from 0 to 1 (0.4) or a percentage (40%)" })
+const Share = Units.Share
 
 /** Shares of some of `keys` (the ones left out have none). */
 const sharesFor = <const Keys extends ReadonlyArray<string>>(keys: Keys) =>
@@ -79,7 +64,7 @@ export const WorkloadFile = Schema.Struct({
   repeats: Schema.optional(
     Schema.Struct({
       share: Share.annotate({ description: "Share of requests that repeat a prompt seen shortly before" }),
-      within: DurationMillis.annotate({ description: "How soon after the first (e.g. 1h)" }),
+      within: Units.DurationMillis.annotate({ description: "How soon after the first (e.g. 1h)" }),
     }),
   ).annotate({ description: "Requests that repeat an earlier prompt (a cache with at least this TTL answers them)" }),
 })

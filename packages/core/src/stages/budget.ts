@@ -12,31 +12,20 @@
  */
 import { resolve } from "node:path"
 import { BudgetExceeded, ConfigError, ConfigProblem } from "@peel/contract/Errors"
+import * as Units from "@peel/contract/Units"
 import { Clock, Effect, Schema } from "effect"
 import { Journal } from "../engine/AttemptJournal.ts"
 import type { Middleware, StageDefinition } from "../engine/Stage.ts"
 import * as Budget from "../spend/Budget.ts"
 
-const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
-const pattern = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/
+/** @deprecated use `Units.parseMillis` from `@peel/contract` (one units parser); kept for one release. @category parsing */
+export const parseWindow = Units.parseMillis
 
-/** `1d`, `12h`, `30m` → milliseconds. @category parsing */
-export const parseWindow = (text: string): number | undefined => {
-  const match = pattern.exec(text.trim())
-  return match === null ? undefined : Number(match[1]) * units[match[2]!]!
-}
-
-const Window = Schema.String.pipe(
-  Schema.check(
-    Schema.makeFilter(
-      (text: string) => (parseWindow(text) ?? 0) > 0 || `expected a window such as 1d, 12h or 30m, got "${text}"`,
-    ),
-  ),
-).annotate({ description: "A window length: 1d (a UTC day), 12h, 30m" })
+const oneDay = 86_400_000
 
 const Config = Schema.Struct({
   limit: Schema.Number.check(Schema.isGreaterThan(0)).annotate({ description: "Most USD spent per window" }),
-  window: Schema.optional(Window).annotate({
+  window: Schema.optional(Units.Window).annotate({
     description: "Window length; windows are aligned to the epoch, so 1d is a UTC day (default 1d)",
   }),
   store: Schema.optional(Schema.Literals(["memory", "file"])).annotate({
@@ -97,7 +86,7 @@ export const budget: StageDefinition<BudgetConfig> = {
     Effect.gen(function* () {
       const cap: Budget.Cap = {
         limitUsd: config.limit,
-        windowMillis: parseWindow(config.window ?? "1d") ?? units.d!,
+        windowMillis: Units.parseMillis(config.window ?? "1d") ?? oneDay,
       }
       const ledger = yield* Effect.acquireRelease(
         Effect.try({

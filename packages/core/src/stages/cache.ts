@@ -17,34 +17,16 @@
 import { resolve } from "node:path"
 import type { Attempt } from "@peel/contract/Attempt"
 import { findModel } from "@peel/contract/Catalog"
-import { DurationMillis } from "@peel/contract/Duration"
 import { ConfigError, ConfigProblem, type PipelineError } from "@peel/contract/Errors"
+import * as Units from "@peel/contract/Units"
 import { Clock, Effect, Cache as EffectCache, Equal, Exit, Hash, Schema } from "effect"
 import * as Cache from "../cache/Cache.ts"
 import { Journal, type JournalShape, make as makeJournal } from "../engine/AttemptJournal.ts"
 import type { Generated, Handler, Middleware, StageDefinition } from "../engine/Stage.ts"
 import type { Plan } from "../plan/Plan.ts"
 
-const units: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }
-const bytePattern = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)$/
-
-/** `512MB`, `2GB`, `100KiB` → bytes. @category parsing */
-export const parseBytes = (text: string): number | undefined => {
-  const match = bytePattern.exec(text.trim())
-  return match === null ? undefined : Math.floor(Number(match[1]) * units[match[2]!]!)
-}
-
-const ByteSize = Schema.Union([
-  Schema.Int.check(Schema.isGreaterThan(0)),
-  Schema.String.pipe(
-    Schema.check(
-      Schema.makeFilter(
-        (text: string) =>
-          parseBytes(text) !== undefined || `expected a size such as 512MB, 2GB or 100KiB, got "${text}"`,
-      ),
-    ),
-  ),
-]).annotate({ description: "A size in bytes, or with a unit: 512MB, 2GB, 100KiB" })
+/** @deprecated use `Units.parseBytes` from `@peel/contract` (one units parser); kept for one release. @category parsing */
+export const parseBytes = Units.parseBytes
 
 /** Defaults. @category defaults */
 export const defaults = {
@@ -62,10 +44,10 @@ const Config = Schema.Struct({
   path: Schema.optional(Schema.String).annotate({
     description: "The cache folder for store: file, relative to the pipeline file (e.g. ../.peel/cache)",
   }),
-  ttl: Schema.optional(DurationMillis).annotate({
+  ttl: Schema.optional(Units.DurationMillis).annotate({
     description: "How long an image is served from the cache after it was made (default 1h)",
   }),
-  maxSize: Schema.optional(ByteSize).annotate({
+  maxSize: Schema.optional(Units.ByteSizeInput).annotate({
     description: "Most image bytes kept; least recently used entries are evicted (default 256MB memory, 2GB file)",
   }),
   maxEntries: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))).annotate({
@@ -79,9 +61,6 @@ const Config = Schema.Struct({
 
 /** The cache stage's configuration. @category model */
 export type CacheConfig = typeof Config.Type
-
-const bytesOf = (size: number | string | undefined, fallback: number): number =>
-  size === undefined ? fallback : typeof size === "number" ? size : (parseBytes(size) ?? fallback)
 
 /** The TTL a decoded `cache` block configures (for estimates: does a repeat within an hour hit?). @category config */
 export const ttlOf = (config: unknown): number => (config as CacheConfig).ttl ?? defaults.ttlMillis
@@ -238,7 +217,7 @@ export const cache: StageDefinition<CacheConfig> = {
       if (config.store === "file") {
         const directory = resolve(context.pipelineDir, config.path ?? ".peel/cache")
         try {
-          store = Cache.fileStore({ directory, maxBytes: bytesOf(config.maxSize, defaults.fileMaxBytes) })
+          store = Cache.fileStore({ directory, maxBytes: Units.bytesOf(config.maxSize, defaults.fileMaxBytes) })
         } catch (error) {
           return yield* new ConfigError({
             file: context.pipelineFile,
@@ -255,7 +234,7 @@ export const cache: StageDefinition<CacheConfig> = {
         }
       } else {
         store = Cache.memoryStore({
-          maxBytes: bytesOf(config.maxSize, defaults.memoryMaxBytes),
+          maxBytes: Units.bytesOf(config.maxSize, defaults.memoryMaxBytes),
           maxEntries: config.maxEntries ?? defaults.memoryMaxEntries,
         })
       }

@@ -12,7 +12,6 @@
  */
 
 import type { Channel, ChannelImage, ChannelRequest } from "@peel/contract/Channel"
-import { DurationMillis } from "@peel/contract/Duration"
 import {
   type ChannelError,
   isChannelError,
