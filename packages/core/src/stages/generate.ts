@@ -23,6 +23,7 @@ import {
 } from "@peel/contract/Errors"
 import { inspectImage } from "@peel/contract/Image"
 import { attemptCost } from "@peel/contract/Pricing"
+import { DurationMillis } from "@peel/contract/Units"
 import { Cause, Clock, Effect, Exit, Fiber, Schema } from "effect"
 import { Journal } from "../engine/AttemptJournal.ts"
 import type { Generated, Handler, StageContext, StageDefinition } from "../engine/Stage.ts"
