@@ -3,7 +3,7 @@
  * bytes and entries, corruption detected and refetched, coalescing of identical requests in flight,
  * placeholders/failures never stored, and the key (normalised prompt, model family, size, ratio).
  */
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit, Fiber } from "effect"
@@ -77,13 +77,22 @@ describe("cache stage", () => {
   })
 
   it("coalesces identical requests in flight: ten at once make one call, each gets the image", async () => {
+    // TestClock: the one call (20 ms) cannot finish before every request has asked, however busy the machine.
     const results = await Effect.runPromise(
       withRunner(pipelineFile("{ store: memory }"), (runner) =>
-        Effect.all(
-          Array.from({ length: 10 }, (_, index) => runner.run({ prompt: "a lighthouse", id: `light-${index}` })),
-          { concurrency: "unbounded" },
-        ),
-      ),
+        Effect.gen(function* () {
+          const fiber = yield* Effect.forkChild(
+            Effect.all(
+              Array.from({ length: 10 }, (_, index) => runner.run({ prompt: "a lighthouse", id: `light-${index}` })),
+              { concurrency: "unbounded" },
+            ),
+          )
+          yield* TestClock.adjust("1 millis")
+          expect(calls()).toBe(1)
+          yield* TestClock.adjust("20 millis")
+          return yield* Fiber.join(fiber)
+        }),
+      ).pipe(Effect.provide(TestClock.layer())),
     )
     expect(calls()).toBe(1)
     expect(results.filter((result) => !result.cached)).toHaveLength(1)
@@ -92,17 +101,20 @@ describe("cache stage", () => {
   })
 
   it("a waiter whose leader went away still gets the image, and carries the call's cost", async () => {
+    // TestClock: the leader's call (100 ms) is still running when the leader is interrupted.
     const [leader, follower] = await Effect.runPromise(
       withRunner(pipelineFile("{ store: memory }", [], 100), (runner) =>
         Effect.gen(function* () {
           const first = yield* Effect.forkChild(runner.run({ prompt: "a comet", id: "leader" }))
-          yield* Effect.sleep(10)
+          yield* TestClock.adjust("10 millis")
+          expect(calls()).toBe(1)
           const second = yield* Effect.forkChild(runner.run({ prompt: "a comet", id: "follower" }))
-          yield* Effect.sleep(10)
+          yield* TestClock.adjust("10 millis")
           yield* Fiber.interrupt(first)
+          yield* TestClock.adjust("100 millis")
           return [yield* Fiber.await(first), yield* Fiber.join(second)] as const
         }),
-      ),
+      ).pipe(Effect.provide(TestClock.layer())),
     )
     expect(Exit.isFailure(leader)).toBe(true)
     expect(calls()).toBe(1)
@@ -215,6 +227,15 @@ describe("memory store", () => {
 })
 
 describe("file store", () => {
+  /** Move every entry's use time `millis` into the past: what waiting would do, without the wait. */
+  const olderBy = (directory: string, millis: number) => {
+    for (const shard of readdirSync(directory))
+      for (const name of readdirSync(join(directory, shard))) {
+        const path = join(directory, shard, name)
+        const used = new Date(statSync(path).mtimeMs - millis)
+        utimesSync(path, used, used)
+      }
+  }
   const key = (n: number) => n.toString(16).padStart(64, "0")
   const entry = {
     bytes: png,
@@ -291,8 +312,9 @@ describe("file store", () => {
       Effect.gen(function* () {
         for (let n = 1; n <= 10; n++) {
           yield* store.set(key(n), entry)
-          // Touch an old entry now and then: recently used entries survive.
-          yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 5)))
+          // Time passes (every file on disk made a second older, instead of waiting), then an old entry is
+          // touched: recently used entries survive.
+          olderBy(directory, 1_000)
           yield* store.get(key(1))
         }
       }),

@@ -53,12 +53,12 @@ describe("Output.open", () => {
     expect(error.message).toContain("not a folder")
   })
 
-  it("fails, promptly, for a path under /proc (Node's recursive mkdir never returns there)", async () => {
-    const started = performance.now()
+  // Node's recursive mkdir never returns for /proc/xyz: answering at all (within the test's generous
+  // bound, not a stopwatch) is the check.
+  it("fails, rather than hanging, for a path under /proc (Node's recursive mkdir never returns there)", async () => {
     const error = await failureOf(Output.open("/proc/xyz"))
     expect(error.message).toBe("cannot use /proc/xyz as the output folder: it cannot be created there")
-    expect(performance.now() - started).toBeLessThan(2_000)
-  })
+  }, 30_000)
 
   it("fails for a folder it cannot write", async () => {
     // Root ignores permission bits, so root gets a folder nobody may write instead.

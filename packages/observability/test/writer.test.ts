@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Result } from "effect"
-import { describe, expect, it } from "vitest"
+import { describe, expect, it, vi } from "vitest"
 import * as CallLog from "../src/CallLog.ts"
 import * as Writer from "../src/Writer.ts"
 
@@ -15,6 +15,10 @@ const line = (n: number, pad = 0): CallLog.CallLogLine => ({
   runId: `run-${n}${"x".repeat(pad)}`,
   event: "start",
 })
+
+/** The log file's size and identity (rotation renames it and starts a new one). */
+const onDisk = (path: string) =>
+  existsSync(path) ? { size: statSync(path).size, inode: statSync(path).ino } : { size: 0, inode: -1 }
 
 const decodeAll = (text: string) => {
   const lines = text.split("\n")
@@ -47,7 +51,11 @@ describe("Writer", () => {
     writeFileSync(path, `${CallLog.encode(line(1))}\n{"type":"attempt","time":"2026-`)
     const writer = Writer.open({ path, flushIntervalMs: 10, handleSignals: false })
     writer.write(line(2))
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    // Not closed: only the interval can write the line. Wait for it to appear (however busy the machine is).
+    await vi.waitFor(() => expect(CallLog.parse(readFileSync(path, "utf8"), path).lines).toHaveLength(2), {
+      timeout: 10_000,
+      interval: 10,
+    })
     const text = readFileSync(path, "utf8")
     const parsed = CallLog.parse(text, path)
     expect(parsed.lines).toHaveLength(2)
@@ -80,7 +88,15 @@ describe("Writer", () => {
         stdio: ["ignore", "pipe", "inherit"],
       })
       await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()))
-      await new Promise((resolve) => setTimeout(resolve, 50 + round * 40))
+      // Kill it mid-stream at a different point each round: once the log has grown by round × 40 KB (or rotated).
+      const before = onDisk(path)
+      await vi.waitFor(
+        () => {
+          const now = onDisk(path)
+          expect(now.size >= before.size + round * 40_000 || now.inode !== before.inode).toBe(true)
+        },
+        { timeout: 20_000, interval: 5 },
+      )
       child.kill("SIGKILL")
       await new Promise((resolve) => child.once("close", resolve))
     }
