@@ -39,6 +39,7 @@ export {
   type PromiseRunner,
 } from "./facade/PromiseFacade.ts"
 export * as Output from "./output/Output.ts"
+export * as Identity from "./plan/Identity.ts"
 export * as Inputs from "./plan/Inputs.ts"
 export * as Plan from "./plan/Plan.ts"
 export * as Runner from "./runner/Runner.ts"

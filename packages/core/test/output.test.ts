@@ -97,6 +97,7 @@ describe("OutputDirectory", () => {
     expect(JSON.parse(readFileSync(`${file}.json`, "utf8"))).toEqual({
       id: "cover",
       requestHash: "hash-a",
+      identity: "peel-identity/1",
       mimeType: "image/png",
       bytes: png.length,
     })

@@ -607,8 +607,12 @@ export const bulkRun = (options: {
     const batch: Array<Request.ImageRequest> = []
     const fresh: Array<{ key: WorkJournal.RequestKey; request: Request.ImageRequest; plan: unknown }> = []
     let unbatched = 0
+    // Each request's journal key holds its identity, which needs its plan: made once here and reused.
+    const keyed = new Map<Request.ImageRequest, WorkJournal.RequestKey>()
+    const keyFor = (request: Request.ImageRequest) => keyed.get(request) ?? BatchWork.keyOf(request)
     for (const request of options.requests) {
       const planned = yield* Effect.result(options.runner.plan(request))
+      if (Result.isSuccess(planned)) keyed.set(request, BatchWork.keyOf(request, planned.success))
       if (Result.isSuccess(planned) && planned.success.urgency === "batch") {
         batch.push(request)
         continue
@@ -617,7 +621,7 @@ export const bulkRun = (options: {
       if (Result.isSuccess(planned)) {
         if (planned.success.adjustments.some((adjustment) => adjustment.field === "urgency")) unbatched += 1
         fresh.push({
-          key: BatchWork.keyOf(request),
+          key: keyFor(request),
           request,
           plan: Plan.toJson(planned.success, options.runner.channels),
         })
@@ -668,7 +672,7 @@ export const bulkRun = (options: {
     const waitBatch = (poll: { readonly every: number; readonly max: number }) =>
       batchKeys.length === 0 ? journal.totals([]) : work.wait(batchKeys, poll)
     const record = (outcome: Runner.Outcome): Effect.Effect<void, WorkJournal.JournalError> => {
-      const key = BatchWork.keyOf(outcome.request)
+      const key = keyFor(outcome.request)
       if (outcome._tag === "Done")
         return journal.updateRequest(key, {
           state: "done",
@@ -691,9 +695,9 @@ export const bulkRun = (options: {
         return Effect.asVoid(journal.updateRequest(key, { state: "done", file: outcome.file, addCostUsd: expected }))
       })
     }
-    const keys = options.requests.map(BatchWork.keyOf)
+    const keys = options.requests.map(keyFor)
     const start = (request: Request.ImageRequest) =>
-      Effect.asVoid(journal.updateRequest(BatchWork.keyOf(request), { state: "running" }))
+      Effect.asVoid(journal.updateRequest(keyFor(request), { state: "running" }))
     return {
       realtime,
       batch,

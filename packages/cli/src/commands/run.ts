@@ -315,11 +315,11 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
         if (outcome._tag === "Failed" && !options.json) process.stderr.write(`${outcome.failure.message}\n`)
       }
 
-      // Resume: what is already on disk, by what each request asks for.
+      // Resume: what is already on disk, by each request's identity (what determines its image).
       const todo: Array<Request.ImageRequest> = []
       for (const request of realtimeRequests) {
         const id = Runner.requestId(request)
-        const found = out.lookup(id, Output.requestHash(request))
+        const found = yield* runner.lookup(request)
         if (found._tag === "Current") {
           const skipped: Runner.Outcome = { _tag: "Skipped", request, id, file: found.file }
           if (journal !== undefined) yield* journal.record(skipped)

@@ -2,10 +2,11 @@
  * The image cache behind the `cache` stage: a key that names what shapes the image, stores that hold
  * images by key, and the envelope that lets any byte store prove an entry is whole before it is served.
  *
- * - {@link keyOf}: SHA-256 of the canonical request — whitespace-normalised prompt, model **family**
- *   (aliases and retired ids of one model share entries), size, aspect ratio, and (contract v2) the
- *   reference images' hashes, seed, provider options and image-only. Nothing else (id, use, priority)
- *   changes the image, so nothing else is in the key.
+ * - {@link keyOf}: the request identity (`plan/Identity.ts`, which lists what every derived key holds)
+ *   with the model replaced by its **family** (aliases and retired ids of one model share entries): the
+ *   whitespace-normalised prompt, size, aspect ratio, reference images by content, seed, provider options,
+ *   image-only and variant. Nothing else (id, use, priority, the serving channel) changes the image, so
+ *   nothing else is in the key.
  * - {@link ImageStore}: what the stage reads and writes. Two ship: {@link memoryStore} (LRU with an
  *   entry and a byte bound) and {@link fileStore} (content-addressed files, atomic writes, bounded with
  *   eviction, safe with several processes sharing the folder). Any `effect/persistence` `KeyValueStore`
@@ -33,7 +34,7 @@ import type { ChannelRequest } from "@peel/contract/Channel"
 import { type ImageInfo, inspectImage } from "@peel/contract/Image"
 import { Clock, Effect, Result, Schema } from "effect"
 import { KeyValueStore } from "effect/persistence"
-import { normalizePrompt } from "../internal/hash.ts"
+import { hashParts, partsOf } from "../internal/identity.ts"
 
 /** One cached image and what made it. @category model */
 export interface Entry {
@@ -71,38 +72,14 @@ export interface ImageStore {
 const sha256 = (data: Uint8Array | string): string => createHash("sha256").update(data).digest("hex")
 
 /**
- * The cache key of a request: SHA-256 (hex) of everything that shapes the image. A model's aliases and
- * retired ids share a family, so they share entries.
+ * The cache key of a request: the request identity's parts (`plan/Identity.ts`, which lists what every
+ * derived key holds) with the model replaced by its **family** — a model's aliases and retired ids share
+ * entries — hashed under its own tag, `peel-cache/1` (keys written by earlier versions stay valid).
  *
  * @category key
  */
 export const keyOf = (request: ChannelRequest): string =>
-  sha256(
-    JSON.stringify([
-      "peel-cache/1",
-      normalizePrompt(request.prompt),
-      findModel(request.model)?.family ?? request.model,
-      request.size,
-      request.aspectRatio,
-      (request.images ?? []).map((image) => [image.mimeType, sha256(image.bytes)]),
-      request.seed ?? null,
-      request.providerOptions === undefined ? null : canonicalJson(request.providerOptions),
-      request.imageOnly === true,
-      request.variant ?? null,
-    ]),
-  )
-
-/** JSON with object keys sorted, so `{a, b}` and `{b, a}` hash alike. */
-const canonicalJson = (value: unknown): unknown => {
-  if (Array.isArray(value)) return value.map(canonicalJson)
-  if (typeof value === "object" && value !== null)
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((key) => [key, canonicalJson((value as Record<string, unknown>)[key])]),
-    )
-  return value
-}
+  hashParts("peel-cache/1", partsOf(request, findModel(request.model)?.family ?? request.model))
 
 // ---------------------------------------------------------------------------------------------------
 // the integrity envelope: one JSON header line, then the image bytes

@@ -1,10 +1,11 @@
 /**
  * The output folder: where images land, and what each one was made from. {@link open} proves the folder
  * usable before anything is paid for (created if missing, a probe file written and removed, stale
- * temporary files of a crashed run removed, existing images indexed with one `readdir`), then
- * {@link OutputDirectory.write} saves each image atomically and records the request it answers in a
- * sidecar, `<id>.<ext>.json`, so a re-run can tell an image that is still current from one whose request
- * changed ({@link OutputDirectory.lookup}).
+ * temporary files of a crashed run removed), then {@link OutputDirectory.write} saves each image atomically
+ * and records the request identity it answers (`Identity.of(plan)`) in a sidecar, `<id>.<ext>.json`, so a
+ * re-run can tell an image that is still current from one whose request changed
+ * ({@link OutputDirectory.lookup}, read live from the folder: another process writing the same folder is
+ * seen).
  *
  * Why a sidecar per image rather than one manifest: each record is written atomically on its own
  * (temporary file + rename), so concurrent writers — fibers, or two processes sharing a folder — never
@@ -20,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import { readFileSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { mkdir, readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { basename, dirname, join } from "node:path"
@@ -28,6 +29,7 @@ import { OutputError } from "@peel/contract/Errors"
 import type { ImageRequest } from "@peel/contract/Request"
 import { Clock, Effect } from "effect"
 import { hashOf, normalizePrompt } from "../internal/hash.ts"
+import { version as identityVersion } from "../internal/identity.ts"
 
 /** No image exists for the id. @category models */
 export interface Missing {
@@ -53,8 +55,14 @@ export type Lookup = Missing | Current | Changed
 /** @category models */
 export interface OutputDirectory {
   readonly dir: string
-  /** What already exists for this id: Missing; Current (made from the same request hash); Changed (a file exists for this id but was made from a different request). */
-  readonly lookup: (id: string, requestHash: string) => Lookup
+  /**
+   * What exists for this id now (read from the folder on each call, so another process's writes are
+   * seen): Missing; Current (made from the same request identity — `Identity.of(plan)` — or with no
+   * record); Changed (a file exists for this id but was made from a different request, or is a
+   * placeholder). A record written before the identity is compared with `legacy`, the old
+   * {@link requestHash} of the request, when given.
+   */
+  readonly lookup: (id: string, identity: string, legacy?: string) => Lookup
   /**
    * Write the image atomically, then its record (`<file>.json`), and return the final path. When the
    * image cannot be written, its bytes go to a rescue folder and the failure is an {@link OutputRescued}
@@ -97,9 +105,11 @@ export const rescuedTo = (error: unknown): string | undefined => {
 }
 
 /**
- * The hash of what a request asks for: normalised prompt, model, size, aspect ratio, use and priority.
- * Two requests with the same hash ask for the same image.
+ * The hash output records held before the request identity: normalised prompt, model, size, aspect
+ * ratio, use and priority as written. It misses the seed, reference images, provider options and more,
+ * so it is no longer written: records hold `Identity.of(plan)`, and this hash only reads older records.
  *
+ * @deprecated use `Identity.of(plan)` (`@peel/core` `Identity`); kept to read records written before it.
  * @category hashing
  */
 export const requestHash = (request: ImageRequest): string =>
@@ -263,7 +273,7 @@ export const open = (dir: string): Effect.Effect<OutputDirectory, OutputError> =
     const names = yield* attempt(() => readdir(dir))
     const now = yield* Clock.currentTimeMillis
     yield* Effect.promise(() => removeStale(dir, names, now))
-    return makeDirectory(dir, names)
+    return makeDirectory(dir)
   }).pipe(
     Effect.timeoutOrElse({
       duration: openTimeoutMs,
@@ -276,72 +286,68 @@ export const open = (dir: string): Effect.Effect<OutputDirectory, OutputError> =
 interface Recorded {
   readonly hash: string
   readonly placeholder: boolean
+  /** Written before the request identity: `hash` is the old request hash ({@link requestHash}). */
+  readonly legacy?: boolean | undefined
 }
 
-const makeDirectory = (dir: string, names: ReadonlyArray<string>): OutputDirectory => {
-  /** id → image file names (one id may have images of several types). */
-  const images = new Map<string, Array<string>>()
-  const records = new Set<string>()
-  for (const name of names) {
-    if (name.endsWith(recordSuffix)) {
-      records.add(name)
-      continue
-    }
-    const match = imageName.exec(name)
-    if (match === null) continue
-    const known = images.get(match[1]!)
-    if (known === undefined) images.set(match[1]!, [name])
-    else known.push(name)
-  }
-  /** What the record of an image file says; undefined when it has no readable record. */
-  const recorded = new Map<string, Recorded | undefined>()
-  const recordOfName = (name: string): Recorded | undefined => {
-    if (recorded.has(name)) return recorded.get(name)
-    let found: Recorded | undefined
-    if (records.has(`${name}${recordSuffix}`)) {
-      try {
-        const value = JSON.parse(readFileSync(join(dir, `${name}${recordSuffix}`), "utf8")) as {
-          requestHash?: unknown
-          placeholder?: unknown
-        }
-        found =
-          typeof value.requestHash === "string"
-            ? { hash: value.requestHash, placeholder: value.placeholder === true }
-            : undefined
-      } catch {
-        found = undefined
-      }
-    }
-    recorded.set(name, found)
-    return found
-  }
+/** Image types an id may have been written as, in the order a lookup reports them. */
+const imageExtensions = ["png", "jpg", "webp", "gif", "bin"] as const
 
-  const lookup = (id: string, requestHash: string): Lookup => {
-    const found = images.get(id)
-    if (found === undefined || found.length === 0) return { _tag: "Missing" }
-    const entries = found.map((name) => [join(dir, name), recordOfName(name)] as const)
-    const current =
-      entries.find(([, record]) => record?.hash === requestHash && !record.placeholder) ??
-      entries.find(([, record]) => record === undefined)
-    if (current !== undefined) return { _tag: "Current", file: current[0] }
-    const placeholder = entries.find(([, record]) => record?.hash === requestHash)
-    if (placeholder !== undefined) return { _tag: "Changed", file: placeholder[0], placeholder: true }
-    return { _tag: "Changed", file: entries[0]![0] }
+/** What the record beside an image says; undefined when it has none or it cannot be read. */
+const readRecord = (file: string): Recorded | undefined => {
+  let text: string
+  try {
+    text = readFileSync(`${file}${recordSuffix}`, "utf8")
+  } catch {
+    return undefined
   }
+  try {
+    const value = JSON.parse(text) as { requestHash?: unknown; placeholder?: unknown; identity?: unknown }
+    if (typeof value.requestHash !== "string") return undefined
+    return {
+      hash: value.requestHash,
+      placeholder: value.placeholder === true,
+      ...(value.identity === identityVersion ? {} : { legacy: true }),
+    }
+  } catch {
+    return undefined
+  }
+}
 
-  const remember = (id: string, name: string, record: Recorded | undefined) => {
-    const known = images.get(id)
-    if (known === undefined) images.set(id, [name])
-    else if (!known.includes(name)) known.unshift(name)
-    recorded.set(name, record)
-    if (record !== undefined) records.add(`${name}${recordSuffix}`)
+/**
+ * What exists for `id` in `dir` right now — read from the files on every call, so images and records
+ * another process wrote into the same folder are seen. An image is current when its record holds
+ * `identity` (or, for a record written before the identity, `legacy` — the old request hash — when given),
+ * or when it has no readable record.
+ *
+ * @category lookup
+ */
+export const lookupIn = (dir: string, id: string, identity: string, legacy?: string): Lookup => {
+  const entries: Array<readonly [string, Recorded | undefined]> = []
+  for (const extension of imageExtensions) {
+    const file = join(dir, `${id}.${extension}`)
+    if (existsSync(file)) entries.push([file, readRecord(file)])
   }
+  if (entries.length === 0) return { _tag: "Missing" }
+  const matches = (record: Recorded) => record.hash === (record.legacy === true ? (legacy ?? identity) : identity)
+  const current =
+    entries.find(([, record]) => record !== undefined && matches(record) && !record.placeholder) ??
+    entries.find(([, record]) => record === undefined)
+  if (current !== undefined) return { _tag: "Current", file: current[0] }
+  const placeholder = entries.find(([, record]) => record !== undefined && matches(record))
+  if (placeholder !== undefined) return { _tag: "Changed", file: placeholder[0], placeholder: true }
+  return { _tag: "Changed", file: entries[0]![0] }
+}
+
+const makeDirectory = (dir: string): OutputDirectory => {
+  const lookup = (id: string, identity: string, legacy?: string): Lookup => lookupIn(dir, id, identity, legacy)
 
   const recordOf = (id: string, record: Recorded, bytes: Uint8Array, mimeType: string): Uint8Array =>
     new TextEncoder().encode(
       `${JSON.stringify({
         id,
         requestHash: record.hash,
+        identity: identityVersion,
         mimeType,
         bytes: bytes.length,
         ...(record.placeholder ? { placeholder: true } : {}),
@@ -389,12 +395,10 @@ const makeDirectory = (dir: string, names: ReadonlyArray<string>): OutputDirecto
       Effect.catch((failure) => rescue(id, entry, bytes, mimeType, failure)),
       Effect.andThen(
         writeAtomically(record, recordOf(id, entry, bytes, mimeType)).pipe(
-          Effect.tap(() => Effect.sync(() => remember(id, name, entry))),
           // The image is safe; without its record it counts as current. A record from an older request
           // must not outlive it, or the next run would think the new image stale.
           Effect.catch((failure) =>
             Effect.promise(() => rm(record, { force: true }).catch(() => undefined)).pipe(
-              Effect.andThen(Effect.sync(() => remember(id, name, undefined))),
               Effect.andThen(Effect.logWarning(`${failure.message} (the image itself was saved)`)),
             ),
           ),

@@ -32,6 +32,7 @@ import {
   type StageContext,
 } from "../engine/Stage.ts"
 import * as Output from "../output/Output.ts"
+import * as Identity from "../plan/Identity.ts"
 import * as Inputs from "../plan/Inputs.ts"
 import * as Plan from "../plan/Plan.ts"
 import { makeHandler } from "../stages/generate.ts"
@@ -106,6 +107,12 @@ export interface RunnerShape {
   readonly plan: (request: ImageRequest) => Effect.Effect<Plan.Plan, InvalidRequest>
   /** Run one request through the pipeline. */
   readonly run: (request: ImageRequest) => Effect.Effect<ImageResult, RunFailure>
+  /**
+   * What the output folder holds for a request, by its identity (`Identity.of(plan)`: the request is
+   * planned, its reference images read); Missing when the runner writes no files or the request cannot be
+   * planned.
+   */
+  readonly lookup: (request: ImageRequest) => Effect.Effect<Output.Lookup>
   /** Run many, at most `concurrency` at once; results in completion order. */
   readonly runAll: (
     requests: Stream.Stream<ImageRequest> | Iterable<ImageRequest>,
@@ -215,15 +222,10 @@ export const make = Effect.fn("Runner.make")(function* (
   }
 
   const runWith = (request: ImageRequest, id: string): Effect.Effect<ImageResult, RunFailure> =>
-    Effect.flatMap(imagesOf(request, id), (images) => runPlanned(request, id, images))
+    Effect.flatMap(imagesOf(request, id), (images) => runPlanned(id, planOf(request, id, images)))
 
-  const runPlanned = (
-    request: ImageRequest,
-    id: string,
-    images: ReadonlyArray<ReferenceImage> | InvalidRequest,
-  ): Effect.Effect<ImageResult, RunFailure> =>
+  const runPlanned = (id: string, planned: Plan.Plan | InvalidRequest): Effect.Effect<ImageResult, RunFailure> =>
     Effect.flatMap(Clock.currentTimeMillis, (startedAt) => {
-      const planned = planOf(request, id, images)
       const plan = planned instanceof InvalidRequest ? undefined : planned
       const journal = makeJournal(
         startedAt,
@@ -261,7 +263,7 @@ export const make = Effect.fn("Runner.make")(function* (
             Effect.uninterruptible(
               output.write(
                 plan.id,
-                Output.requestHash(request),
+                Identity.of(plan),
                 done.image.bytes,
                 done.info.mimeType,
                 done.placeholder ? { placeholder: true } : undefined,
@@ -280,22 +282,43 @@ export const make = Effect.fn("Runner.make")(function* (
       Effect.withSpan("Runner.run", undefined, { captureStackTrace: false }),
     )
 
+  /** The request's plan and what its output folder holds for it, by the request identity. */
+  const planAndLookup = (
+    request: ImageRequest,
+    id: string,
+  ): Effect.Effect<{ readonly planned: Plan.Plan | InvalidRequest; readonly found: Output.Lookup }> =>
+    Effect.map(imagesOf(request, id), (images) => {
+      const planned = planOf(request, id, images)
+      const found: Output.Lookup =
+        output === undefined || planned instanceof InvalidRequest
+          ? { _tag: "Missing" }
+          : output.lookup(id, Identity.of(planned), Output.requestHash(request))
+      return { planned, found }
+    })
+
+  // Resume: an image is skipped when the folder holds one made from the same identity — which needs the
+  // plan (reference images read once, here, and the plan reused to make it otherwise).
   const runOne = (request: ImageRequest): Effect.Effect<Outcome> => {
     const id = Plan.requestId(request)
-    if (output !== undefined) {
-      const found = output.lookup(id, Output.requestHash(request))
-      if (found._tag === "Current") return Effect.succeed({ _tag: "Skipped", request, id, file: found.file })
-    }
-    return Effect.exit(runWith(request, id)).pipe(
-      Effect.flatMap((exit): Effect.Effect<Outcome> => {
-        if (Exit.isSuccess(exit)) return Effect.succeed({ _tag: "Done", request, result: exit.value })
-        const failure = Cause.findErrorOption(exit.cause)
-        return failure._tag === "Some"
-          ? Effect.succeed({ _tag: "Failed", request, failure: failure.value })
-          : Effect.failCause(exit.cause as Cause.Cause<never>)
-      }),
+    return planAndLookup(request, id).pipe(
+      Effect.flatMap(({ planned, found }) =>
+        found._tag === "Current"
+          ? Effect.succeed<Outcome>({ _tag: "Skipped", request, id, file: found.file })
+          : Effect.exit(runPlanned(id, planned)).pipe(
+              Effect.flatMap((exit): Effect.Effect<Outcome> => {
+                if (Exit.isSuccess(exit)) return Effect.succeed({ _tag: "Done", request, result: exit.value })
+                const failure = Cause.findErrorOption(exit.cause)
+                return failure._tag === "Some"
+                  ? Effect.succeed({ _tag: "Failed", request, failure: failure.value })
+                  : Effect.failCause(exit.cause as Cause.Cause<never>)
+              }),
+            ),
+      ),
     )
   }
+
+  const lookup = (request: ImageRequest): Effect.Effect<Output.Lookup> =>
+    Effect.map(planAndLookup(request, Plan.requestId(request)), ({ found }) => found)
 
   const runAll: RunnerShape["runAll"] = (requests, runOptions = {}) => {
     const stream = Stream.isStream(requests) ? requests : Stream.fromIterable(requests)
@@ -314,7 +337,7 @@ export const make = Effect.fn("Runner.make")(function* (
     })
   }
 
-  return { pipeline, channels, warnings, plan, run, runAll }
+  return { pipeline, channels, warnings, plan, run, runAll, lookup }
 })
 
 /**

@@ -28,6 +28,7 @@ import { attemptCost } from "@peel/contract/Pricing"
 import type { ImageRequest } from "@peel/contract/Request"
 import { Effect, Schedule } from "effect"
 import { type OutputDirectory, requestHash } from "../output/Output.ts"
+import * as Identity from "../plan/Identity.ts"
 import * as Plan from "../plan/Plan.ts"
 import type { RunnerShape } from "../runner/Runner.ts"
 import {
@@ -100,11 +101,14 @@ export interface BatchWorkShape {
   ) => Effect.Effect<Totals, JournalError>
 }
 
-/** The key of a request: its id and request hash. @category ids */
-export const keyOf = (request: ImageRequest): RequestKey => ({
-  id: Plan.requestId(request),
-  hash: requestHash(request),
-})
+/**
+ * The key of a request: its id and its request identity (`Identity.journalKey(plan)`). Without its plan
+ * (a request that cannot be planned, which no job ever holds) the hash is the old request hash.
+ *
+ * @category ids
+ */
+export const keyOf = (request: ImageRequest, plan?: Plan.Plan): RequestKey =>
+  plan === undefined ? { id: Plan.requestId(request), hash: requestHash(request) } : Identity.journalKey(plan)
 
 /** A fresh job key; the job's display name upstream is `peel-<key>`. @category ids */
 export const newJobKey = (): string => `${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`
@@ -148,9 +152,9 @@ export const make = (options: Options): BatchWorkShape => {
       const refused: Array<{ id: string; reason: string }> = []
       const fresh: Array<{ key: RequestKey; request: ImageRequest; plan: unknown }> = []
       for (const request of requests) {
-        const key = keyOf(request)
-        keys.push(key)
         const planned = yield* planOf(request)
+        const key = keyOf(request, typeof planned === "string" ? undefined : planned)
+        keys.push(key)
         if (typeof planned === "string") {
           refused.push({ id: key.id, reason: planned })
           continue
@@ -268,7 +272,7 @@ export const make = (options: Options): BatchWorkShape => {
             createdAt: Date.now(),
             updatedAt: Date.now(),
           }
-          const memberKeys = members.map((plan) => ({ id: plan.id, hash: requestHash(plan.request) }))
+          const memberKeys = members.map((plan) => Identity.journalKey(plan))
           // Journaled before it is sent: a crash from here on is resolved by display name, never by a second job.
           if (!(yield* journal.openJob(job, memberKeys))) {
             emit({
