@@ -132,7 +132,6 @@ const extensions: Readonly<Record<string, string>> = {
 /** The file extension for a MIME type (`bin` for one Peel does not know). @category files */
 export const extensionOf = (mimeType: string): string => extensions[mimeType] ?? "bin"
 
-const imageName = /^([^.].*)\.(png|jpg|webp|gif|bin)$/
 const temporaryName = /^\..*\.peel-tmp$/
 /** A temporary file older than this is left over from a crashed run: a live write takes milliseconds. */
 const staleAfterMs = 60_000
