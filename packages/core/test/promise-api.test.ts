@@ -7,7 +7,7 @@
 import { rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Exit } from "effect"
-import { afterEach, describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it, vi } from "vitest"
 import { createRunner, type Errors, Pipeline, type Runner } from "../src/index.ts"
 import { seen } from "./fixtures/promise-plugin.ts"
 
@@ -99,7 +99,9 @@ describe("the Promise API", () => {
     try {
       const controller = new AbortController()
       const pending = runner.generate(request, { signal: controller.signal })
-      setTimeout(() => controller.abort(), 50)
+      // Abort once the channel's call is in flight (not after a guess at how long that takes).
+      await vi.waitFor(() => expect(seen.requests).toHaveLength(1), { timeout: 20_000, interval: 5 })
+      controller.abort()
       const error = (await pending.catch((thrown: unknown) => thrown)) as Error
       expect(error.name).toBe("AbortError")
       expect(seen.aborted).toBe(1)
@@ -138,12 +140,16 @@ describe("the Promise API", () => {
     const runner = await createRunner(pipelineFile('price: 0.05, fail: "hang"'))
     try {
       const controller = new AbortController()
-      setTimeout(() => controller.abort(), 50)
+      // Abort once both calls are in flight (not after a guess at how long that takes).
+      const inFlight = vi
+        .waitFor(() => expect(seen.requests).toHaveLength(2), { timeout: 20_000, interval: 5 })
+        .finally(() => controller.abort())
       const outcomes: Array<Runner.Outcome> = []
       for await (const outcome of runner.generateAll([request, { ...request, prompt: "an owl" }], {
         signal: controller.signal,
       }))
         outcomes.push(outcome)
+      await inFlight
       expect(outcomes).toEqual([])
       expect(seen.aborted).toBe(2)
     } finally {

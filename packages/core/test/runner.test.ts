@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit, Fiber, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import { afterEach, describe, expect, it } from "vitest"
 import { createRunner, Pipeline, Runner } from "../src/index.ts"
 import * as Fixture from "./fixtures/fixture-plugin.ts"
@@ -162,11 +163,12 @@ describe("Runner", () => {
           const pipeline = yield* Pipeline.load(join(import.meta.dirname, "fixtures", "slow.yaml"), { env: {} })
           const runner = yield* Runner.make(pipeline)
           const fiber = yield* Effect.forkChild(runner.run({ prompt: "slow" }))
-          yield* Effect.sleep(50)
+          // TestClock: 50 ms into the call, well before its 200 ms timeout, however busy the machine.
+          yield* TestClock.adjust("50 millis")
           yield* Fiber.interrupt(fiber)
           return yield* Fiber.await(fiber)
         }),
-      ),
+      ).pipe(Effect.provide(TestClock.layer())),
     )
     expect(Exit.hasInterrupts(exit)).toBe(true)
   })
@@ -177,9 +179,11 @@ describe("Runner", () => {
         Effect.gen(function* () {
           const pipeline = yield* Pipeline.load(join(import.meta.dirname, "fixtures", "slow.yaml"), { env: {} })
           const runner = yield* Runner.make(pipeline)
-          return yield* runner.run({ prompt: "slow", id: "timeout-case" })
+          const fiber = yield* Effect.forkChild(runner.run({ prompt: "slow", id: "timeout-case" }))
+          yield* TestClock.adjust("200 millis")
+          return yield* Fiber.join(fiber)
         }),
-      ).pipe(Effect.exit),
+      ).pipe(Effect.exit, Effect.provide(TestClock.layer())),
     )
     expect(Exit.isFailure(result)).toBe(true)
     if (Exit.isSuccess(result)) return

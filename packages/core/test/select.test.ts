@@ -6,7 +6,8 @@
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
 import { afterEach, describe, expect, it } from "vitest"
 import { Latency, Pipeline, Runner } from "../src/index.ts"
 import * as Fixture from "./fixtures/fixture-plugin.ts"
@@ -64,17 +65,25 @@ describe("select strategies", () => {
   })
 
   it("fastest measures unmeasured channels first, then orders by observed latency", async () => {
+    // On the TestClock: each channel's latency is exactly its delay (80 ms, 5 ms), whatever the machine does.
     const channels = await withRunner(pipeline("fastest"), (runner) =>
       Effect.gen(function* () {
         const used: Array<string> = []
-        for (let index = 0; index < 5; index++)
-          used.push((yield* runner.run({ prompt: `hero ${index}`, use: "hero" })).channel)
+        const latencies: Array<number> = []
+        for (let index = 0; index < 5; index++) {
+          const fiber = yield* Effect.forkChild(runner.run({ prompt: `hero ${index}`, use: "hero" }))
+          yield* TestClock.adjust("100 millis")
+          const result = yield* Fiber.join(fiber)
+          used.push(result.channel)
+          latencies.push(result.latencyMs)
+        }
         const plan = yield* runner.plan({ prompt: "x", use: "hero" })
-        return { used, candidates: plan.candidates }
-      }),
+        return { used, latencies, candidates: plan.candidates }
+      }).pipe(Effect.provide(TestClock.layer())),
     )
     // slow (listed first, unmeasured), then fast (unmeasured), then fast every time.
     expect(channels.used).toEqual(["slow", "fast", "fast", "fast", "fast"])
+    expect(channels.latencies).toEqual([80, 5, 5, 5, 5])
     expect(channels.candidates).toEqual(["fast", "slow"])
   })
 
