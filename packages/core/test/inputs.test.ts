@@ -3,8 +3,11 @@
  * MIME type, bytes; every problem an InvalidRequest naming the image. Downloads go to a real local HTTP
  * server, which is loopback: refused unless the pipeline's `network.allowHosts` lists it.
  */
+import { mkdtempSync, writeFileSync } from "node:fs"
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { it as effectIt } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
@@ -103,6 +106,19 @@ describe("Inputs.loadImages", () => {
     )
     expect(await message([`${url}/huge.png`])).toContain("at most 7.0 MB each")
     expect(await message(["data:image/png,not-base64"])).toContain("a data: URI must be base64")
+  })
+
+  it("reads a path through the FileSystem and names a missing file or a folder", async () => {
+    const folder = import.meta.dirname
+    expect(await message([{ path: join(folder, "no-such.png") }])).toContain(
+      `cannot read ${join(folder, "no-such.png")}: no such file`,
+    )
+    expect(await message([folder])).toContain(`cannot read ${folder}: it is a folder`)
+    const file = join(mkdtempSync(join(tmpdir(), "peel-inputs-")), "fox.png")
+    writeFileSync(file, pngBytes)
+    const exit = await load([file, { path: `file://${file}` }])
+    if (!Exit.isSuccess(exit)) throw new Error(String(exit.cause))
+    expect(exit.value.map((image) => image.bytes)).toEqual([new Uint8Array(pngBytes), new Uint8Array(pngBytes)])
   })
 
   it("never puts a URL's query string or credentials in a message", async () => {

@@ -6,8 +6,8 @@
  *
  * @since 0.1.0
  */
-import { renameSync, rmSync, writeFileSync } from "node:fs"
-import { basename, dirname, join } from "node:path"
+import { basename } from "node:path"
+import { Output } from "@peel/core"
 import { Report, Stats, Summary } from "@peel/observability"
 import { Effect } from "effect"
 import { ExitCode } from "../output.ts"
@@ -38,27 +38,27 @@ export const readLogs = (command: string, files: ReadonlyArray<string>) => {
 }
 
 export const report = (options: ReportOptions): Effect.Effect<number> =>
-  Effect.sync(() => {
+  Effect.suspend(() => {
     const lines = readLogs("report", options.files)
-    if (lines === undefined) return ExitCode.usage
+    if (lines === undefined) return Effect.succeed(ExitCode.usage)
     const summary = Summary.summarize(lines)
     const page = Report.html(summary, {
       ...(options.title === undefined ? {} : { title: options.title }),
       source: options.files.map((file) => basename(file)).join(", "),
     })
-    const temporary = join(dirname(options.out), `.${basename(options.out)}.${process.pid}.tmp`)
-    try {
-      writeFileSync(temporary, page)
-      renameSync(temporary, options.out)
-    } catch (error) {
-      rmSync(temporary, { force: true })
-      process.stderr.write(
-        `peel report: ${options.out}: cannot write it: ${error instanceof Error ? error.message : String(error)}\n`,
-      )
-      return ExitCode.usage
-    }
-    process.stdout.write(
-      `report written to ${options.out} (${summary.requests.total} requests, ${summary.calls} calls, ${Stats.money(summary.spentUsd)})\n`,
+    // The one atomic write (temporary file beside it, then rename): a reader never sees half a page.
+    return Output.writeAtomically(options.out, new TextEncoder().encode(page)).pipe(
+      Effect.match({
+        onFailure: (error) => {
+          process.stderr.write(`peel report: ${error.message}\n`)
+          return ExitCode.usage
+        },
+        onSuccess: () => {
+          process.stdout.write(
+            `report written to ${options.out} (${summary.requests.total} requests, ${summary.calls} calls, ${Stats.money(summary.spentUsd)})\n`,
+          )
+          return ExitCode.ok
+        },
+      }),
     )
-    return ExitCode.ok
   })

@@ -16,24 +16,15 @@
  *
  * @since 0.3.0
  */
-import { createHash, randomBytes } from "node:crypto"
-import {
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  unlinkSync,
-  utimesSync,
-  writeFileSync,
-} from "node:fs"
+import { createHash } from "node:crypto"
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync } from "node:fs"
 import { join } from "node:path"
 import { type AspectRatio, findModel, type Size } from "@peel/contract/Catalog"
 import type { ChannelRequest } from "@peel/contract/Channel"
 import { type ImageInfo, inspectImage } from "@peel/contract/Image"
 import { Clock, Effect, Result, Schema } from "effect"
 import { KeyValueStore } from "effect/persistence"
+import * as Files from "../internal/Files.ts"
 import { hashParts, partsOf } from "../internal/identity.ts"
 
 /** One cached image and what made it. @category model */
@@ -241,7 +232,7 @@ export interface FileOptions {
 }
 
 const keyPattern = /^[0-9a-f]{64}$/
-const tmpSuffix = ".peel-tmp"
+const tmpSuffix = Files.temporarySuffix
 const staleTmpMillis = 60 * 60 * 1000
 
 const codeOf = (error: unknown): string | undefined => (error as { code?: unknown } | null)?.code as string | undefined
@@ -356,22 +347,27 @@ export const fileKeyValueStore = (
         data === undefined ? undefined : Buffer.from(data).toString("utf8"),
       ),
     getUint8Array: (key) => checked("getUint8Array", key, read),
-    set: (key, value) =>
-      checked("set", key, (path) => {
-        const data = typeof value === "string" ? Buffer.from(value, "utf8") : value
+    set: (key, value) => {
+      const data = typeof value === "string" ? Buffer.from(value, "utf8") : value
+      return checked("set", key, (path) => {
         mkdirSync(join(directory, key.slice(0, 2)), { recursive: true })
-        const temporary = `${path}.${process.pid}.${randomBytes(6).toString("hex")}${tmpSuffix}`
-        try {
-          writeFileSync(temporary, data)
-          renameSync(temporary, path)
-        } catch (error) {
-          rmSync(temporary, { force: true })
-          throw error
-        }
-        total += data.length
-        writes += 1
-        if (total > options.maxBytes || writes % rescanEvery === 0) evict()
-      }),
+        return path
+      }).pipe(
+        Effect.flatMap((path) =>
+          Files.writeAtomically(path, data).pipe(
+            Effect.provide(Files.layerNode),
+            Effect.mapError((cause) => kvError("set", key, cause)),
+          ),
+        ),
+        Effect.andThen(
+          checked("set", key, () => {
+            total += data.length
+            writes += 1
+            if (total > options.maxBytes || writes % rescanEvery === 0) evict()
+          }),
+        ),
+      )
+    },
     remove: (key) =>
       checked("remove", key, (path) => {
         try {

@@ -22,12 +22,13 @@
  * @since 0.1.0
  */
 import { existsSync, readFileSync } from "node:fs"
-import { mkdir, readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises"
+import { mkdir, readdir, rm, stat, unlink, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
-import { basename, dirname, join } from "node:path"
+import { dirname, join } from "node:path"
 import { OutputError } from "@peel/contract/Errors"
 import type { ImageRequest } from "@peel/contract/Request"
 import { Clock, Effect } from "effect"
+import * as Files from "../internal/Files.ts"
 import { hashOf, normalizePrompt } from "../internal/hash.ts"
 import { version as identityVersion } from "../internal/identity.ts"
 
@@ -140,7 +141,7 @@ const openTimeoutMs = 10_000
 
 const recordSuffix = ".json"
 
-const codeOf = (error: unknown): string | undefined => (error as { code?: unknown } | null)?.code as string | undefined
+const codeOf = Files.errorCode
 
 /** A file-system failure in words a user can act on. */
 const reasonOf = (error: unknown): string => {
@@ -165,30 +166,18 @@ const reasonOf = (error: unknown): string => {
   }
 }
 
-let temporaryCounter = 0
-const temporaryPath = (path: string): string =>
-  join(dirname(path), `.${basename(path)}.${process.pid}-${++temporaryCounter}.peel-tmp`)
-
 /**
  * Write bytes atomically: a recognisable temporary file (`.<name>.<pid>-<n>.peel-tmp`) in the same
  * folder, then rename, so a reader never sees half an image. The temporary file is removed on failure.
+ * The one atomic write of `internal/Files.ts`, through Node's `FileSystem`.
  *
  * @category files
  */
 export const writeAtomically = (path: string, bytes: Uint8Array): Effect.Effect<void, OutputError> =>
-  Effect.tryPromise({
-    try: async () => {
-      const temporary = temporaryPath(path)
-      try {
-        await writeFile(temporary, bytes)
-        await rename(temporary, path)
-      } catch (error) {
-        await rm(temporary, { force: true }).catch(() => undefined)
-        throw error
-      }
-    },
-    catch: (error) => new OutputError({ path, message: `cannot write ${path}: ${reasonOf(error)}` }),
-  })
+  Files.writeAtomically(path, bytes).pipe(
+    Effect.provide(Files.layerNode),
+    Effect.mapError((error) => new OutputError({ path, message: `cannot write ${path}: ${reasonOf(error)}` })),
+  )
 
 /**
  * `mkdir -p`, one level at a time. Node's recursive mkdir never returns for some paths (`/proc/xyz`

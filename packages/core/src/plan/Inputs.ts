@@ -7,7 +7,6 @@
  * @since 0.3.0
  */
 import { createHash } from "node:crypto"
-import { readFile } from "node:fs/promises"
 import { resolve } from "node:path"
 import type { Channel, ReferenceImage } from "@peel/contract/Channel"
 import { InvalidRequest } from "@peel/contract/Errors"
@@ -15,6 +14,7 @@ import { imageLimits, inspectImage } from "@peel/contract/Image"
 import { flattenIssues } from "@peel/contract/Issues"
 import type { ImageInput, ImageRequest } from "@peel/contract/Request"
 import { Effect, Result, Schema } from "effect"
+import * as Files from "../internal/Files.ts"
 import { describeUrl, download, type NetworkOptions } from "./Download.ts"
 
 /** @deprecated moved to `Image.imageLimits` in `@peel/contract`; kept here for one release. @category images */
@@ -72,19 +72,20 @@ const bytesOf = (input: ImageInput, options: LoadOptions): Effect.Effect<Uint8Ar
     options.baseDir ?? process.cwd(),
     input.path.startsWith("file://") ? new URL(input.path).pathname : input.path,
   )
-  return Effect.tryPromise({
-    try: () => readFile(path),
-    catch: (error) => {
-      const code = (error as { code?: unknown }).code
+  return Files.readBytes(path).pipe(
+    Effect.provide(Files.layerNode),
+    Effect.map((bytes) => new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)),
+    Effect.mapError((error) => {
+      const code = Files.errorCode(error)
       return code === "ENOENT"
         ? `cannot read ${path}: no such file`
         : code === "EISDIR"
           ? `cannot read ${path}: it is a folder`
           : code === "EACCES"
             ? `cannot read ${path}: permission denied`
-            : `cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`
-    },
-  }).pipe(Effect.map((buffer) => new Uint8Array(buffer)))
+            : `cannot read ${path}: ${Files.reasonOf(error)}`
+    }),
+  )
 }
 
 /**

@@ -11,7 +11,6 @@
  *
  * @since 0.2.0
  */
-import { readFile } from "node:fs/promises"
 import { isAbsolute, resolve } from "node:path"
 import { dimensionsOf, findModel } from "@peel/contract/Catalog"
 import { ConfigError, ConfigProblem, type PipelineError } from "@peel/contract/Errors"
@@ -19,6 +18,7 @@ import { type ImageInfo, inspectImage } from "@peel/contract/Image"
 import { Clock, Effect, Schema } from "effect"
 import { Journal } from "../engine/AttemptJournal.ts"
 import type { Finding, Generated, Handler, StageDefinition } from "../engine/Stage.ts"
+import * as Files from "../internal/Files.ts"
 import { greyPng } from "../output/Placeholder.ts"
 import { type Draft, finish, type Plan } from "../plan/Plan.ts"
 import { unknownChannels } from "./select.ts"
@@ -107,10 +107,10 @@ export const fallback: StageDefinition<typeof Config.Type> = {
               new ConfigProblem({ file: context.pipelineFile, line: 1, column: 1, severity: "error", message }),
             ],
           })
-        const bytes = yield* Effect.tryPromise({
-          try: () => readFile(path),
-          catch: (error) => problem(`fallback placeholder ${path} cannot be read: ${String(error)}`),
-        })
+        const bytes = yield* Files.readBytes(path).pipe(
+          Effect.provide(Files.layerNode),
+          Effect.mapError((error) => problem(`fallback placeholder ${path} cannot be read: ${Files.reasonOf(error)}`)),
+        )
         if (inspectImage(bytes) === undefined)
           return yield* problem(`fallback placeholder ${path} is not a PNG, JPEG, WebP or GIF image`)
         files.set(index, new Uint8Array(bytes))
