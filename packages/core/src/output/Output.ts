@@ -133,7 +133,7 @@ const extensions: Readonly<Record<string, string>> = {
 /** The file extension for a MIME type (`bin` for one Peel does not know). @category files */
 export const extensionOf = (mimeType: string): string => extensions[mimeType] ?? "bin"
 
-const temporaryName = /^\..*\.peel-tmp$/
+const temporaryName = Files.temporaryName
 /** A temporary file older than this is left over from a crashed run: a live write takes milliseconds. */
 const staleAfterMs = 60_000
 /** How long {@link open} may take before it fails (a hung network file system must not hang a run). */
