@@ -12,20 +12,21 @@
  * Amounts are kept in whole micro-dollars, so sums never drift. A reservation whose process died is
  * released when its lease runs out.
  *
- * `effect/persistence`'s `KeyValueStore` has no compare-and-set, which a shared cap needs; SQLite
- * (`node:sqlite`, built into Node 24) gives one in a single file. Another backend (Redis with a Lua
- * script, Postgres) implements {@link Ledger}.
+ * The ledger itself is a state service, {@link SpendLedger.SpendLedger} (effectful: reserve, settle,
+ * release; reservations leased): memory and a SQLite file ship, and another backend (Redis with a Lua
+ * script, Postgres) implements the same four operations. An {@link Account} is one cap over it — what the
+ * `budget` stage uses. `effect/persistence`'s `KeyValueStore` has no compare-and-set, which a shared cap
+ * needs, so the ledger is its own service. {@link Ledger} is the synchronous form for one cap (a run-level
+ * `--max-spend`, tests) over the same rules.
  *
  * @since 0.3.0
  */
-import { randomUUID } from "node:crypto"
-import { mkdirSync } from "node:fs"
-import { dirname } from "node:path"
-import { DatabaseSync } from "node:sqlite"
 import { findModel } from "@peel/contract/Catalog"
 import type { Channel, ChannelRequest } from "@peel/contract/Channel"
 import { costFromUsage, estimatePromptTokens } from "@peel/contract/Pricing"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
+import * as SpendLedger from "../state/SpendLedger.ts"
+import * as SpendLedgerSqlite from "../state/SpendLedgerSqlite.ts"
 
 /** USD → whole micro-dollars. @category money */
 export const toMicros = (usd: number): number => Math.round(usd * 1e6)
@@ -39,12 +40,8 @@ export interface Cap {
   readonly windowMillis: number
 }
 
-/** An open reservation. @category model */
-export interface Reservation {
-  readonly id: string
-  readonly window: number
-  readonly micros: number
-}
+/** An open reservation (see {@link SpendLedger.Reservation}). @category model */
+export type Reservation = SpendLedger.Reservation
 
 /** Where a window stands. @category model */
 export interface Status {
@@ -63,7 +60,74 @@ export interface Refused {
   readonly requestedUsd: number
 }
 
-/** A spend ledger for one cap. All operations are atomic. @category model */
+/**
+ * One cap over a {@link SpendLedger.SpendLedgerShape}: what the `budget` stage reserves against. Every
+ * operation is one step of the ledger, so it is as atomic as the ledger is.
+ *
+ * @category model
+ */
+export interface Account {
+  readonly cap: Cap
+  readonly describe: string
+  /** Reserve `usd` in the window holding now, or say why not. */
+  readonly reserve: (usd: number) => Effect.Effect<Reservation | Refused>
+  /** Replace a reservation with what the request really cost. */
+  readonly settle: (reservation: Reservation, actualUsd: number) => Effect.Effect<void>
+  /** Drop a reservation: nothing was spent. */
+  readonly release: (reservation: Reservation) => Effect.Effect<void>
+  readonly status: Effect.Effect<Status>
+}
+
+/** Default time a reservation holds if its process never settles it. @category defaults */
+export const defaultLeaseMillis = 60 * 60 * 1000
+
+const windowOf = (cap: Cap, now: number): number =>
+  Number.isFinite(cap.windowMillis) ? Math.floor(now / cap.windowMillis) : 0
+
+const statusOf = (cap: Cap, window: number, balance: SpendLedger.Balance): Status => ({
+  limitUsd: cap.limitUsd,
+  spentUsd: fromMicros(balance.spentMicros),
+  reservedUsd: fromMicros(balance.reservedMicros),
+  windowStart: Number.isFinite(cap.windowMillis) ? window * cap.windowMillis : 0,
+  windowEnd: Number.isFinite(cap.windowMillis) ? (window + 1) * cap.windowMillis : Number.POSITIVE_INFINITY,
+})
+
+/**
+ * A cap kept in a spend ledger service under a budget name: windows aligned to the epoch, reservations
+ * leased for `leaseMillis`.
+ *
+ * @category constructors
+ */
+export const account = (
+  ledger: SpendLedger.SpendLedgerShape,
+  cap: Cap,
+  budget: string,
+  leaseMillis: number = defaultLeaseMillis,
+): Account => {
+  const limit = toMicros(cap.limitUsd)
+  const current = Effect.map(Clock.currentTimeMillis, (now) => windowOf(cap, now))
+  return {
+    cap,
+    describe: `${ledger.describe} (${budget})`,
+    reserve: (usd) =>
+      Effect.flatMap(current, (index) =>
+        Effect.map(
+          ledger.reserve({ budget, index }, toMicros(usd), limit, leaseMillis),
+          (reserved): Reservation | Refused =>
+            "_tag" in reserved
+              ? { _tag: "Refused", status: statusOf(cap, index, reserved.balance), requestedUsd: usd }
+              : reserved,
+        ),
+      ),
+    settle: (reservation, actualUsd) => ledger.settle(reservation, toMicros(actualUsd)),
+    release: ledger.release,
+    status: Effect.flatMap(current, (index) =>
+      Effect.map(ledger.balance({ budget, index }), (balance) => statusOf(cap, index, balance)),
+    ),
+  }
+}
+
+/** A spend ledger for one cap, synchronous (a run-level cap, tests). All operations are atomic. @category model */
 export interface Ledger {
   readonly cap: Cap
   readonly describe: string
@@ -71,67 +135,42 @@ export interface Ledger {
   readonly reserve: (usd: number, now: number) => Reservation | Refused
   /** Replace a reservation with what the request really cost. */
   readonly settle: (reservation: Reservation, actualUsd: number) => void
+  /** Drop a reservation: nothing was spent. */
+  readonly release: (reservation: Reservation) => void
   readonly status: (now: number) => Status
   readonly close: () => void
 }
 
-const windowOf = (cap: Cap, now: number): number =>
-  Number.isFinite(cap.windowMillis) ? Math.floor(now / cap.windowMillis) : 0
-
-const statusOf = (cap: Cap, window: number, spent: number, reserved: number): Status => ({
-  limitUsd: cap.limitUsd,
-  spentUsd: fromMicros(spent),
-  reservedUsd: fromMicros(reserved),
-  windowStart: Number.isFinite(cap.windowMillis) ? window * cap.windowMillis : 0,
-  windowEnd: Number.isFinite(cap.windowMillis) ? (window + 1) * cap.windowMillis : Number.POSITIVE_INFINITY,
-})
-
-/** A ledger in this process (tests, run-level `--max-spend`, single-process services). @category constructors */
-export const memory = (cap: Cap): Ledger => {
+const overBook = (book: SpendLedger.Book, cap: Cap, budget: string, leaseMillis: number, describe: string): Ledger => {
   const limit = toMicros(cap.limitUsd)
-  const windows = new Map<number, { spent: number; reservations: Map<string, number> }>()
-  const windowState = (window: number) => {
-    let state = windows.get(window)
-    if (state === undefined) {
-      state = { spent: 0, reservations: new Map() }
-      windows.set(window, state)
-      // Old windows are of no further use.
-      for (const old of windows.keys()) if (old < window - 1) windows.delete(old)
-    }
-    return state
-  }
-  const reservedIn = (state: { reservations: Map<string, number> }) => {
-    let sum = 0
-    for (const micros of state.reservations.values()) sum += micros
-    return sum
-  }
   return {
     cap,
-    describe: "memory",
+    describe,
     reserve: (usd, now) => {
-      const window = windowOf(cap, now)
-      const state = windowState(window)
-      const micros = toMicros(usd)
-      const reserved = reservedIn(state)
-      if (state.spent + reserved + micros > limit)
-        return { _tag: "Refused", status: statusOf(cap, window, state.spent, reserved), requestedUsd: usd }
-      const id = randomUUID()
-      state.reservations.set(id, micros)
-      return { id, window, micros }
+      const index = windowOf(cap, now)
+      const reserved = book.reserve({ budget, index }, toMicros(usd), limit, now, leaseMillis)
+      return "_tag" in reserved
+        ? { _tag: "Refused", status: statusOf(cap, index, reserved.balance), requestedUsd: usd }
+        : reserved
     },
-    settle: (reservation, actualUsd) => {
-      const state = windowState(reservation.window)
-      state.reservations.delete(reservation.id)
-      state.spent += toMicros(actualUsd)
-    },
+    settle: (reservation, actualUsd) => book.settle(reservation, toMicros(actualUsd)),
+    release: (reservation) => book.release(reservation),
     status: (now) => {
-      const window = windowOf(cap, now)
-      const state = windowState(window)
-      return statusOf(cap, window, state.spent, reservedIn(state))
+      const index = windowOf(cap, now)
+      return statusOf(cap, index, book.balance({ budget, index }, now))
     },
-    close: () => {},
+    close: () => book.close(),
   }
 }
+
+/**
+ * A ledger in this process (tests, run-level `--max-spend`). Its reservations never expire: a run-level
+ * cap lives as long as its run.
+ *
+ * @category constructors
+ */
+export const memory = (cap: Cap): Ledger =>
+  overBook(SpendLedger.memoryBook(), cap, "default", Number.POSITIVE_INFINITY, "memory")
 
 /** Options of the SQLite ledger. @category constructors */
 export interface SqliteOptions {
@@ -148,78 +187,24 @@ export interface SqliteOptions {
  *
  * @category constructors
  */
-export const sqlite = (cap: Cap, options: SqliteOptions): Ledger => {
-  mkdirSync(dirname(options.path), { recursive: true })
-  const db = new DatabaseSync(options.path)
-  db.exec("PRAGMA busy_timeout = 10000")
-  db.exec("PRAGMA journal_mode = WAL")
-  db.exec(`CREATE TABLE IF NOT EXISTS peel_budget_spend (
-    name TEXT NOT NULL, window INTEGER NOT NULL, spent_micros INTEGER NOT NULL, PRIMARY KEY (name, window))`)
-  db.exec(`CREATE TABLE IF NOT EXISTS peel_budget_reservations (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, window INTEGER NOT NULL, micros INTEGER NOT NULL, expires INTEGER NOT NULL)`)
-  const lease = options.leaseMillis ?? 60 * 60 * 1000
-  const limit = toMicros(cap.limitUsd)
-  const name = options.name
-  const spentOf = db.prepare("SELECT spent_micros AS spent FROM peel_budget_spend WHERE name = ? AND window = ?")
-  const reservedOf = db.prepare(
-    "SELECT COALESCE(SUM(micros), 0) AS reserved FROM peel_budget_reservations WHERE name = ? AND window = ?",
-  )
-  const dropExpired = db.prepare("DELETE FROM peel_budget_reservations WHERE name = ? AND expires < ?")
-  const insert = db.prepare(
-    "INSERT INTO peel_budget_reservations (id, name, window, micros, expires) VALUES (?, ?, ?, ?, ?)",
-  )
-  const remove = db.prepare("DELETE FROM peel_budget_reservations WHERE id = ?")
-  const addSpend = db.prepare(
-    `INSERT INTO peel_budget_spend (name, window, spent_micros) VALUES (?, ?, ?)
-     ON CONFLICT (name, window) DO UPDATE SET spent_micros = spent_micros + excluded.spent_micros`,
-  )
-  const transaction = <A>(body: () => A): A => {
-    db.exec("BEGIN IMMEDIATE")
-    try {
-      const result = body()
-      db.exec("COMMIT")
-      return result
-    } catch (error) {
-      db.exec("ROLLBACK")
-      throw error
-    }
-  }
-  const numbers = (window: number) => ({
-    spent: Number((spentOf.get(name, window) as { spent?: number } | undefined)?.spent ?? 0),
-    reserved: Number((reservedOf.get(name, window) as { reserved: number }).reserved),
-  })
-  let open = true
-  return {
+export const sqlite = (cap: Cap, options: SqliteOptions): Ledger =>
+  overBook(
+    SpendLedgerSqlite.book(options.path),
     cap,
-    describe: `sqlite ${options.path} (${name})`,
-    reserve: (usd, now) =>
-      transaction(() => {
-        const window = windowOf(cap, now)
-        dropExpired.run(name, now)
-        const { spent, reserved } = numbers(window)
-        const micros = toMicros(usd)
-        if (spent + reserved + micros > limit)
-          return { _tag: "Refused", status: statusOf(cap, window, spent, reserved), requestedUsd: usd } as const
-        const id = randomUUID()
-        insert.run(id, name, window, micros, now + lease)
-        return { id, window, micros }
-      }),
-    settle: (reservation, actualUsd) =>
-      transaction(() => {
-        remove.run(reservation.id)
-        addSpend.run(name, reservation.window, toMicros(actualUsd))
-      }),
-    status: (now) => {
-      const window = windowOf(cap, now)
-      const { spent, reserved } = numbers(window)
-      return statusOf(cap, window, spent, reserved)
-    },
-    close: () => {
-      if (open) db.close()
-      open = false
-    },
-  }
-}
+    options.name,
+    options.leaseMillis ?? defaultLeaseMillis,
+    `sqlite ${options.path} (${options.name})`,
+  )
+
+/** A synchronous ledger as an {@link Account} (time from the `Clock`). @category constructors */
+export const fromLedger = (ledger: Ledger): Account => ({
+  cap: ledger.cap,
+  describe: ledger.describe,
+  reserve: (usd) => Effect.map(Clock.currentTimeMillis, (now) => ledger.reserve(usd, now)),
+  settle: (reservation, actualUsd) => Effect.sync(() => ledger.settle(reservation, actualUsd)),
+  release: (reservation) => Effect.sync(() => ledger.release(reservation)),
+  status: Effect.map(Clock.currentTimeMillis, (now) => ledger.status(now)),
+})
 
 /** A refusal's message, with the numbers. @category messages */
 export const refusalMessage = (refused: Refused, what = "budget"): string => {

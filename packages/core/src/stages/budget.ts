@@ -5,6 +5,13 @@
  * failures included). A request that could pass the cap fails with `BudgetExceeded`, with the numbers,
  * before any call. See {@link Budget} for the ledger and the guarantee.
  *
+ * **Where the ledger lives.** `store: file` keeps this budget in its own SQLite file (`path`): it survives
+ * restarts and every process that opens the file shares the cap, whatever the runner's state Layers are.
+ * Otherwise (`store: memory`, or no `store`) the budget lives in the runner's {@link SpendLedger} state
+ * service — memory in `State.layerMemory` (this process, forgotten on exit, as before), or the shared
+ * store the pipeline's `state:` block or `RunnerOptions.state` provides — keyed by `name` and window
+ * length. Reservations are leased for an hour: one whose process died stops counting then.
+ *
  * Place it inside `cache` (a hit costs nothing and needs no budget) and outside `fallback` and
  * `generate`.
  *
@@ -13,10 +20,12 @@
 import { resolve } from "node:path"
 import { BudgetExceeded, ConfigError, ConfigProblem } from "@peel/contract/Errors"
 import * as Units from "@peel/contract/Units"
-import { Clock, Effect, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { Journal } from "../engine/AttemptJournal.ts"
 import type { Middleware, StageDefinition } from "../engine/Stage.ts"
 import * as Budget from "../spend/Budget.ts"
+import * as SpendLedger from "../state/SpendLedger.ts"
+import * as SpendLedgerSqlite from "../state/SpendLedgerSqlite.ts"
 
 /** @deprecated use `Units.parseMillis` from `@peel/contract` (one units parser); kept for one release. @category parsing */
 export const parseWindow = Units.parseMillis
@@ -47,27 +56,33 @@ const Config = Schema.Struct({
 /** @category model */
 export type BudgetConfig = typeof Config.Type
 
-/** Budget middleware over a ledger. @category constructors */
+/**
+ * Budget middleware over an account (one cap in a spend ledger). A synchronous {@link Budget.Ledger} is
+ * taken too (wrapped with {@link Budget.fromLedger}).
+ *
+ * @category constructors
+ */
 export const middleware =
-  (ledger: Budget.Ledger, channels: Parameters<typeof Budget.reservationOf>[1]): Middleware =>
-  (next) =>
-  (plan) =>
-    Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
-      const usd = Budget.reservationOf(plan, channels)
-      const reservation = ledger.reserve(usd, now)
-      if ("_tag" in reservation)
-        return yield* new BudgetExceeded({
-          message: Budget.refusalMessage(reservation),
-          limitUsd: reservation.status.limitUsd,
-          spentUsd: reservation.status.spentUsd,
-        })
-      const journal = yield* Journal
-      const before = journal.costUsd()
-      return yield* next(plan).pipe(
-        Effect.onExit(() => Effect.sync(() => ledger.settle(reservation, Math.max(0, journal.costUsd() - before)))),
-      )
-    })
+  (ledger: Budget.Account | Budget.Ledger, channels: Parameters<typeof Budget.reservationOf>[1]): Middleware =>
+  (next) => {
+    const account = "close" in ledger ? Budget.fromLedger(ledger) : ledger
+    return (plan) =>
+      Effect.gen(function* () {
+        const usd = Budget.reservationOf(plan, channels)
+        const reservation = yield* account.reserve(usd)
+        if ("_tag" in reservation)
+          return yield* new BudgetExceeded({
+            message: Budget.refusalMessage(reservation),
+            limitUsd: reservation.status.limitUsd,
+            spentUsd: reservation.status.spentUsd,
+          })
+        const journal = yield* Journal
+        const before = journal.costUsd()
+        return yield* next(plan).pipe(
+          Effect.onExit(() => account.settle(reservation, Math.max(0, journal.costUsd() - before))),
+        )
+      })
+  }
 
 /** @category stages */
 export const budget: StageDefinition<BudgetConfig> = {
@@ -88,16 +103,17 @@ export const budget: StageDefinition<BudgetConfig> = {
         limitUsd: config.limit,
         windowMillis: Units.parseMillis(config.window ?? "1d") ?? oneDay,
       }
-      const ledger = yield* Effect.acquireRelease(
-        Effect.try({
-          try: () =>
-            config.store === "file"
-              ? Budget.sqlite(cap, {
-                  path: resolve(context.pipelineDir, config.path ?? ".peel/budget.sqlite"),
-                  name: config.name ?? "default",
-                })
-              : Budget.memory(cap),
-          catch: (error) =>
+      const name = config.name ?? "default"
+      if (config.store !== "file") {
+        // The runner's spend ledger (State): memory by default, or the store the state Layers choose. Budgets
+        // in one ledger are told apart by name and window length.
+        const ledger = yield* SpendLedger.SpendLedger
+        return { around: middleware(Budget.account(ledger, cap, `${name}/${cap.windowMillis}`), context.channels) }
+      }
+      const path = resolve(context.pipelineDir, config.path ?? ".peel/budget.sqlite")
+      const ledger = yield* SpendLedgerSqlite.make(path).pipe(
+        Effect.catchDefect((error) =>
+          Effect.fail(
             new ConfigError({
               file: context.pipelineFile,
               problems: [
@@ -110,9 +126,9 @@ export const budget: StageDefinition<BudgetConfig> = {
                 }),
               ],
             }),
-        }),
-        (ledger) => Effect.sync(() => ledger.close()),
+          ),
+        ),
       )
-      return { around: middleware(ledger, context.channels) }
+      return { around: middleware(Budget.account(ledger, cap, name), context.channels) }
     }),
 }

@@ -17,6 +17,7 @@ import * as Concurrency from "./Concurrency.ts"
 import * as HedgeBudget from "./HedgeBudget.ts"
 import * as QuotaPauses from "./QuotaPauses.ts"
 import * as RateLimits from "./RateLimits.ts"
+import * as SpendLedger from "./SpendLedger.ts"
 
 /** Every state service a stage may ask for. @category model */
 export type Services =
@@ -26,6 +27,7 @@ export type Services =
   | Concurrency.Concurrency
   | HedgeBudget.HedgeBudget
   | ChannelStats.ChannelStats
+  | SpendLedger.SpendLedger
 
 /** Each state service in memory: one process, nothing to set up. @category layers */
 export const layerMemory: Layer.Layer<Services> = Layer.mergeAll(
@@ -35,4 +37,5 @@ export const layerMemory: Layer.Layer<Services> = Layer.mergeAll(
   Concurrency.layerMemory,
   HedgeBudget.layerMemory,
   ChannelStats.layerMemory,
+  SpendLedger.layerMemory,
 )

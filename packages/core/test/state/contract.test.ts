@@ -18,6 +18,7 @@ import * as Concurrency from "../../src/state/Concurrency.ts"
 import * as HedgeBudget from "../../src/state/HedgeBudget.ts"
 import * as QuotaPauses from "../../src/state/QuotaPauses.ts"
 import * as RateLimits from "../../src/state/RateLimits.ts"
+import * as SpendLedgerSqlite from "../../src/state/SpendLedgerSqlite.ts"
 import * as Fixture from "../fixtures/fixture-plugin.ts"
 import * as SqliteState from "./sqlite-state.ts"
 
@@ -223,7 +224,9 @@ describe("runners sharing state", () => {
   it.effect("through two SQLite state instances on one file (two processes): the same", () =>
     Effect.gen(function* () {
       const file = freshFile()
-      return yield* sharedPause(() => Effect.succeed(Layer.merge(SqliteState.layer(file), Breakers.layerMemory)))
+      return yield* sharedPause(() =>
+        Effect.succeed(Layer.mergeAll(SqliteState.layer(file), Breakers.layerMemory, SpendLedgerSqlite.layer(file))),
+      )
     }),
   )
 
