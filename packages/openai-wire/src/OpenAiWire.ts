@@ -10,7 +10,7 @@
  */
 import { lookup } from "node:dns/promises"
 import { isIP } from "node:net"
-import { type Channel, Errors, Image, type Request } from "@peel/contract"
+import { type Channel, Errors, Image, Network, type Request } from "@peel/contract"
 import { Effect, Schema } from "effect"
 
 // ---------------------------------------------------------------------------------------------------
@@ -249,28 +249,13 @@ export interface DownloadLimits {
   readonly allowPrivate: boolean
 }
 
-const privateV4 = (address: string): boolean => {
-  const [a, b] = address.split(".").map(Number) as [number, number]
-  return (
-    a === 10 ||
-    a === 127 ||
-    a === 0 ||
-    (a === 169 && b === 254) ||
-    (a === 172 && b >= 16 && b <= 31) ||
-    (a === 192 && b === 168) ||
-    (a === 100 && b >= 64 && b <= 127)
-  )
-}
-
-/** True for loopback, private, link-local and unique-local addresses. @category download */
-export const isPrivateAddress = (address: string): boolean => {
-  if (isIP(address) === 4) return privateV4(address)
-  const lower = address.toLowerCase()
-  if (lower.startsWith("::ffff:")) return privateV4(lower.slice(7))
-  return (
-    lower === "::1" || lower === "::" || lower.startsWith("fc") || lower.startsWith("fd") || lower.startsWith("fe80")
-  )
-}
+/**
+ * True for loopback, private, link-local, unspecified, multicast and reserved addresses: the one rule of
+ * `@peel/contract`'s `Network` (what reference-image downloads in core refuse too).
+ *
+ * @category download
+ */
+export const isPrivateAddress = (address: string): boolean => !Network.isPublicAddress(address)
 
 /**
  * Fetch an image URL: https (or http) only, every resolved address public unless allowed, at most
