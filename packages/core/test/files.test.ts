@@ -8,7 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit, FileSystem, Layer, PlatformError } from "effect"
 import { describe, expect, it } from "vitest"
-import { Cache, Output, Pipeline, Runner } from "../src/index.ts"
+import { Cache, Output, Pipeline, Runner, Workload } from "../src/index.ts"
 import * as Files from "../src/internal/Files.ts"
 
 const scratch = () => mkdtempSync(join(tmpdir(), "peel-files-"))
@@ -130,5 +130,47 @@ describe("a fallback placeholder file, read through the FileSystem", () => {
     )
     const exit = await runnerWith(join(directory, "grey.png"))
     expect(Exit.isSuccess(exit) ? "built" : String(exit.cause)).toBe("built")
+  })
+})
+
+describe("Files.readText: pipeline and workload files read through the FileSystem", () => {
+  const firstProblem = (exit: Exit.Exit<unknown, unknown>): string => {
+    if (Exit.isSuccess(exit)) throw new Error("expected the load to fail")
+    const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail") as
+      | { error: { problems: ReadonlyArray<{ line: number; column: number; message: string }> } }
+      | undefined
+    const problem = failure?.error.problems[0]
+    return problem === undefined ? String(exit.cause) : `${problem.line}:${problem.column}: ${problem.message}`
+  }
+
+  it("a missing file and a folder are one line each, for a pipeline and for a workload", async () => {
+    const directory = scratch()
+    expect(firstProblem(await Effect.runPromiseExit(Pipeline.load(join(directory, "nope.yaml"))))).toBe(
+      "1:1: file not found",
+    )
+    expect(firstProblem(await Effect.runPromiseExit(Pipeline.load(directory)))).toBe(
+      "1:1: is a directory, not a pipeline file",
+    )
+    expect(firstProblem(await Effect.runPromiseExit(Workload.load(join(directory, "nope.yaml"))))).toBe(
+      "1:1: file not found",
+    )
+    expect(firstProblem(await Effect.runPromiseExit(Workload.load(directory)))).toBe(
+      "1:1: is a directory, not a workload file",
+    )
+  })
+
+  it("a file that cannot be read says why", async () => {
+    const exit = await Effect.runPromiseExit(
+      Files.readText(join(scratch(), "a", "b.yaml"), "pipeline").pipe(Effect.provide(Files.layerNode)),
+    )
+    expect(Exit.isFailure(exit) ? String(exit.cause) : "read").toContain("file not found")
+    const file = join(scratch(), "not-a-folder")
+    writeFileSync(file, "x")
+    const through = await Effect.runPromiseExit(
+      Files.readText(join(file, "b.yaml"), "pipeline").pipe(Effect.provide(Files.layerNode)),
+    )
+    expect(Exit.isFailure(through) ? String(through.cause) : "read").toContain(
+      "cannot read it: part of the path is a file, not a folder",
+    )
   })
 })

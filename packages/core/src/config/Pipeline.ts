@@ -6,7 +6,6 @@
  *
  * @since 0.1.0
  */
-import { existsSync, readFileSync, statSync } from "node:fs"
 import { resolve } from "node:path"
 import { statusWarning } from "@peel/contract/Catalog"
 import type { AnyChannelPlugin, Channel, MakeContext } from "@peel/contract/Channel"
@@ -18,6 +17,7 @@ import { DurationMillis } from "@peel/contract/Units"
 import { Effect, Result, Schema, type Scope } from "effect"
 import { isMap, isScalar, LineCounter, parseDocument, visit } from "yaml"
 import type { DecodedStage } from "../engine/Stage.ts"
+import * as Files from "../internal/Files.ts"
 import { defaults as downloadDefaults, type NetworkOptions } from "../plan/Download.ts"
 import { defaultLimits, type Limits } from "../plan/Plan.ts"
 import { definitions } from "../stages/registry.ts"
@@ -154,14 +154,14 @@ const channelBlockRanges = (
   })
 }
 
-const readSource = (file: string): Result.Result<string, string> => {
-  if (!existsSync(file)) return Result.fail("file not found")
-  if (statSync(file).isDirectory()) return Result.fail("is a directory, not a pipeline file")
-  const text = readFileSync(file, "utf8")
-  if (text.trim() === "")
-    return Result.fail("file is empty; expected a pipeline document (version, name, channels, stages)")
-  return Result.succeed(text)
-}
+const readSource = (file: string): Effect.Effect<string, string> =>
+  Files.readText(file, "pipeline").pipe(
+    Effect.provide(Files.layerNode),
+    Effect.filterOrFail(
+      (text) => text.trim() !== "",
+      () => "file is empty; expected a pipeline document (version, name, channels, stages)",
+    ),
+  )
 
 /**
  * Load and validate a pipeline file. Fails with a {@link ConfigError} holding every problem found, each
@@ -177,7 +177,7 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
   const fail = (line: number, column: number, message: string) =>
     new ConfigError({ file, problems: [new ConfigProblem({ file, line, column, message, severity: "error" })] })
 
-  const source = readSource(absolute)
+  const source = yield* readSource(absolute).pipe(Effect.result)
   if (Result.isFailure(source)) return yield* fail(1, 1, source.failure)
 
   const lineCounter = new LineCounter()

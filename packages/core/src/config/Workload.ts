@@ -19,7 +19,6 @@
  *
  * @since 0.3.0
  */
-import { existsSync, readFileSync, statSync } from "node:fs"
 import { AspectRatios } from "@peel/contract/Catalog"
 import { ConfigError, ConfigProblem } from "@peel/contract/Errors"
 import { flattenIssues, withFound } from "@peel/contract/Issues"
@@ -27,6 +26,7 @@ import type { ImageRequest } from "@peel/contract/Request"
 import * as Units from "@peel/contract/Units"
 import { Effect, Result, Schema } from "effect"
 import { LineCounter, parseDocument } from "yaml"
+import * as Files from "../internal/Files.ts"
 import { locate } from "./internal/yamlPositions.ts"
 
 /** @deprecated use `Units.parseShare` from `@peel/contract` (one units parser); kept for one release. @category parsing */
@@ -99,11 +99,12 @@ const sharesOf = (
 export const load = Effect.fn("Workload.load")(function* (file: string) {
   const problem = (line: number, column: number, message: string) =>
     new ConfigProblem({ file, line, column, message, severity: "error" })
-  if (!existsSync(file)) return yield* new ConfigError({ file, problems: [problem(1, 1, "file not found")] })
-  if (statSync(file).isDirectory())
-    return yield* new ConfigError({ file, problems: [problem(1, 1, "is a directory, not a workload file")] })
+  const text = yield* Files.readText(file, "workload").pipe(
+    Effect.provide(Files.layerNode),
+    Effect.mapError((message) => new ConfigError({ file, problems: [problem(1, 1, message)] })),
+  )
   const lineCounter = new LineCounter()
-  const document = parseDocument(readFileSync(file, "utf8"), { lineCounter, prettyErrors: false, uniqueKeys: true })
+  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
   if (document.errors.length > 0)
     return yield* new ConfigError({
       file,

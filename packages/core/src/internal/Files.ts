@@ -57,6 +57,22 @@ export const readBytes = (
   })
 
 /**
+ * Read a text file the user named (`kind`: "pipeline", "workload"), or say what is wrong in a few
+ * words: `file not found`, `is a directory, not a pipeline file`, `cannot read it: permission denied`.
+ *
+ * @category reading
+ */
+export const readText = (path: string, kind: string): Effect.Effect<string, string, FileSystem.FileSystem> =>
+  Effect.gen(function* () {
+    const fileSystem = yield* FileSystem.FileSystem
+    const unreadable = (error: PlatformError.PlatformError) =>
+      errorCode(error) === "ENOENT" ? "file not found" : `cannot read it: ${reasonOf(error)}`
+    const info = yield* fileSystem.stat(path).pipe(Effect.mapError(unreadable))
+    if (info.type === "Directory") return yield* Effect.fail(`is a directory, not a ${kind} file`)
+    return yield* fileSystem.readFileString(path).pipe(Effect.mapError(unreadable))
+  })
+
+/**
  * The errno code behind a failure (`ENOSPC`, `EACCES`…): on the error itself (Node), or on the cause
  * of a `PlatformError`.
  *
