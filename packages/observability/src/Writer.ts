@@ -3,7 +3,9 @@
  *
  * - Lines are buffered in memory and written every {@link defaults.flushIntervalMs} (or as soon as
  *   {@link defaults.bufferBytes} are waiting), always as whole lines in a single `write` call, so a process
- *   killed at any moment (even SIGKILL) leaves only complete lines behind.
+ *   killed at any moment leaves complete lines behind — except that a SIGKILL landing during a write of
+ *   several pages can cut it short (Linux stops between pages for a fatal signal): at most one partial
+ *   last line, which the next writer closes off (below) and the parser reports.
  * - Nothing buffered is lost on an orderly shutdown: `close()` (the Scope closing) flushes, and so do
  *   SIGINT, SIGTERM and the process's `exit`.
  * - A file left by a killed process that does not end with a newline gets one before the first new line,
@@ -122,7 +124,8 @@ export const open = (options: WriterOptions): Writer => {
       const length = Buffer.byteLength(body, "utf8")
       if (size > 0 && size + length > maxBytes) rotate()
       const buffer = Buffer.from(pendingNewline ? `\n${body}` : body, "utf8")
-      // One write call for whole lines: a kill leaves either all of them or none.
+      // One write call for whole lines: a kill leaves all of them or none (a SIGKILL mid-way through a
+      // write of several pages may leave a partial last line; the next open closes it off).
       writeAll(buffer)
       pendingNewline = false
       size += buffer.length
