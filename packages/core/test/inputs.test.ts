@@ -12,7 +12,8 @@ import { it as effectIt } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { Inputs } from "../src/index.ts"
+import { Inputs, Network } from "../src/index.ts"
+import { guardedLookup } from "../src/plan/Download.ts"
 
 const png = "iVBORw0KGgoAAAANSUhEUgAAAAQAAAADCAIAAAA7ljmRAAAADElEQVR4nGNgIAoAAAAnAAHKRxGqAAAAAElFTkSuQmCC"
 const pngBytes = Buffer.from(png, "base64")
@@ -188,4 +189,24 @@ describe("Inputs.loadImages: which hosts a download may reach", () => {
       )
     }),
   )
+})
+
+describe("Download.guardedLookup: the check again when the socket connects", () => {
+  const lookupWith = (allowHosts: ReadonlyArray<string>, host: string, all: boolean) =>
+    new Promise<{ error: Error | null; found: unknown }>((resolve) =>
+      guardedLookup(Network.allowList(allowHosts))(host, { all }, (error, found) =>
+        resolve({ error: error as Error | null, found }),
+      ),
+    )
+
+  it("refuses a name that resolves to loopback, and gives the addresses when allowed", async () => {
+    const refused = await lookupWith([], "localhost", false)
+    expect(refused.error?.message).toMatch(/^refused: localhost resolves to (127\.0\.0\.1|::1), a loopback address/)
+    const byName = await lookupWith(["localhost"], "localhost", true)
+    expect(byName.error).toBeNull()
+    expect((byName.found as ReadonlyArray<{ address: string }>).length).toBeGreaterThan(0)
+    const byAddress = await lookupWith(["127.0.0.1", "::1"], "localhost", false)
+    expect(byAddress.error).toBeNull()
+    expect(["127.0.0.1", "::1"]).toContain(byAddress.found)
+  })
 })

@@ -83,7 +83,7 @@ const refusedCode = "PEEL_REFUSED_ADDRESS"
  * `lookup` for the sockets: the same rule at connect time, so a name cannot resolve to a public address
  * for the check and a private one for the connection.
  */
-const guardedLookup =
+export const guardedLookup =
   (allow: AllowList) =>
   (
     hostname: string,
