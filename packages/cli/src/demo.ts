@@ -10,11 +10,11 @@
  */
 import { rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { Estimate, Pipeline, type Request, Runner } from "@peel/core"
+import { Estimate, Money, type Request, Session } from "@peel/core"
 import { Observe, Report, Stats, Summary } from "@peel/observability"
 import { Simulator } from "@peel/simulator"
 import { Effect, Result } from "effect"
-import { printProblems, rowOf, table } from "./output.ts"
+import { printOpenError, rowOf, table } from "./output.ts"
 import { loadOptions } from "./plugins.ts"
 
 if (process.argv.includes("--help") || process.argv.includes("-h")) {
@@ -149,17 +149,28 @@ const program = Effect.gen(function* () {
     PEEL_BREAKER_FAILURES: "2",
     PEEL_HEDGE_BUDGET: "1",
   }
-  const loaded = yield* Effect.result(Pipeline.load(pipelineFile, { ...loadOptions, env }))
-  if (Result.isFailure(loaded)) {
-    printProblems(loaded.failure.problems)
-    return 2
-  }
   for (const id of scenes.map((scene) => scene.request.id)) rmSync(`${outDir}/${id}.png`, { force: true })
   // The call log (one JSON line per attempt and per request) and, at the end, the HTML report built from it.
   const callLog = join(outDir, "calls.jsonl")
   rmSync(callLog, { force: true })
-  const observed = yield* Observe.make({ callLog, pipeline: pipelineFile, requests: scenes.length })
-  const runner = yield* Runner.make(loaded.success, { outDir, observers: observed.observers })
+  let observing: Observe.Observed | undefined
+  const opened = yield* Effect.result(
+    Session.open(pipelineFile, {
+      out: outDir,
+      load: { ...loadOptions, env },
+      onWarning: (line) => process.stderr.write(`${line}\n`),
+      observers: Effect.map(Observe.make({ callLog, pipeline: pipelineFile, requests: scenes.length }), (made) => {
+        observing = made
+        return made.observers
+      }),
+    }),
+  )
+  if (Result.isFailure(opened)) {
+    printOpenError("peel demo", pipelineFile, opened.failure)
+    return 2
+  }
+  const observed = observing!
+  const runner = opened.success.runner
   process.stdout.write(`simulator listening on ${simulator.url}; pipeline ${pipelineFile}; images under ${outDir}\n\n`)
 
   const rows = []
@@ -186,7 +197,7 @@ const program = Effect.gen(function* () {
   const ledger = simulator.ledger()
   process.stdout.write(
     `upstream calls ${ledger.totals.calls}, billed images ${ledger.totals.billedImages}; ` +
-      `simulator billed $${ledger.totals.billedUsd.toFixed(4)}, Peel accounted $${accounted.toFixed(4)}\n`,
+      `simulator billed ${Money.format(ledger.totals.billedUsd)}, Peel accounted ${Money.format(accounted)}\n`,
   )
   observed.writer?.flush()
   const read = Stats.read([callLog])

@@ -9,10 +9,10 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { BatchWork, Catalog, Output, Pipeline, type Request, Runner, WorkJournal } from "@peel/core"
+import { BatchWork, Catalog, Money, type Request, Session, WorkJournal } from "@peel/core"
 import type { Simulator } from "@peel/simulator"
 import { Effect, Result } from "effect"
-import { printProblems } from "./output.ts"
+import { printOpenError } from "./output.ts"
 import { loadOptions } from "./plugins.ts"
 
 const requests: ReadonlyArray<Request.ImageRequest> = [
@@ -28,14 +28,16 @@ export const batchDemo = (simulator: Simulator.Handle, outDir: string) =>
       const write = (text: string) => process.stdout.write(`${text}\n`)
       write("\nbatch: urgency: batch work through Google's Batch API (pipelines/bulk.yaml), half price")
       const env = { ...process.env, GEMINI_BASE_URL: simulator.url, GEMINI_API_KEY: "demo-gemini-key" }
-      const loaded = yield* Effect.result(Pipeline.load("pipelines/bulk.yaml", { ...loadOptions, env }))
-      if (Result.isFailure(loaded)) {
-        printProblems(loaded.failure.problems)
+      for (const request of requests) rmSync(join(outDir, `${request.id}.png`), { force: true })
+      const opened = yield* Effect.result(
+        Session.open("pipelines/bulk.yaml", { out: outDir, load: { ...loadOptions, env } }),
+      )
+      if (Result.isFailure(opened)) {
+        printOpenError("batch demo", "pipelines/bulk.yaml", opened.failure)
         return
       }
-      for (const request of requests) rmSync(join(outDir, `${request.id}.png`), { force: true })
-      const output = yield* Output.open(outDir)
-      const runner = yield* Runner.make(loaded.success, { output })
+      const { runner, pipeline } = opened.success
+      const output = opened.success.output!
       const state = mkdtempSync(join(tmpdir(), "peel-demo-state-"))
       const journal = yield* WorkJournal.make(WorkJournal.fileIn(state))
       const before = simulator.ledger().totals
@@ -43,10 +45,10 @@ export const batchDemo = (simulator: Simulator.Handle, outDir: string) =>
         runner,
         journal,
         output,
-        pipelineFile: loaded.success.file,
+        pipelineFile: pipeline.file,
         onEvent: (event) => {
           if (event._tag === "Submitted") write(`  job ${event.job.name} (${event.job.model}): ${event.ids.join(", ")}`)
-          if (event._tag === "Done") write(`  ${event.id}: ${event.file} $${event.costUsd.toFixed(4)}`)
+          if (event._tag === "Done") write(`  ${event.id}: ${event.file} ${Money.format(event.costUsd)}`)
           if (event._tag === "Failed") write(`  ${event.id}: failed: ${event.error}`)
         },
       })
@@ -54,8 +56,8 @@ export const batchDemo = (simulator: Simulator.Handle, outDir: string) =>
       const totals = yield* work.wait(enqueued.keys, { every: 20, max: 100 })
       const after = simulator.ledger().totals
       write(
-        `  ${totals.done} images for $${totals.costUsd.toFixed(4)} at the batch price; $${(totals.costUsd / Catalog.batchDiscount).toFixed(4)} in real time. ` +
-          `Simulator billed $${(after.billedUsd - before.billedUsd).toFixed(4)} for ${after.billedImages - before.billedImages} images. ` +
+        `  ${totals.done} images for ${Money.format(totals.costUsd)} at the batch price; ${Money.format(totals.costUsd / Catalog.batchDiscount)} in real time. ` +
+          `Simulator billed ${Money.format(after.billedUsd - before.billedUsd)} for ${after.billedImages - before.billedImages} images. ` +
           `(npx pnpm peel batch --help: submit, status, collect, cancel, list)`,
       )
       rmSync(state, { recursive: true, force: true })

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { type Errors, Output, Request, type Runner } from "@peel/core"
+import { type Errors, Money, Output, Request, type Runner, type Session } from "@peel/core"
 
 /**
  * Exit codes (DESIGN §7): 0 success, 1 some requests failed, 2 usage or configuration error; 130 and 143
@@ -29,7 +29,17 @@ export const printProblems = (problems: ReadonlyArray<Errors.ConfigProblem>): vo
   for (const problem of problems) process.stderr.write(`${problem.format()}\n`)
 }
 
-const money = (usd: number): string => `$${usd.toFixed(4)}`
+const money = Money.format
+
+/**
+ * Why a session did not open, on stderr: every located problem of a pipeline, or one line — the output
+ * folder or the call log after `command`, a missing secret after the pipeline file.
+ */
+export const printOpenError = (command: string, file: string, error: Session.OpenError<Error>): void => {
+  if ("_tag" in error && error._tag === "ConfigError") printProblems(error.problems)
+  else if ("_tag" in error && error._tag === "MissingSecret") process.stderr.write(`${file}: ${error.message}\n`)
+  else process.stderr.write(`${command}: ${error.message}\n`)
+}
 
 /** A row of the summary table. */
 export interface Row {

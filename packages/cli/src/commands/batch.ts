@@ -19,17 +19,27 @@
  *
  * @since 0.3.0
  */
-import { readFileSync, statSync } from "node:fs"
 import { resolve } from "node:path"
-import { BatchWork, Catalog, Output, Pipeline, Plan, Request, Runner, Units, WorkJournal } from "@peel/core"
+import {
+  BatchWork,
+  Catalog,
+  Money,
+  type Output,
+  type Request,
+  Requests,
+  type Runner,
+  Session,
+  Units,
+  WorkJournal,
+} from "@peel/core"
 import { Effect, Result, type Scope } from "effect"
-import { ExitCode, printProblems } from "../output.ts"
+import { ExitCode, printOpenError } from "../output.ts"
 import { loadOptions } from "../plugins.ts"
 
 /** Where the journal lives unless `--state` says otherwise (relative to the working folder). */
 export const defaultStateDir = WorkJournal.defaultStateDir
 
-const money = (usd: number): string => `$${usd.toFixed(4)}`
+const money = Money.format
 
 const write = (text: string) => process.stdout.write(`${text}\n`)
 const complain = (text: string) => process.stderr.write(`${text}\n`)
@@ -47,41 +57,6 @@ const failpointFromEnv = (): ((point: string) => void) | undefined => {
   }
 }
 
-/** Read and check a JSONL file of requests; every problem as `FILE:LINE: message`. */
-const readRequests = (path: string): Result.Result<ReadonlyArray<Request.ImageRequest>, ReadonlyArray<string>> => {
-  let text: string
-  try {
-    if (statSync(path).isDirectory()) return Result.fail([`${path}: is a folder, not a JSONL file`])
-    text = readFileSync(path, "utf8")
-  } catch (error) {
-    const code = (error as { code?: unknown }).code
-    return Result.fail([`${path}: ${code === "ENOENT" ? "file not found" : `cannot read it (${String(code)})`}`])
-  }
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
-  const requests: Array<Request.ImageRequest> = []
-  const problems: Array<string> = []
-  const ids = new Map<string, number>()
-  text.split("\n").forEach((content, index) => {
-    if (content.trim() === "") return
-    const decoded = Request.decodeRequestLine(content)
-    if (Result.isFailure(decoded)) {
-      problems.push(`${path}:${index + 1}: ${decoded.failure}`)
-      return
-    }
-    const id = Runner.requestId(decoded.success)
-    const earlier = ids.get(id.toLowerCase())
-    if (earlier !== undefined) {
-      problems.push(`${path}:${index + 1}: duplicate request id "${id}" (first on line ${earlier})`)
-      return
-    }
-    ids.set(id.toLowerCase(), index + 1)
-    requests.push({ ...decoded.success, urgency: "batch" })
-  })
-  if (problems.length > 0) return Result.fail(problems)
-  if (requests.length === 0) return Result.fail([`${path}: no requests (expected one JSON ImageRequest per line)`])
-  return Result.succeed(requests)
-}
-
 interface Context {
   readonly runner: Runner.RunnerShape
   readonly work: BatchWork.BatchWorkShape
@@ -96,35 +71,24 @@ const open = (
   onEvent: (event: BatchWork.Event) => void,
 ): Effect.Effect<Context | undefined, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const loaded = yield* Effect.result(Pipeline.load(pipelineFile, loadOptions))
-    if (Result.isFailure(loaded)) {
-      printProblems(loaded.failure.problems)
-      return undefined
-    }
-    printProblems(loaded.success.warnings)
-    const opened = yield* Effect.result(Output.open(out))
+    const opened = yield* Effect.result(
+      Session.open(pipelineFile, { out, load: loadOptions, onWarning: (line) => complain(line) }),
+    )
     if (Result.isFailure(opened)) {
-      complain(`peel batch: ${opened.failure.message}`)
+      printOpenError("peel batch", pipelineFile, opened.failure)
       return undefined
     }
-    const built = yield* Effect.result(Runner.make(loaded.success, { output: opened.success }))
-    if (Result.isFailure(built)) {
-      const error = built.failure
-      if (error._tag === "ConfigError") printProblems(error.problems)
-      else complain(`${pipelineFile}: ${error.message}`)
-      return undefined
-    }
-    for (const warning of built.success.warnings) complain(`warning: ${warning}`)
+    const { runner, output } = opened.success
     const failpoint = failpointFromEnv()
     const work = BatchWork.make({
-      runner: built.success,
+      runner,
       journal,
-      output: opened.success,
+      output,
       pipelineFile: resolve(pipelineFile),
       onEvent,
       ...(failpoint === undefined ? {} : { failpoint }),
     })
-    return { runner: built.success, work, output: opened.success }
+    return { runner, work, output: output! }
   })
 
 const openJournal = (stateDir: string) =>
@@ -140,7 +104,7 @@ const openJournal = (stateDir: string) =>
 // reporting
 
 /** Prints events as they happen: one line per image made or failed, jobs as they are sent or change. */
-const makeReporter = (json: boolean) => {
+export const makeReporter = (json: boolean) => {
   const stats = { done: 0, failed: 0, batchUsd: 0, realtimeUsd: 0 }
   const onEvent = (event: BatchWork.Event) => {
     switch (event._tag) {
@@ -269,12 +233,13 @@ export const submit = Effect.fn("batch.submit")(function* (options: SubmitOption
     complain(`peel batch submit: --poll-every and --poll-max must be durations such as 500ms, 30s or 5m`)
     return ExitCode.usage
   }
-  const read = readRequests(options.input)
+  const read = yield* Effect.result(Requests.read(options.input))
   if (Result.isFailure(read)) {
-    for (const problem of read.failure) complain(problem)
+    for (const problem of read.failure.problems) complain(problem.format())
     return ExitCode.usage
   }
-  const requests = read.success
+  // Every line is batch work, whatever it says.
+  const requests = read.success.map((request): Request.ImageRequest => ({ ...request, urgency: "batch" }))
   return yield* Effect.scoped(
     Effect.gen(function* () {
       const journal = yield* openJournal(options.state)
@@ -282,14 +247,15 @@ export const submit = Effect.fn("batch.submit")(function* (options: SubmitOption
       const reporter = makeReporter(options.json)
       const context = yield* open(options.pipeline, options.out, journal, reporter.onEvent)
       if (context === undefined) return ExitCode.usage
-      // Everything is checked before anything is sent: a request no batch channel takes stops the run.
-      const preview = yield* Effect.forEach(requests, (request) => Effect.result(context.runner.plan(request)))
-      const refused = preview.flatMap((planned, index) => {
-        const id = Runner.requestId(requests[index]!)
-        if (Result.isFailure(planned)) return [`${id}: ${planned.failure.message}`]
-        if (planned.success.urgency !== "batch")
+      // Everything is checked before anything is sent: a request no batch channel takes stops the run. Each
+      // request is planned once, here; the batch work reuses the plan.
+      const planned = (yield* Effect.forEach(requests, context.runner.prepare)).flat()
+      const refused = planned.flatMap((item) => {
+        const plan = item.plan
+        if ("_tag" in plan) return [`${item.id}: ${plan.message}`]
+        if (plan.urgency !== "batch")
           return [
-            `${id}: ${planned.success.candidates.length === 0 ? `no channel can serve it (${planned.success.refused.map((entry) => `${entry.channel}: ${entry.reason}`).join("; ")})` : "no batch channel of this pipeline can serve it (add a google-batch channel to select)"}`,
+            `${item.id}: ${plan.candidates.length === 0 ? `no channel can serve it (${plan.refused.map((entry) => `${entry.channel}: ${entry.reason}`).join("; ")})` : "no batch channel of this pipeline can serve it (add a google-batch channel to select)"}`,
           ]
         return []
       })
@@ -298,7 +264,7 @@ export const submit = Effect.fn("batch.submit")(function* (options: SubmitOption
         complain("peel batch submit: nothing was sent")
         return ExitCode.usage
       }
-      const enqueued = yield* context.work.enqueue(requests)
+      const enqueued = yield* context.work.enqueue(planned)
       if (enqueued.done.length > 0) complain(`${enqueued.done.length} request(s) already done: not sent again`)
       if (enqueued.inJob.length > 0)
         complain(`${enqueued.inJob.length} request(s) already in a job: not sent again (peel batch status)`)
@@ -563,152 +529,6 @@ export const list = Effect.fn("batch.list")(function* (options: StateOptions) {
     }),
   )
 })
-
-// ---------------------------------------------------------------------------------------------------
-// the journal side of `peel run --input` (bulk runs)
-
-/** What a bulk `peel run` needs from the journal and the batch path. */
-export interface BulkRun {
-  /** Requests that go their own way in real time. */
-  readonly realtime: ReadonlyArray<Request.ImageRequest>
-  /** Requests that go to batch jobs. */
-  readonly batch: ReadonlyArray<Request.ImageRequest>
-  /** Record a real-time outcome (state, file, cost) in the journal. */
-  readonly record: (outcome: Runner.Outcome) => Effect.Effect<void, WorkJournal.JournalError>
-  /** Mark a real-time request as started (in flight: billed perhaps, if the run dies before its answer). */
-  readonly start: (request: Request.ImageRequest) => Effect.Effect<void, WorkJournal.JournalError>
-  /** Journal, send (printing which job holds which request), nothing else. */
-  readonly submitBatch: Effect.Effect<void, WorkJournal.JournalError>
-  /** Poll with backoff and collect until every batch request is done or failed. */
-  readonly waitBatch: (poll: {
-    readonly every: number
-    readonly max: number
-  }) => Effect.Effect<WorkJournal.Totals, WorkJournal.JournalError>
-  /** Totals over every request of the input, across runs (what earlier, killed runs spent included). */
-  readonly totals: Effect.Effect<WorkJournal.Totals, WorkJournal.JournalError>
-  readonly location: string
-}
-
-/**
- * Split a bulk run's requests by their plan (batch work to batch jobs, the rest in real time), journal
- * them, and warn once about batch work no channel can take in a batch.
- */
-export const bulkRun = (options: {
-  readonly runner: Runner.RunnerShape
-  readonly output: Output.OutputDirectory
-  readonly state: string
-  readonly pipelineFile: string
-  readonly requests: ReadonlyArray<Request.ImageRequest>
-  readonly json: boolean
-}): Effect.Effect<BulkRun, WorkJournal.JournalError, Scope.Scope> =>
-  Effect.gen(function* () {
-    const journal = yield* WorkJournal.make(WorkJournal.fileIn(options.state))
-    const realtime: Array<Request.ImageRequest> = []
-    const batch: Array<Request.ImageRequest> = []
-    const fresh: Array<{ key: WorkJournal.RequestKey; request: Request.ImageRequest; plan: unknown }> = []
-    let unbatched = 0
-    // Each request's journal key holds its identity, which needs its plan: made once here and reused.
-    const keyed = new Map<Request.ImageRequest, WorkJournal.RequestKey>()
-    const keyFor = (request: Request.ImageRequest) => keyed.get(request) ?? BatchWork.keyOf(request)
-    for (const request of options.requests) {
-      const planned = yield* Effect.result(options.runner.plan(request))
-      if (Result.isSuccess(planned)) keyed.set(request, BatchWork.keyOf(request, planned.success))
-      if (Result.isSuccess(planned) && planned.success.urgency === "batch") {
-        batch.push(request)
-        continue
-      }
-      realtime.push(request)
-      if (Result.isSuccess(planned)) {
-        if (planned.success.adjustments.some((adjustment) => adjustment.field === "urgency")) unbatched += 1
-        fresh.push({
-          key: keyFor(request),
-          request,
-          plan: Plan.toJson(planned.success, options.runner.channels),
-        })
-      }
-    }
-    if (unbatched > 0)
-      complain(
-        `warning: ${unbatched} request(s) ask for urgency: batch, but no channel of ${options.pipelineFile} takes batch work: made in real time at the standard price`,
-      )
-    // Requests an earlier run had in flight when it stopped (kill -9): the upstream may have billed them.
-    const inFlight = (yield* journal.requests({ keys: fresh.map((entry) => entry.key), states: ["running"] })).filter(
-      (record) => options.output.lookup(record.id, record.hash)._tag !== "Current",
-    )
-    if (inFlight.length > 0) {
-      const upTo = inFlight.reduce((sum, record) => {
-        const plan = record.plan as { candidates?: ReadonlyArray<{ expectedCostUsd?: number }> } | null
-        return sum + (plan?.candidates?.[0]?.expectedCostUsd ?? 0)
-      }, 0)
-      complain(
-        `warning: ${inFlight.length} request(s) were in flight when an earlier run stopped (${inFlight
-          .slice(0, 5)
-          .map((record) => record.id)
-          .join(
-            ", ",
-          )}${inFlight.length > 5 ? ", ..." : ""}): the upstream may have billed them (up to ${money(upTo)}, not in the totals); they are made again`,
-      )
-    }
-    yield* journal.add(fresh)
-    const reporter = makeReporter(options.json)
-    const work = BatchWork.make({
-      runner: options.runner,
-      journal,
-      output: options.output,
-      pipelineFile: resolve(options.pipelineFile),
-      onEvent: reporter.onEvent,
-    })
-    let batchKeys: ReadonlyArray<WorkJournal.RequestKey> = []
-    const submitBatch = Effect.gen(function* () {
-      if (batch.length === 0) return
-      const enqueued = yield* work.enqueue(batch)
-      batchKeys = enqueued.keys
-      if (enqueued.done.length > 0) complain(`${enqueued.done.length} batch request(s) already done: not sent again`)
-      if (enqueued.inJob.length > 0)
-        complain(`${enqueued.inJob.length} batch request(s) already in a job: not sent again`)
-      yield* work.recover()
-      yield* work.submit(enqueued.keys)
-    })
-    const waitBatch = (poll: { readonly every: number; readonly max: number }) =>
-      batchKeys.length === 0 ? journal.totals([]) : work.wait(batchKeys, poll)
-    const record = (outcome: Runner.Outcome): Effect.Effect<void, WorkJournal.JournalError> => {
-      const key = keyFor(outcome.request)
-      if (outcome._tag === "Done")
-        return journal.updateRequest(key, {
-          state: "done",
-          channel: outcome.result.channel,
-          addCostUsd: outcome.result.costUsd,
-          ...(outcome.result.file === undefined ? {} : { file: outcome.result.file }),
-        })
-      if (outcome._tag === "Failed")
-        return journal.updateRequest(key, {
-          state: "failed",
-          error: outcome.failure.message,
-          addCostUsd: outcome.failure.costUsd,
-        })
-      // Skipped: the image is on disk. A record a killed run did not finish (the image saved, the process
-      // gone before its answer was journaled) is completed at its expected price: it was billed.
-      return Effect.flatMap(journal.request(key), (existing) => {
-        if (existing === undefined || existing.state === "done") return Effect.void
-        const plan = existing.plan as { candidates?: ReadonlyArray<{ expectedCostUsd?: number }> } | null
-        const expected = existing.state === "running" ? (plan?.candidates?.[0]?.expectedCostUsd ?? 0) : 0
-        return Effect.asVoid(journal.updateRequest(key, { state: "done", file: outcome.file, addCostUsd: expected }))
-      })
-    }
-    const keys = options.requests.map(keyFor)
-    const start = (request: Request.ImageRequest) =>
-      Effect.asVoid(journal.updateRequest(keyFor(request), { state: "running" }))
-    return {
-      realtime,
-      batch,
-      record,
-      start,
-      submitBatch,
-      waitBatch,
-      totals: journal.totals(keys),
-      location: journal.location,
-    }
-  })
 
 /** The journal's line at the end of a bulk run: every request of the input, across runs. */
 export const bulkTotalsLine = (totals: WorkJournal.Totals): string =>

@@ -8,10 +8,10 @@
  *
  * @since 0.3.0
  */
-import { readFileSync, statSync } from "node:fs"
-import { Estimate, Pipeline, Request, Runner, Workload } from "@peel/core"
+import { readFileSync } from "node:fs"
+import { Estimate, type Request, Requests, Session, Workload } from "@peel/core"
 import { Effect, Result } from "effect"
-import { ExitCode, printProblems } from "../output.ts"
+import { ExitCode, printOpenError, printProblems } from "../output.ts"
 import { loadOptions } from "../plugins.ts"
 
 export interface EstimateOptions {
@@ -32,28 +32,6 @@ const requiredVariables = (file: string): ReadonlyArray<string> => {
 
 /** A stand-in for unset secrets: long enough not to look like a placeholder to the channels' checks. */
 const standIn = "peel-estimate-makes-no-calls"
-
-const readRequests = (path: string): Result.Result<ReadonlyArray<Request.ImageRequest>, ReadonlyArray<string>> => {
-  let text: string
-  try {
-    if (statSync(path).isDirectory()) return Result.fail([`${path}: is a folder, not a JSONL file`])
-    text = readFileSync(path, "utf8")
-  } catch (error) {
-    return Result.fail([`${path}: cannot read it: ${error instanceof Error ? error.message : String(error)}`])
-  }
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
-  const requests: Array<Request.ImageRequest> = []
-  const problems: Array<string> = []
-  text.split("\n").forEach((line, index) => {
-    if (line.trim() === "") return
-    const decoded = Request.decodeRequestLine(line)
-    if (Result.isFailure(decoded)) problems.push(`${path}:${index + 1}: ${decoded.failure}`)
-    else requests.push(decoded.success)
-  })
-  if (problems.length > 0) return Result.fail(problems)
-  if (requests.length === 0) return Result.fail([`${path}: no requests (expected one JSON ImageRequest per line)`])
-  return Result.succeed(requests)
-}
 
 const count = (value: number): string =>
   Number.isInteger(value) ? value.toLocaleString("en-US") : value.toLocaleString("en-US", { maximumFractionDigits: 1 })
@@ -130,9 +108,10 @@ export const estimate = Effect.fn("estimate")(function* (options: EstimateOption
     }
     work = loaded.success
   } else {
-    const read = readRequests(options.input!)
+    // Estimates count lines: the same request twice is priced twice.
+    const read = yield* Effect.result(Requests.read(options.input!, { uniqueIds: false }))
     if (Result.isFailure(read)) {
-      for (const problem of read.failure) process.stderr.write(`${problem}\n`)
+      for (const problem of read.failure.problems) process.stderr.write(`${problem.format()}\n`)
       return ExitCode.usage
     }
     requests = read.success
@@ -144,23 +123,19 @@ export const estimate = Effect.fn("estimate")(function* (options: EstimateOption
   if (unset.length > 0)
     process.stderr.write(`peel estimate: ${unset.join(", ")} not set: planning only, nobody is called\n`)
   const env = { ...process.env, ...Object.fromEntries(unset.map((name) => [name, standIn])) }
-  const loaded = yield* Effect.result(Pipeline.load(options.file, { ...loadOptions, env }))
-  if (Result.isFailure(loaded)) {
-    printProblems(loaded.failure.problems)
-    return ExitCode.usage
-  }
-  printProblems(loaded.success.warnings)
-  const pipeline = loaded.success
   return yield* Effect.scoped(
     Effect.gen(function* () {
-      const built = yield* Effect.result(Runner.make(pipeline))
-      if (Result.isFailure(built)) {
-        const error = built.failure
-        if (error._tag === "ConfigError") printProblems(error.problems)
-        else process.stderr.write(`${options.file}: ${error.message}\n`)
+      const opened = yield* Effect.result(
+        Session.open(options.file, {
+          load: { ...loadOptions, env },
+          onWarning: (line) => process.stderr.write(`${line}\n`),
+        }),
+      )
+      if (Result.isFailure(opened)) {
+        printOpenError("peel estimate", options.file, opened.failure)
         return ExitCode.usage
       }
-      const runner = built.success
+      const runner = opened.success.runner
       const report =
         work === undefined ? yield* Estimate.requests(runner, requests) : yield* Estimate.workload(runner, work)
       for (const invalid of report.invalid) process.stderr.write(`${invalid.id}: ${invalid.message}\n`)

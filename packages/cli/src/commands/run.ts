@@ -14,11 +14,10 @@
  *
  * @since 0.1.0
  */
-import { readFileSync, statSync } from "node:fs"
-import { Budget, Output, Pipeline, Plan, Request, Runner, Units } from "@peel/core"
+import { Bulk, Money, Plan, Request, Requests, Runner, Session, Units, WorkJournal } from "@peel/core"
 import { Observe, Progress } from "@peel/observability"
-import { Deferred, Effect, Result, Semaphore, Stream } from "effect"
-import { costOf, ExitCode, jsonOf, printProblems, rowOf, streamedTable, table } from "../output.ts"
+import { Deferred, Effect, Result } from "effect"
+import { costOf, ExitCode, jsonOf, printOpenError, rowOf, streamedTable, table } from "../output.ts"
 import { loadOptions } from "../plugins.ts"
 import * as Signals from "../signals.ts"
 import * as Batch from "./batch.ts"
@@ -63,59 +62,6 @@ export interface RunOptions {
   readonly imageOnly?: boolean
 }
 
-const codeOf = (error: unknown): string | undefined => (error as { code?: unknown } | null)?.code as string | undefined
-
-/** The text of the --input file, or one located problem (a folder, unreadable). */
-const readInput = (path: string): Result.Result<string, string> => {
-  try {
-    if (statSync(path).isDirectory()) return Result.fail(`${path}: is a folder, not a JSONL file`)
-    return Result.succeed(readFileSync(path, "utf8"))
-  } catch (error) {
-    const code = codeOf(error)
-    if (code === "ENOENT") return Result.fail(`${path}: file not found`)
-    if (code === "EACCES" || code === "EPERM") return Result.fail(`${path}: cannot read it: permission denied`)
-    return Result.fail(`${path}: cannot read it: ${error instanceof Error ? error.message : String(error)}`)
-  }
-}
-
-/**
- * Read and validate a JSONL file of ImageRequests; all problems as `FILE:LINE: message`. A UTF-8 byte
- * order mark on line 1 is accepted (editors on Windows add one).
- */
-const readRequests = (path: string): Result.Result<ReadonlyArray<Request.ImageRequest>, ReadonlyArray<string>> => {
-  const input = readInput(path)
-  if (Result.isFailure(input)) return Result.fail([input.failure])
-  const text = input.success.charCodeAt(0) === 0xfeff ? input.success.slice(1) : input.success
-  const requests: Array<Request.ImageRequest> = []
-  const problems: Array<string> = []
-  /** Lower-cased id → the line and spelling that first used it: `CON` and `con` name one file on macOS and Windows. */
-  const ids = new Map<string, { readonly line: number; readonly id: string }>()
-  text.split("\n").forEach((content, index) => {
-    const line = index + 1
-    if (content.trim() === "") return
-    const decoded = Request.decodeRequestLine(content)
-    if (Result.isFailure(decoded)) {
-      problems.push(`${path}:${line}: ${decoded.failure}`)
-      return
-    }
-    const id = Runner.requestId(decoded.success)
-    const earlier = ids.get(id.toLowerCase())
-    if (earlier !== undefined) {
-      problems.push(
-        earlier.id === id
-          ? `${path}:${line}: duplicate request id "${id}" (first on line ${earlier.line})`
-          : `${path}:${line}: duplicate request id "${id}" (line ${earlier.line} has "${earlier.id}": ids that differ only in case name the same file on case-insensitive file systems)`,
-      )
-      return
-    }
-    ids.set(id.toLowerCase(), { line, id })
-    requests.push(decoded.success)
-  })
-  if (problems.length > 0) return Result.fail(problems)
-  if (requests.length === 0) return Result.fail([`${path}: no requests (expected one JSON ImageRequest per line)`])
-  return Result.succeed(requests)
-}
-
 const singleRequest = (options: RunOptions): Result.Result<Request.ImageRequest, string> =>
   Result.mapError(
     Request.decodeRequest({
@@ -135,7 +81,7 @@ const singleRequest = (options: RunOptions): Result.Result<Request.ImageRequest,
     (message) => `peel run: invalid request: ${message}`,
   )
 
-const money = (usd: number): string => `$${usd.toFixed(4)}`
+const money = Money.format
 
 /**
  * `--dry-run`: build the channels (no output folder), plan every request (`n` images as ID-1 … ID-n) and
@@ -143,31 +89,39 @@ const money = (usd: number): string => `$${usd.toFixed(4)}`
  * expected price, refused channels, adjustments. Nobody is called. A request that cannot be planned is
  * one line on stderr and exit 1.
  */
-const dryRun = (file: string, pipeline: Pipeline.Pipeline, requests: ReadonlyArray<Request.ImageRequest>) =>
+const dryRun = (file: string, requests: ReadonlyArray<Request.ImageRequest>, imageFlags: boolean) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const built = yield* Effect.result(Runner.make(pipeline))
-      if (Result.isFailure(built)) {
-        const error = built.failure
-        if (error._tag === "ConfigError") printProblems(error.problems)
-        else process.stderr.write(`${file}: ${error.message}\n`)
+      const opened = yield* Effect.result(
+        Session.open(file, { load: loadOptions, onWarning: (line) => process.stderr.write(`${line}\n`) }),
+      )
+      if (Result.isFailure(opened)) {
+        printOpenError("peel run", file, opened.failure)
         return ExitCode.usage
       }
-      const runner = built.success
-      for (const warning of runner.warnings) process.stderr.write(`warning: ${warning}\n`)
+      const runner = opened.success.runner
+      const planned = (yield* Effect.forEach(requests, runner.prepare)).flat()
+      if (imageFlags) {
+        const bad = planned.find((item) => item.badImages)
+        if (bad !== undefined) return badImage(bad)
+      }
       let failed = false
-      for (const request of requests) {
-        for (const one of Request.expand(request, Runner.requestId(request))) {
-          const planned = yield* Effect.result(runner.plan(one))
-          if (Result.isFailure(planned)) {
-            failed = true
-            process.stderr.write(`${planned.failure.message}\n`)
-          } else process.stdout.write(`${JSON.stringify(Plan.toJson(planned.success, runner.channels))}\n`)
-        }
+      for (const item of planned) {
+        const plan = item.plan
+        if ("_tag" in plan) {
+          failed = true
+          process.stderr.write(`${plan.message}\n`)
+        } else process.stdout.write(`${JSON.stringify(Plan.toJson(plan, runner.channels))}\n`)
       }
       return failed ? ExitCode.failed : ExitCode.ok
     }),
   )
+
+/** A missing or unreadable `--image`: a usage error, one line, before anything is spent. */
+const badImage = (item: Runner.Planned) => {
+  process.stderr.write(`peel run: --image: ${Bulk.invalidOf(item)?.message}\n`)
+  return ExitCode.usage
+}
 
 export const run = Effect.fn("run")(function* (options: RunOptions) {
   if ((options.prompt === undefined) === (options.input === undefined)) {
@@ -208,9 +162,9 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
   }
   let requests: ReadonlyArray<Request.ImageRequest>
   if (options.input !== undefined) {
-    const read = readRequests(options.input)
+    const read = yield* Effect.result(Requests.read(options.input))
     if (Result.isFailure(read)) {
-      for (const problem of read.failure) process.stderr.write(`${problem}\n`)
+      for (const problem of read.failure.problems) process.stderr.write(`${problem.format()}\n`)
       return ExitCode.usage
     }
     requests = read.success
@@ -223,71 +177,108 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
     requests = [request.success]
   }
 
-  const loaded = yield* Effect.result(Pipeline.load(options.file, loadOptions))
-  if (Result.isFailure(loaded)) {
-    printProblems(loaded.failure.problems)
-    return ExitCode.usage
-  }
-  printProblems(loaded.success.warnings)
-  if (options.dryRun === true) return yield* dryRun(options.file, loaded.success, requests)
-
-  // The output folder is proven usable before anything is paid for.
-  const opened = yield* Effect.result(Output.open(options.out))
-  if (Result.isFailure(opened)) {
-    process.stderr.write(`peel run: ${opened.failure.message}\n`)
-    return ExitCode.usage
-  }
-  const out = opened.success
+  if (options.dryRun === true) return yield* dryRun(options.file, requests, options.input === undefined)
 
   return yield* Effect.scoped(
     Effect.gen(function* () {
-      // The call log (opened before anything is spent), metrics, alerts and OTLP export hear every attempt.
-      const observing = yield* Effect.result(
-        Observe.make({ callLog: options.callLog, pipeline: options.file, requests: requests.length }),
+      // The output folder is proven usable, and the call log opened, before anything is paid for; the call
+      // log, metrics, alerts and OTLP export hear every attempt. The runner writes each image through the
+      // output folder the moment it is checked (atomically, with its record).
+      let observing: Observe.Observed | undefined
+      const opened = yield* Effect.result(
+        Session.open(options.file, {
+          out: options.out,
+          load: loadOptions,
+          onWarning: (line) => process.stderr.write(`${line}\n`),
+          observers: Effect.map(
+            Observe.make({ callLog: options.callLog, pipeline: options.file, requests: requests.length }),
+            (made) => {
+              observing = made
+              return made.observers
+            },
+          ),
+        }),
       )
-      if (Result.isFailure(observing)) {
-        process.stderr.write(`peel run: ${observing.failure.message}\n`)
+      if (Result.isFailure(opened)) {
+        printOpenError("peel run", options.file, opened.failure)
         return ExitCode.usage
       }
-      const observed = observing.success
-      // The runner writes each image through `out` the moment it is checked (atomically, with its record).
-      const built = yield* Effect.result(Runner.make(loaded.success, { output: out, observers: observed.observers }))
-      if (Result.isFailure(built)) {
-        const error = built.failure
-        if (error._tag === "ConfigError") printProblems(error.problems)
-        else process.stderr.write(`${options.file}: ${error.message}\n`)
-        return ExitCode.usage
-      }
-      const runner = built.success
-      for (const warning of runner.warnings) process.stderr.write(`warning: ${warning}\n`)
+      const observed = observing!
+      const runner = opened.success.runner
+      const out = opened.success.output!
       const bulk = options.input !== undefined
       // n images of one --prompt are reported like a bulk run: one row each
       const several = bulk || requests.some((request) => (request.n ?? 1) > 1)
-      // The work journal (bulk runs and batch work): resume and totals across runs, batch jobs. Batch
-      // requests go to jobs; the rest go their own way in real time.
       const pollEvery = Units.parseMillis(options.pollEvery ?? "5s") ?? 5000
+      // The work journal (bulk runs and batch work): resume and totals across runs, batch jobs.
+      const stateDir = options.state ?? Batch.defaultStateDir
       const journaling =
         bulk || requests.some((request) => request.urgency === "batch")
-          ? yield* Effect.result(
-              Batch.bulkRun({
-                runner,
-                output: out,
-                state: options.state ?? Batch.defaultStateDir,
-                pipelineFile: options.file,
-                requests,
-                json: options.json,
-              }),
-            )
+          ? yield* Effect.result(WorkJournal.make(WorkJournal.fileIn(stateDir)))
           : undefined
       if (journaling !== undefined && Result.isFailure(journaling)) {
         process.stderr.write(`peel run: ${journaling.failure.message}\n`)
         return ExitCode.usage
       }
       const journal = journaling?.success
-      const realtimeRequests = journal?.realtime ?? requests
+
+      // Everything printed comes from the bulk run's events; outcomes once the table and progress exist.
+      let report: (outcome: Runner.Outcome) => void = () => {}
+      let stopping: Signals.Signal | undefined
+      const batchReporter = Batch.makeReporter(options.json)
+      const onEvent = (event: Bulk.Event) => {
+        switch (event._tag) {
+          case "Outcome":
+            return report(event.outcome)
+          case "Changed":
+            return process.stderr.write(
+              event.placeholder
+                ? `${event.id}: ${event.file} is a placeholder; trying again for the real image\n`
+                : `${event.id}: the request changed since ${event.file} was made; making it again\n`,
+            )
+          case "Unbatched":
+            return process.stderr.write(
+              `warning: ${event.count} request(s) ask for urgency: batch, but no channel of ${options.file} takes batch work: made in real time at the standard price\n`,
+            )
+          case "InFlightBefore":
+            return process.stderr.write(
+              `warning: ${event.ids.length} request(s) were in flight when an earlier run stopped (${event.ids.slice(0, 5).join(", ")}${event.ids.length > 5 ? ", ..." : ""}): the upstream may have billed them (up to ${money(event.upToUsd)}, not in the totals); they are made again\n`,
+            )
+          case "BatchKnown":
+            if (event.done > 0) process.stderr.write(`${event.done} batch request(s) already done: not sent again\n`)
+            if (event.inJob > 0)
+              process.stderr.write(`${event.inJob} batch request(s) already in a job: not sent again\n`)
+            return
+          case "Batch":
+            return batchReporter.onEvent(event.event)
+          case "Stopping":
+            progress.clear()
+            return process.stderr.write(
+              `peel: ${stopping}: starting no more requests; waiting up to ${event.drainMillis / 1000}s for ${event.inFlight} in flight (${stopping} again aborts)\n`,
+            )
+          case "Abandoned":
+            return process.stderr.write(
+              `peel: ${event.count} request(s) still in flight after ${event.drainMillis / 1000}s: abandoned\n`,
+            )
+        }
+      }
+      // Each request is planned once here (reference images read once); that plan routes, admits and runs it.
+      const preparing = yield* Effect.result(
+        Bulk.make({ runner, output: out, pipelineFile: options.file, journal }).prepare(requests, { onEvent }),
+      )
+      if (Result.isFailure(preparing)) {
+        process.stderr.write(`peel run: ${preparing.failure.message}\n`)
+        return ExitCode.usage
+      }
+      const prepared = preparing.success
+      // A missing or unreadable --image is a usage error, found before anything is spent.
+      if (!bulk) {
+        const bad = prepared.planned.find((item) => item.badImages)
+        if (bad !== undefined) return badImage(bad)
+      }
       // Live progress on a terminal, never with --json: a spinner for one request, a bar for many.
       const progress = Progress.make<Runner.Outcome>({
-        total: bulk ? realtimeRequests.length : undefined,
+        total: bulk ? prepared.realtime.length : undefined,
         enabled: process.stderr.isTTY === true && !options.json,
         costOf,
         channelOf: (outcome) => (outcome._tag === "Done" ? outcome.result.channel : undefined),
@@ -301,8 +292,7 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
       })
       let single: Runner.Outcome | undefined
       let headerPrinted = false
-
-      const report = (outcome: Runner.Outcome) => {
+      report = (outcome: Runner.Outcome) => {
         progress.update(outcome)
         if (options.json) process.stdout.write(`${JSON.stringify(jsonOf(outcome))}\n`)
         else if (!several) single = outcome
@@ -315,107 +305,10 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
         if (outcome._tag === "Failed" && !options.json) process.stderr.write(`${outcome.failure.message}\n`)
       }
 
-      // Resume: what is already on disk, by each request's identity (what determines its image).
-      const todo: Array<Request.ImageRequest> = []
-      for (const request of realtimeRequests) {
-        const id = Runner.requestId(request)
-        const found = yield* runner.lookup(request)
-        if (found._tag === "Current") {
-          const skipped: Runner.Outcome = { _tag: "Skipped", request, id, file: found.file }
-          if (journal !== undefined) yield* journal.record(skipped)
-          report(skipped)
-        } else {
-          if (found._tag === "Changed")
-            process.stderr.write(
-              found.placeholder === true
-                ? `${id}: ${found.file} is a placeholder; trying again for the real image\n`
-                : `${id}: the request changed since ${found.file} was made; making it again\n`,
-            )
-          todo.push(request)
-        }
-      }
-
-      // A request starts only with a permit, and a permit comes back only once its outcome is saved and
-      // printed; after a signal no permit is used again, so no new request starts.
-      const permits = yield* Semaphore.make(options.concurrency)
-      const signal = yield* Signals.firstSignal
-      let stopping: Signals.Signal | undefined
-      let started = 0
-      let finished = 0
-      // --max-spend: each request reserves the most its plan could cost before it starts and settles what it
-      // cost when it ends; the first that could pass the cap (with nothing in flight to free room) stops the run.
-      const cap = maxSpend === undefined ? undefined : Budget.runCap(maxSpend)
-      const admit = (request: Request.ImageRequest): Effect.Effect<Request.ImageRequest | undefined> =>
-        cap === undefined
-          ? Effect.succeed(request)
-          : runner.plan(request).pipe(
-              Effect.map((plan) => Budget.reservationOf(plan, runner.channels)),
-              Effect.orElseSucceed(() => 0),
-              Effect.flatMap((usd) =>
-                cap.admit(
-                  Request.expand(request, Runner.requestId(request)).map((one) => Runner.requestId(one)),
-                  usd,
-                ),
-              ),
-              Effect.map((admitted) => (admitted ? request : undefined)),
-            )
-      const source = Stream.fromIterable(todo).pipe(
-        Stream.rechunk(1),
-        Stream.mapEffect((request) => Semaphore.take(permits, 1).pipe(Effect.as(request))),
-        Stream.takeWhile(() => stopping === undefined),
-        Stream.mapEffect(admit),
-        Stream.takeWhile((request) => request !== undefined),
-        Stream.map((request) => request!),
-        Stream.tap((request) =>
-          Effect.sync(() => {
-            started += 1
-          }).pipe(Effect.andThen(journal === undefined ? Effect.void : Effect.orDie(journal.start(request)))),
-        ),
-      )
-      const work = runner.runAll(source, { concurrency: options.concurrency }).pipe(
-        Stream.mapEffect(
-          (outcome) =>
-            (journal === undefined ? Effect.void : Effect.orDie(journal.record(outcome))).pipe(
-              Effect.andThen(
-                Effect.sync(() => {
-                  finished += 1
-                  cap?.settle(
-                    outcome._tag === "Skipped" ? outcome.id : Runner.requestId(outcome.request),
-                    costOf(outcome),
-                  )
-                  report(outcome)
-                }),
-              ),
-              Effect.ensuring(Semaphore.release(permits, 1)),
-            ),
-          { concurrency: options.concurrency, unordered: true },
-        ),
-        Stream.runDrain,
-      )
-      const drain = Deferred.await(signal).pipe(
-        Effect.tap((received) =>
-          Effect.sync(() => {
-            stopping = received
-            const inFlight = started - finished
-            progress.clear()
-            process.stderr.write(
-              `peel: ${received}: starting no more requests; waiting up to ${drainTimeoutMs / 1000}s for ${inFlight} in flight (${received} again aborts)\n`,
-            )
-          }),
-        ),
-        Effect.andThen(Effect.sleep(drainTimeoutMs)),
-        Effect.tap(() =>
-          Effect.sync(() => {
-            process.stderr.write(
-              `peel: ${started - finished} request(s) still in flight after ${drainTimeoutMs / 1000}s: abandoned\n`,
-            )
-          }),
-        ),
-      )
-
       const summary = (prefix: string | undefined): string => {
         const counts = progress.counts()
-        const notStarted = todo.length - started
+        const { toRun, started, finished } = prepared.progress()
+        const notStarted = toRun - started
         const abandoned = started - finished
         return `${prefix === undefined ? "" : `${prefix}: `}${counts.done} made, ${counts.skipped} skipped, ${counts.failed} failed${
           prefix === undefined ? "" : `, ${notStarted} not started`
@@ -430,37 +323,51 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
         } else if (prefix !== undefined) process.stderr.write(`${line}\n`)
       }
 
-      // Batch jobs go out first, so the upstream works on them while real-time requests are made.
-      if (journal !== undefined) yield* journal.submitBatch
-      yield* Effect.raceFirst(work, drain).pipe(
-        Effect.onInterrupt(() =>
-          Effect.sync(() => printSummary(`aborted (${Signals.receivedSignal() ?? "interrupted"})`)),
-        ),
-      )
-      const capped = cap?.refused()
+      // The first SIGINT/SIGTERM stops starting requests; those in flight have the drain time to finish.
+      const signal = yield* Signals.firstSignal
+      const finished = yield* prepared
+        .run({
+          concurrency: options.concurrency,
+          maxSpendUsd: maxSpend,
+          drainMillis: drainTimeoutMs,
+          stop: Deferred.await(signal).pipe(
+            Effect.tap((received) =>
+              Effect.sync(() => {
+                stopping = received
+              }),
+            ),
+          ),
+        })
+        .pipe(
+          Effect.orDie,
+          Effect.onInterrupt(() =>
+            Effect.sync(() => printSummary(`aborted (${Signals.receivedSignal() ?? "interrupted"})`)),
+          ),
+        )
+      const capped = finished.capped
       printSummary(
         stopping !== undefined
           ? `interrupted (${stopping})`
           : capped !== undefined
-            ? `stopped by --max-spend ${money(capped.status.limitUsd).replace(/(\.\d\d)00$/, "$1")} (the next request could cost up to ${money(capped.requestedUsd)})`
+            ? `stopped by --max-spend ${money(capped.limitUsd).replace(/(\.\d\d)00$/, "$1")} (the next request could cost up to ${money(capped.requestedUsd)})`
             : undefined,
       )
       let batchFailed = 0
-      if (journal !== undefined && journal.batch.length > 0 && stopping === undefined) {
+      if (prepared.batch.length > 0 && stopping === undefined) {
         process.stderr.write(
-          `${journal.batch.length} batch request(s): waiting for their jobs (Ctrl-C stops waiting; peel batch collect --state ${options.state ?? Batch.defaultStateDir} picks them up later)\n`,
+          `${prepared.batch.length} batch request(s): waiting for their jobs (Ctrl-C stops waiting; peel batch collect --state ${stateDir} picks them up later)\n`,
         )
         const batchTotals = yield* Effect.orDie(
-          journal.waitBatch({ every: pollEvery, max: Math.max(pollEvery, 300_000) }),
+          prepared.waitBatch({ every: pollEvery, max: Math.max(pollEvery, 300_000) }),
         )
         batchFailed = batchTotals.failed + batchTotals.cancelled
       }
       // Totals of every run of this input, from the journal (on stderr: stdout ends with the summary), when
       // they say more than the summary: earlier runs, batch jobs, work left.
       if (journal !== undefined) {
-        const totals = yield* Effect.orDie(journal.totals)
+        const totals = yield* Effect.orDie(prepared.totals)
         const counts = progress.counts()
-        if (journal.batch.length > 0 || counts.skipped > 0 || totals.done + totals.failed < totals.total)
+        if (prepared.batch.length > 0 || counts.skipped > 0 || totals.done + totals.failed < totals.total)
           process.stderr.write(`${Batch.bulkTotalsLine(totals)}\n`)
       }
       observed.end(stopping ?? (progress.counts().failed > 0 ? "failed" : "ok"))

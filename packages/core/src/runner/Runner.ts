@@ -62,6 +62,27 @@ export type Outcome =
   | { readonly _tag: "Failed"; readonly request: ImageRequest; readonly failure: RunFailure }
   | { readonly _tag: "Skipped"; readonly request: ImageRequest; readonly id: string; readonly file: string }
 
+/**
+ * A request planned once for a run: its plan, or why it cannot be made (nothing was called). Bulk runs,
+ * batch work, resume and the Promise API make it with {@link RunnerShape.prepare} and hand it to
+ * {@link RunnerShape.runPlanned} or {@link RunnerShape.runAll}: the reference images are read (or
+ * downloaded) once, when it is made.
+ *
+ * @category model
+ */
+export interface Planned {
+  readonly _tag: "Planned"
+  readonly request: ImageRequest
+  readonly id: string
+  readonly plan: Plan.Plan | InvalidRequest
+  /** The reference images could not be loaded (missing, unreadable, not an image): `plan` says why. */
+  readonly badImages: boolean
+}
+
+/** A planned request or one still to plan. @category model */
+export const isPlanned = (value: ImageRequest | Planned): value is Planned =>
+  "_tag" in value && value._tag === "Planned"
+
 /** @category model */
 export interface RunnerOptions {
   /** Write each image here (created and probed when the runner is built). No files are written when unset. */
@@ -105,17 +126,28 @@ export interface RunnerShape {
   readonly warnings: ReadonlyArray<string>
   /** Plan a request without calling anybody (`--dry-run`, estimates). */
   readonly plan: (request: ImageRequest) => Effect.Effect<Plan.Plan, InvalidRequest>
+  /**
+   * Plan a request once for a run, without calling anybody: one {@link Planned} per image it asks for
+   * (`n` images are ID-1 … ID-n), its reference images loaded once for all of them.
+   */
+  readonly prepare: (request: ImageRequest) => Effect.Effect<ReadonlyArray<Planned>>
   /** Run one request through the pipeline. */
   readonly run: (request: ImageRequest) => Effect.Effect<ImageResult, RunFailure>
   /**
    * What the output folder holds for a request, by its identity (`Identity.of(plan)`: the request is
-   * planned, its reference images read); Missing when the runner writes no files or the request cannot be
-   * planned.
+   * planned, its reference images read, unless it comes planned); Missing when the runner writes no files
+   * or the request cannot be planned.
    */
-  readonly lookup: (request: ImageRequest) => Effect.Effect<Output.Lookup>
-  /** Run many, at most `concurrency` at once; results in completion order. */
+  readonly lookup: (request: ImageRequest | Planned) => Effect.Effect<Output.Lookup>
+  /** Run a request planned earlier ({@link prepare}, {@link plan}): it is not planned again. */
+  readonly runPlanned: (planned: Planned | Plan.Plan) => Effect.Effect<ImageResult, RunFailure>
+  /**
+   * Run many, at most `concurrency` at once; results in completion order. Each request is planned once
+   * (a {@link Planned} is not planned again); one whose image is already in the output folder, made from
+   * the same identity, is skipped.
+   */
   readonly runAll: (
-    requests: Stream.Stream<ImageRequest> | Iterable<ImageRequest>,
+    requests: Stream.Stream<ImageRequest | Planned> | Iterable<ImageRequest | Planned>,
     options?: { readonly concurrency?: number },
   ) => Stream.Stream<Outcome>
 }
@@ -221,10 +253,29 @@ export const make = Effect.fn("Runner.make")(function* (
     return result
   }
 
-  const runWith = (request: ImageRequest, id: string): Effect.Effect<ImageResult, RunFailure> =>
-    Effect.flatMap(imagesOf(request, id), (images) => runPlanned(id, planOf(request, id, images)))
+  const planned = (
+    request: ImageRequest,
+    id: string,
+    images: ReadonlyArray<ReferenceImage> | InvalidRequest,
+  ): Planned => ({
+    _tag: "Planned",
+    request,
+    id,
+    plan: planOf(request, id, images),
+    badImages: images instanceof InvalidRequest,
+  })
 
-  const runPlanned = (id: string, planned: Plan.Plan | InvalidRequest): Effect.Effect<ImageResult, RunFailure> =>
+  const prepare = (request: ImageRequest): Effect.Effect<ReadonlyArray<Planned>> => {
+    const id = Plan.requestId(request)
+    return Effect.map(imagesOf(request, id), (images) =>
+      expand(request, id).map((one) => planned(one, Plan.requestId(one), images)),
+    )
+  }
+
+  const runWith = (request: ImageRequest, id: string): Effect.Effect<ImageResult, RunFailure> =>
+    Effect.flatMap(imagesOf(request, id), (images) => execute(id, planOf(request, id, images)))
+
+  const execute = (id: string, planned: Plan.Plan | InvalidRequest): Effect.Effect<ImageResult, RunFailure> =>
     Effect.flatMap(Clock.currentTimeMillis, (startedAt) => {
       const plan = planned instanceof InvalidRequest ? undefined : planned
       const journal = makeJournal(
@@ -282,49 +333,47 @@ export const make = Effect.fn("Runner.make")(function* (
       Effect.withSpan("Runner.run", undefined, { captureStackTrace: false }),
     )
 
-  /** The request's plan and what its output folder holds for it, by the request identity. */
-  const planAndLookup = (
-    request: ImageRequest,
-    id: string,
-  ): Effect.Effect<{ readonly planned: Plan.Plan | InvalidRequest; readonly found: Output.Lookup }> =>
-    Effect.map(imagesOf(request, id), (images) => {
-      const planned = planOf(request, id, images)
-      const found: Output.Lookup =
-        output === undefined || planned instanceof InvalidRequest
-          ? { _tag: "Missing" }
-          : output.lookup(id, Identity.of(planned), Output.requestHash(request))
-      return { planned, found }
-    })
+  const runPlanned = (item: Planned | Plan.Plan): Effect.Effect<ImageResult, RunFailure> =>
+    execute(item.id, "_tag" in item ? item.plan : item).pipe(
+      Effect.withSpan("Runner.run", undefined, { captureStackTrace: false }),
+    )
+
+  /** What the output folder holds for a planned request, by the request identity. */
+  const found = (item: Planned): Output.Lookup =>
+    output === undefined || item.plan instanceof InvalidRequest
+      ? { _tag: "Missing" }
+      : output.lookup(item.id, Identity.of(item.plan), Output.requestHash(item.request))
 
   // Resume: an image is skipped when the folder holds one made from the same identity — which needs the
-  // plan (reference images read once, here, and the plan reused to make it otherwise).
-  const runOne = (request: ImageRequest): Effect.Effect<Outcome> => {
-    const id = Plan.requestId(request)
-    return planAndLookup(request, id).pipe(
-      Effect.flatMap(({ planned, found }) =>
-        found._tag === "Current"
-          ? Effect.succeed<Outcome>({ _tag: "Skipped", request, id, file: found.file })
-          : Effect.exit(runPlanned(id, planned)).pipe(
-              Effect.flatMap((exit): Effect.Effect<Outcome> => {
-                if (Exit.isSuccess(exit)) return Effect.succeed({ _tag: "Done", request, result: exit.value })
-                const failure = Cause.findErrorOption(exit.cause)
-                return failure._tag === "Some"
-                  ? Effect.succeed({ _tag: "Failed", request, failure: failure.value })
-                  : Effect.failCause(exit.cause as Cause.Cause<never>)
-              }),
-            ),
-      ),
+  // plan (reference images read once, when it was made, and the plan reused to make the image otherwise).
+  const runOne = (item: Planned): Effect.Effect<Outcome> => {
+    const { request, id } = item
+    const lookup = found(item)
+    if (lookup._tag === "Current") return Effect.succeed({ _tag: "Skipped", request, id, file: lookup.file })
+    return Effect.exit(execute(id, item.plan)).pipe(
+      Effect.flatMap((exit): Effect.Effect<Outcome> => {
+        if (Exit.isSuccess(exit)) return Effect.succeed({ _tag: "Done", request, result: exit.value })
+        const failure = Cause.findErrorOption(exit.cause)
+        return failure._tag === "Some"
+          ? Effect.succeed({ _tag: "Failed", request, failure: failure.value })
+          : Effect.failCause(exit.cause as Cause.Cause<never>)
+      }),
     )
   }
 
-  const lookup = (request: ImageRequest): Effect.Effect<Output.Lookup> =>
-    Effect.map(planAndLookup(request, Plan.requestId(request)), ({ found }) => found)
+  const lookup = (item: ImageRequest | Planned): Effect.Effect<Output.Lookup> => {
+    if (isPlanned(item)) return Effect.succeed(found(item))
+    const id = Plan.requestId(item)
+    return Effect.map(imagesOf(item, id), (images) => found(planned(item, id, images)))
+  }
 
   const runAll: RunnerShape["runAll"] = (requests, runOptions = {}) => {
     const stream = Stream.isStream(requests) ? requests : Stream.fromIterable(requests)
     return stream.pipe(
-      // n images of one request are n requests, ID-1 … ID-n
-      Stream.flatMap((request) => Stream.fromIterable(expand(request, Plan.requestId(request)))),
+      // Planned once: n images of one request are n requests, ID-1 … ID-n, their reference images read once.
+      Stream.flatMap((item) =>
+        isPlanned(item) ? Stream.succeed(item) : Stream.flatMap(Stream.fromEffect(prepare(item)), Stream.fromIterable),
+      ),
       Stream.mapEffect(runOne, { concurrency: Math.max(1, runOptions.concurrency ?? 4), unordered: true }),
     )
   }
@@ -337,7 +386,7 @@ export const make = Effect.fn("Runner.make")(function* (
     })
   }
 
-  return { pipeline, channels, warnings, plan, run, runAll, lookup }
+  return { pipeline, channels, warnings, plan, prepare, run, runPlanned, runAll, lookup }
 })
 
 /**

@@ -30,7 +30,7 @@ import { Effect, Schedule } from "effect"
 import { type OutputDirectory, requestHash } from "../output/Output.ts"
 import * as Identity from "../plan/Identity.ts"
 import * as Plan from "../plan/Plan.ts"
-import type { RunnerShape } from "../runner/Runner.ts"
+import { isPlanned, type Planned, type RunnerShape } from "../runner/Runner.ts"
 import {
   finishedJobStates,
   type JobRecord,
@@ -86,7 +86,8 @@ export interface Enqueued {
 
 /** @category models */
 export interface BatchWorkShape {
-  readonly enqueue: (requests: ReadonlyArray<ImageRequest>) => Effect.Effect<Enqueued, JournalError>
+  /** Journal batch work; a request planned for this run ({@link Planned}) is not planned again. */
+  readonly enqueue: (requests: ReadonlyArray<ImageRequest | Planned>) => Effect.Effect<Enqueued, JournalError>
   readonly recover: () => Effect.Effect<void, JournalError>
   readonly submit: (keys: ReadonlyArray<RequestKey>) => Effect.Effect<ReadonlyArray<JobRecord>, JournalError>
   /** Poll a job and record its state; with `collect`, act on a finished one (collect, resubmit, fall back). */
@@ -138,11 +139,23 @@ export const make = (options: Options): BatchWorkShape => {
     return channel?.batch === undefined ? undefined : (channel as Channel & { readonly batch: BatchFacet })
   }
 
-  const planOf = (request: ImageRequest) =>
-    runner.plan(request).pipe(
+  /**
+   * Each request is planned once by this batch work (submit, collect and what did not come back reuse the
+   * plan), keyed by its id and request hash (known before it is planned); a plan made earlier in the run
+   * is handed in through `enqueue`.
+   */
+  const plans = new Map<string, Plan.Plan | string>()
+  const cacheKey = (key: RequestKey) => `${key.id}\u0000${key.hash}`
+  const planOf = (request: ImageRequest): Effect.Effect<Plan.Plan | string> => {
+    const key = cacheKey(keyOf(request))
+    const known = plans.get(key)
+    if (known !== undefined) return Effect.succeed(known)
+    return runner.plan(request).pipe(
       Effect.map((plan): Plan.Plan | string => plan),
       Effect.catch((error) => Effect.succeed(error.message)),
+      Effect.tap((planned) => Effect.sync(() => plans.set(key, planned))),
     )
+  }
 
   const enqueue: BatchWorkShape["enqueue"] = (requests) =>
     Effect.gen(function* () {
@@ -151,7 +164,9 @@ export const make = (options: Options): BatchWorkShape => {
       const inJob: Array<RequestRecord> = []
       const refused: Array<{ id: string; reason: string }> = []
       const fresh: Array<{ key: RequestKey; request: ImageRequest; plan: unknown }> = []
-      for (const request of requests) {
+      for (const item of requests) {
+        const request = isPlanned(item) ? item.request : item
+        if (isPlanned(item)) plans.set(cacheKey(keyOf(request)), "_tag" in item.plan ? item.plan.message : item.plan)
         const planned = yield* planOf(request)
         const key = keyOf(request, typeof planned === "string" ? undefined : planned)
         keys.push(key)
