@@ -2,8 +2,11 @@
  * The one request reader (`Requests`): JSON Lines → ImageRequests with the request Schema, every problem
  * located as FILE:LINE, duplicates refused (ids that differ only in case too), a byte order mark accepted.
  */
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Money, Requests } from "@peel/core"
-import { Result } from "effect"
+import { Effect, Result } from "effect"
 import { describe, expect, it } from "vitest"
 
 const problemsOf = (text: string, options?: Requests.ParseOptions) => {
@@ -47,6 +50,24 @@ describe("Requests.parse", () => {
 
   it("an empty file is a problem of the whole file", () => {
     expect(problemsOf("\n\n")).toEqual(["in.jsonl: no requests (expected one JSON ImageRequest per line)"])
+  })
+})
+
+describe("Requests.read", () => {
+  const problemOf = async (path: string) => {
+    const read = await Effect.runPromise(Effect.result(Requests.read(path)))
+    if (Result.isSuccess(read)) throw new Error("expected a problem")
+    return read.failure.problems.map((problem) => problem.format())
+  }
+
+  it("reads a file; a missing file or a folder is one problem naming the path", async () => {
+    const folder = mkdtempSync(join(tmpdir(), "peel-requests-"))
+    const file = join(folder, "in.jsonl")
+    writeFileSync(file, '{"id":"a","prompt":"a fox"}\n{"prompt":"a kite"}\n')
+    const read = await Effect.runPromise(Requests.read(file))
+    expect(read.map((request) => request.prompt)).toEqual(["a fox", "a kite"])
+    expect(await problemOf(join(folder, "nope.jsonl"))).toEqual([`${join(folder, "nope.jsonl")}: file not found`])
+    expect(await problemOf(folder)).toEqual([`${folder}: is a folder, not a JSONL file`])
   })
 })
 

@@ -6,13 +6,14 @@
  * `con` name one file on macOS and Windows).
  *
  * `peel run --input`, `peel batch submit`, `peel estimate --input`, the embedding API and the gateway read
- * requests through {@link read} (a file, through the `FileSystem` service) or {@link parse} (text in hand).
+ * requests through {@link read} (a file) or {@link parse} (text in hand).
  *
  * @since 0.4.0
  */
 import type { ImageRequest } from "@peel/contract/Request"
 import { decodeRequestLine } from "@peel/contract/Request"
 import { Effect, FileSystem, Result, Schema } from "effect"
+import * as Files from "../internal/Files.ts"
 import { requestId } from "../plan/Plan.ts"
 
 /** One problem of a request file: where (the file, and the line when it is about one) and what. @category models */
@@ -101,28 +102,29 @@ const whole = (source: string, message: string) =>
   new InvalidRequests({ problems: [new RequestProblem({ source, message })] })
 
 /**
- * Read and decode a JSON Lines file of requests. A missing file, a folder or an unreadable file is one
- * problem naming the path.
+ * Read and decode a JSON Lines file of requests (through Node's `FileSystem`). A missing file, a folder or
+ * an unreadable file is one problem naming the path.
  *
  * @category decoding
  */
-export const read = Effect.fn("Requests.read")(function* (path: string, options: ParseOptions = {}) {
-  const fs = yield* FileSystem.FileSystem
-  const info = yield* Effect.result(fs.stat(path))
-  if (Result.isSuccess(info) && info.success.type === "Directory")
-    return yield* whole(path, "is a folder, not a JSONL file")
-  const text = yield* fs.readFileString(path).pipe(
-    Effect.mapError((error) => {
-      const reason = error.reason
-      return whole(
-        path,
-        reason._tag === "NotFound"
-          ? "file not found"
-          : reason._tag === "PermissionDenied"
-            ? "cannot read it: permission denied"
-            : `cannot read it: ${reason.message}`,
+export const read = (
+  path: string,
+  options: ParseOptions = {},
+): Effect.Effect<ReadonlyArray<ImageRequest>, InvalidRequests> =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const info = yield* Effect.result(fs.stat(path))
+    if (Result.isSuccess(info) && info.success.type === "Directory")
+      return yield* whole(path, "is a folder, not a JSONL file")
+    const text = yield* fs
+      .readFileString(path)
+      .pipe(
+        Effect.mapError((error) =>
+          whole(
+            path,
+            Files.errorCode(error) === "ENOENT" ? "file not found" : `cannot read it: ${Files.reasonOf(error)}`,
+          ),
+        ),
       )
-    }),
-  )
-  return yield* Result.match(parse(text, path, options), { onFailure: Effect.fail, onSuccess: Effect.succeed })
-})
+    return yield* Result.match(parse(text, path, options), { onFailure: Effect.fail, onSuccess: Effect.succeed })
+  }).pipe(Effect.provide(Files.layerNode), Effect.withSpan("Requests.read"))
