@@ -304,26 +304,32 @@ export const make = (options: Options): BulkShape => {
               ),
             ),
           )
-          const work = runner.runAll(source, { concurrency: runOptions.concurrency }).pipe(
-            Stream.mapEffect(
-              (outcome) =>
-                Effect.orDie(record(outcome)).pipe(
-                  Effect.andThen(
-                    Effect.sync(() => {
-                      finished += 1
-                      cap?.settle(
-                        outcome._tag === "Skipped" ? outcome.id : Plan.requestId(outcome.request),
-                        costOf(outcome),
-                      )
-                      report(outcome)
-                    }),
+          const work = runner
+            .runAll(source, {
+              concurrency: runOptions.concurrency,
+              // checked above, once per request
+              resume: false,
+            })
+            .pipe(
+              Stream.mapEffect(
+                (outcome) =>
+                  Effect.orDie(record(outcome)).pipe(
+                    Effect.andThen(
+                      Effect.sync(() => {
+                        finished += 1
+                        cap?.settle(
+                          outcome._tag === "Skipped" ? outcome.id : Plan.requestId(outcome.request),
+                          costOf(outcome),
+                        )
+                        report(outcome)
+                      }),
+                    ),
+                    Effect.ensuring(Semaphore.release(permits, 1)),
                   ),
-                  Effect.ensuring(Semaphore.release(permits, 1)),
-                ),
-              { concurrency: runOptions.concurrency, unordered: true },
-            ),
-            Stream.runDrain,
-          )
+                { concurrency: runOptions.concurrency, unordered: true },
+              ),
+              Stream.runDrain,
+            )
           const drainMillis = runOptions.drainMillis ?? Number.POSITIVE_INFINITY
           const drain =
             runOptions.stop === undefined

@@ -148,7 +148,11 @@ export interface RunnerShape {
    */
   readonly runAll: (
     requests: Stream.Stream<ImageRequest | Planned> | Iterable<ImageRequest | Planned>,
-    options?: { readonly concurrency?: number },
+    options?: {
+      readonly concurrency?: number
+      /** Skip what the output folder already holds (default true); false when the caller checked already. */
+      readonly resume?: boolean
+    },
   ) => Stream.Stream<Outcome>
 }
 
@@ -346,9 +350,9 @@ export const make = Effect.fn("Runner.make")(function* (
 
   // Resume: an image is skipped when the folder holds one made from the same identity — which needs the
   // plan (reference images read once, when it was made, and the plan reused to make the image otherwise).
-  const runOne = (item: Planned): Effect.Effect<Outcome> => {
+  const runOne = (item: Planned, resume: boolean): Effect.Effect<Outcome> => {
     const { request, id } = item
-    const lookup = found(item)
+    const lookup: Output.Lookup = resume ? found(item) : { _tag: "Missing" }
     if (lookup._tag === "Current") return Effect.succeed({ _tag: "Skipped", request, id, file: lookup.file })
     return Effect.exit(execute(id, item.plan)).pipe(
       Effect.flatMap((exit): Effect.Effect<Outcome> => {
@@ -374,7 +378,10 @@ export const make = Effect.fn("Runner.make")(function* (
       Stream.flatMap((item) =>
         isPlanned(item) ? Stream.succeed(item) : Stream.flatMap(Stream.fromEffect(prepare(item)), Stream.fromIterable),
       ),
-      Stream.mapEffect(runOne, { concurrency: Math.max(1, runOptions.concurrency ?? 4), unordered: true }),
+      Stream.mapEffect((item) => runOne(item, runOptions.resume ?? true), {
+        concurrency: Math.max(1, runOptions.concurrency ?? 4),
+        unordered: true,
+      }),
     )
   }
 
