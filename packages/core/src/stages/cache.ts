@@ -3,11 +3,19 @@
  * family, size, aspect ratio — see {@link Cache.keyOf}) is answered from the store at $0, marked
  * `cached: true`, and recorded in the journal as an attempt with `cached: true` and `costUsd: 0`.
  *
- * **Coalescing.** Identical requests in flight at the same time make one upstream call: the first starts
- * it (through Effect's `Cache`, whose pending lookups are shared), the others wait for it. Whoever takes
- * the answer first carries its attempts and cost in its own journal; the rest are hits. If every waiter
- * goes away, the call is interrupted (its HTTP request aborted). A failure is shared by the requests that
- * waited for it but never stored.
+ * **Coalescing.** Identical requests in flight at the same time make one upstream call: in this process the
+ * first starts it (through Effect's `Cache`, whose pending lookups are shared), the others wait for it.
+ * Whoever takes the answer first carries its attempts and cost in its own journal; the rest are hits. If
+ * every waiter goes away, the call is interrupted (its HTTP request aborted). A failure is shared by the
+ * requests that waited for it but never stored. Across processes sharing a store, the one making an image
+ * holds a **lease** on its key (30 s, renewed while the call runs, given up when it ends); another process
+ * waits for the entry or for the lease to run out, then claims it — a process that died mid-call delays
+ * the others by one lease at most.
+ *
+ * **Where the store comes from.** The stage asks the runner's `ImageCache` state service to open the store
+ * its configuration names (`store: memory` with its bounds, `store: file` with its folder); the state
+ * Layers decide what each name opens. `State.layerMemory` opens them as always (an LRU in this process; a
+ * folder processes share); a network Layer can answer the same names with a shared store.
  *
  * **What is stored.** Only a real image of what the plan asked for: never a placeholder, never a
  * failure, never an image a fallback made with another model family or at another size or ratio.
@@ -19,11 +27,12 @@ import type { Attempt } from "@peel/contract/Attempt"
 import { findModel } from "@peel/contract/Catalog"
 import { ConfigError, ConfigProblem, type PipelineError } from "@peel/contract/Errors"
 import * as Units from "@peel/contract/Units"
-import { Clock, Effect, Cache as EffectCache, Equal, Exit, Hash, Schema } from "effect"
+import { Clock, Effect, Cache as EffectCache, Equal, Exit, Fiber, Hash, Schema } from "effect"
 import * as Cache from "../cache/Cache.ts"
 import { Journal, type JournalShape, make as makeJournal } from "../engine/AttemptJournal.ts"
 import type { Generated, Handler, Middleware, StageDefinition } from "../engine/Stage.ts"
 import type { Plan } from "../plan/Plan.ts"
+import * as ImageCache from "../state/ImageCache.ts"
 
 /** @deprecated use `Units.parseBytes` from `@peel/contract` (one units parser); kept for one release. @category parsing */
 export const parseBytes = Units.parseBytes
@@ -72,6 +81,20 @@ export const cacheable = (plan: Plan, done: Generated): boolean =>
   done.size === plan.size &&
   done.aspectRatio === plan.aspectRatio &&
   (findModel(done.model)?.family ?? done.model) === (findModel(plan.model)?.family ?? plan.model)
+
+/**
+ * How long a lease on a key holds before others may claim it (renewed every third of it while the call
+ * runs), and how often a request waiting on another process's lease looks again.
+ *
+ * @category model
+ */
+export interface Leasing {
+  readonly leaseMillis: number
+  readonly pollMillis: number
+}
+
+/** A 30 s lease, looked at every 250 ms. @category defaults */
+export const defaultLeasing: Leasing = { leaseMillis: 30_000, pollMillis: 250 }
 
 /** A pending lookup: identified by the cache key alone, carrying what the first request needs to make it. */
 class Pending implements Equal.Equal {
@@ -138,7 +161,7 @@ const recordHit = (journal: JournalShape, done: Generated, startedAt: number): E
  *
  * @category constructors
  */
-export const middleware = Effect.fnUntraced(function* (cache: Cache.ImageCache) {
+export const middleware = Effect.fnUntraced(function* (cache: Cache.ImageCache, leasing: Leasing = defaultLeasing) {
   const inFlight = yield* EffectCache.make<Pending, Shared>({
     capacity: Number.POSITIVE_INFINITY,
     // Kept only while pending: the store holds finished images.
@@ -147,9 +170,28 @@ export const middleware = Effect.fnUntraced(function* (cache: Cache.ImageCache) 
       Effect.gen(function* () {
         const stored = yield* cache.read(pending.key)
         if (stored !== undefined) return { _tag: "Stored", entry: stored } as const
+        // Another process sharing the store may be making it: claim the key's lease, or wait for the entry
+        // or for the lease to run out, then claim it.
+        let lease = yield* cache.store.claim(pending.key, leasing.leaseMillis)
+        while (lease === undefined) {
+          yield* Effect.sleep(leasing.pollMillis)
+          const found = yield* cache.read(pending.key)
+          if (found !== undefined) return { _tag: "Stored", entry: found } as const
+          lease = yield* cache.store.claim(pending.key, leasing.leaseMillis)
+        }
+        const held = lease
         cache.stats.misses += 1
         const journal = makeJournal(yield* Clock.currentTimeMillis)
-        const exit = yield* Effect.exit(pending.next(pending.plan).pipe(Effect.provideService(Journal, journal)))
+        // Renewed while the call runs; given up when it ends (or is interrupted), so waiters go on at once.
+        const renewing = yield* Effect.forkChild(
+          Effect.forever(
+            Effect.sleep(leasing.leaseMillis / 3).pipe(Effect.andThen(cache.store.renew(held, leasing.leaseMillis))),
+          ),
+        )
+        const exit = yield* Effect.exit(pending.next(pending.plan).pipe(Effect.provideService(Journal, journal))).pipe(
+          Effect.ensuring(Fiber.interrupt(renewing)),
+          Effect.onInterrupt(() => cache.store.release(held)),
+        )
         if (Exit.isSuccess(exit) && cacheable(pending.plan, exit.value)) {
           const done = exit.value
           yield* cache.write(pending.key, {
@@ -162,6 +204,7 @@ export const middleware = Effect.fnUntraced(function* (cache: Cache.ImageCache) 
             ...(done.image.text === undefined ? {} : { text: done.image.text }),
           })
         }
+        yield* cache.store.release(held)
         return { _tag: "Made", exit, attempts: journal.attempts(), claimed: false } as const
       }),
   })
@@ -213,31 +256,36 @@ export const cache: StageDefinition<CacheConfig> = {
   make: (config, context) =>
     Effect.gen(function* () {
       const ttl = config.ttl ?? defaults.ttlMillis
-      let store: Cache.ImageStore
-      if (config.store === "file") {
-        const directory = resolve(context.pipelineDir, config.path ?? ".peel/cache")
-        try {
-          store = Cache.fileStore({ directory, maxBytes: Units.bytesOf(config.maxSize, defaults.fileMaxBytes) })
-        } catch (error) {
-          return yield* new ConfigError({
-            file: context.pipelineFile,
-            problems: [
-              new ConfigProblem({
+      const directory = resolve(context.pipelineDir, config.path ?? ".peel/cache")
+      // The runner's image cache service opens the store this configuration names (see State).
+      const caches = yield* ImageCache.ImageCache
+      const store = yield* caches
+        .open(
+          config.store === "file"
+            ? { store: "file", directory, maxBytes: Units.bytesOf(config.maxSize, defaults.fileMaxBytes) }
+            : {
+                store: "memory",
+                maxBytes: Units.bytesOf(config.maxSize, defaults.memoryMaxBytes),
+                maxEntries: config.maxEntries ?? defaults.memoryMaxEntries,
+              },
+        )
+        .pipe(
+          Effect.mapError(
+            (reason) =>
+              new ConfigError({
                 file: context.pipelineFile,
-                line: 1,
-                column: 1,
-                message: `cache: cannot use ${directory}: ${error instanceof Error ? error.message : String(error)}`,
-                severity: "error",
+                problems: [
+                  new ConfigProblem({
+                    file: context.pipelineFile,
+                    line: 1,
+                    column: 1,
+                    message: `cache: cannot use ${directory}: ${reason}`,
+                    severity: "error",
+                  }),
+                ],
               }),
-            ],
-          })
-        }
-      } else {
-        store = Cache.memoryStore({
-          maxBytes: Units.bytesOf(config.maxSize, defaults.memoryMaxBytes),
-          maxEntries: config.maxEntries ?? defaults.memoryMaxEntries,
-        })
-      }
+          ),
+        )
       return { around: yield* middleware(Cache.make(store, ttl)) }
     }),
 }

@@ -15,6 +15,7 @@ import * as Breakers from "./Breakers.ts"
 import * as ChannelStats from "./ChannelStats.ts"
 import * as Concurrency from "./Concurrency.ts"
 import * as HedgeBudget from "./HedgeBudget.ts"
+import * as ImageCache from "./ImageCache.ts"
 import * as QuotaPauses from "./QuotaPauses.ts"
 import * as RateLimits from "./RateLimits.ts"
 import * as SpendLedger from "./SpendLedger.ts"
@@ -28,6 +29,7 @@ export type Services =
   | HedgeBudget.HedgeBudget
   | ChannelStats.ChannelStats
   | SpendLedger.SpendLedger
+  | ImageCache.ImageCache
 
 /** Each state service in memory: one process, nothing to set up. @category layers */
 export const layerMemory: Layer.Layer<Services> = Layer.mergeAll(
@@ -38,4 +40,5 @@ export const layerMemory: Layer.Layer<Services> = Layer.mergeAll(
   HedgeBudget.layerMemory,
   ChannelStats.layerMemory,
   SpendLedger.layerMemory,
+  ImageCache.layerMemory,
 )

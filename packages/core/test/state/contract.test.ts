@@ -16,6 +16,7 @@ import * as Breakers from "../../src/state/Breakers.ts"
 import * as ChannelStats from "../../src/state/ChannelStats.ts"
 import * as Concurrency from "../../src/state/Concurrency.ts"
 import * as HedgeBudget from "../../src/state/HedgeBudget.ts"
+import * as ImageCache from "../../src/state/ImageCache.ts"
 import * as QuotaPauses from "../../src/state/QuotaPauses.ts"
 import * as RateLimits from "../../src/state/RateLimits.ts"
 import * as SpendLedgerSqlite from "../../src/state/SpendLedgerSqlite.ts"
@@ -225,7 +226,14 @@ describe("runners sharing state", () => {
     Effect.gen(function* () {
       const file = freshFile()
       return yield* sharedPause(() =>
-        Effect.succeed(Layer.mergeAll(SqliteState.layer(file), Breakers.layerMemory, SpendLedgerSqlite.layer(file))),
+        Effect.succeed(
+          Layer.mergeAll(
+            SqliteState.layer(file),
+            Breakers.layerMemory,
+            SpendLedgerSqlite.layer(file),
+            ImageCache.layerMemory,
+          ),
+        ),
       )
     }),
   )
