@@ -5,6 +5,8 @@
  * (parts, image count, seed) and on the cost (input image tokens). Bad inputs fail before any call.
  */
 import { mkdtempSync, writeFileSync } from "node:fs"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Catalog, Pipeline, Pricing, type Request, Runner } from "@peel/core"
@@ -338,130 +340,51 @@ describe("peel run --image, --n, --seed, --image-only", () => {
     }
     expect(simulator.ledger().totals.calls).toBe(0)
   })
-})
 
-describe("reference images are checked before any call", () => {
-  const failureOf = async (images: ReadonlyArray<Request.ImageInput>) => {
-    const exit = await withRunner((runner) => Effect.exit(runner.run({ ...base, id: "bad", images })))
-    if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-    return String(exit.cause)
-  }
-
-  it("an unreadable path, a text file, bad base64, a GIF and too many images: clear errors, $0", async () => {
-    expect(await failureOf(["missing.png"])).toContain("images[0] (missing.png): cannot read")
-    expect(await failureOf(["missing.png"])).toContain("no such file")
-    expect(await failureOf(["reference.png", "notes.txt"])).toContain(
-      "images[1] (notes.txt): is not a complete PNG, JPEG or WebP image",
-    )
-    expect(await failureOf([{ data: "not base64!", mimeType: "image/png" }])).toContain("not valid base64")
-    const gif = Buffer.from("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7", "base64")
-    expect(await failureOf([{ bytes: new Uint8Array(gif) }])).toContain("is image/gif")
-    expect(await failureOf(Array.from({ length: 15 }, () => "reference.png"))).toContain("at most 14")
-    expect(simulator.ledger().totals.calls).toBe(0)
-  })
-
-  it("a declared MIME type is not trusted: the bytes are sniffed", async () => {
-    const exit = await runOn("google", { ...base, id: "sniffed", images: [{ data: png, mimeType: "image/jpeg" }] })
-    expect(Exit.isSuccess(exit)).toBe(true)
-    const parts = (lastBody().contents as Array<{ parts: Array<{ inlineData?: { mimeType: string } }> }>)[0]!.parts
-    expect(parts[1]?.inlineData?.mimeType).toBe("image/png")
-  })
-
-  it("reference image content is part of the cache key and the id", async () => {
-    const other = Buffer.from(pngBytes)
-    other[other.length - 13] = 0x00 // same size, different bytes (CRC of IEND untouched: still a complete PNG)
-    const plans = await withRunner((runner) =>
-      Effect.all([
-        runner.plan(base),
-        runner.plan({ ...base, images: [{ bytes: pngBytes }] }),
-        runner.plan({ ...base, images: [{ data: png, mimeType: "image/png" }] }),
-      ]),
-    )
-    const [none, withImage, sameImage] = plans
-    const changed = await withRunner((runner) => runner.plan({ ...base, images: [{ bytes: new Uint8Array(other) }] }))
-    expect(withImage.promptHash).not.toBe(none.promptHash)
-    expect(sameImage.promptHash).toBe(withImage.promptHash)
-    expect(changed.promptHash).not.toBe(withImage.promptHash)
-    expect(withImage.id).not.toBe(none.id)
-  })
-})
-
-describe("n images", () => {
-  it("n: 3 runs three requests ID-1 … ID-3 with seeds 5, 6, 7", async () => {
-    const outcomes = await withRunner((runner) =>
-      Stream.runCollect(runner.runAll([{ ...base, id: "trio", n: 3, seed: 5 }], { concurrency: 1 })),
-    )
-    const ids = outcomes.map((outcome) => (outcome._tag === "Done" ? outcome.result.id : outcome._tag)).sort()
-    expect(ids).toEqual(["trio-1", "trio-2", "trio-3"])
-    expect(
-      simulator
-        .ledger()
-        .calls.map((call) => call.seed)
-        .sort(),
-    ).toEqual([5, 6, 7])
-  })
-
-  it("run() with n > 1 says to use runAll, before any call", async () => {
-    const exit = await withRunner((runner) => Effect.exit(runner.run({ ...base, n: 2 })))
-    expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain("runAll")
-    expect(simulator.ledger().totals.calls).toBe(0)
-  })
-})
-
-describe("peel run --image, --n, --seed, --image-only", () => {
-  it("sends the reference images, makes ID-1 … ID-n with consecutive seeds, and prints each", async () => {
-    const out = mkdtempSync(join(tmpdir(), "peel-images-out-"))
-    const reference = join(folder, "reference.png")
-    const args = ["run", join(folder, "pipeline.yaml"), "--prompt", "the same fox", "--id", "fox", "--out", out]
-    const { code, stdout, stderr } = await peel(
-      [...args, "--image", reference, "--image", reference, "--n", "2", "--seed", "9", "--image-only", "--json"],
-      simulatorEnv(simulator.url),
-    )
-    expect(stderr).not.toContain("Error")
-    expect(code).toBe(0)
-    const results = stdout
-      .trim()
-      .split("\n")
-      .map((line) => JSON.parse(line))
-    expect(results.map((result) => result.id).sort()).toEqual(["fox-1", "fox-2"])
-    const calls = simulator.ledger().calls
-    expect(calls.map((call) => [call.referenceImages, call.seed]).sort((a, b) => (a[1] ?? 0) - (b[1] ?? 0))).toEqual([
-      [2, 9],
-      [2, 10],
-    ])
-    expect(results.every((result) => result.text === undefined)).toBe(true)
-  })
-
-  it("refuses --image with --input, and a missing or unreadable --image before any call (exit 2, one line)", {
+  it("a bulk run plans each request once: its reference image URL is fetched once per run, resume included", {
     timeout: 120_000,
   }, async () => {
-    const jsonl = join(folder, "requests.jsonl")
-    writeFileSync(jsonl, '{"prompt":"a fox"}\n')
-    const mixed = await peel(["run", join(folder, "pipeline.yaml"), "--input", jsonl, "--image", "x.png"])
-    expect(mixed.code).toBe(2)
-    expect(mixed.stderr).toContain("--image, --n, --seed and --image-only go with --prompt")
-    for (const extra of [
-      ["--dry-run"],
-      ["--out", join(folder, "out-missing")],
-      ["--n", "3", "--out", join(folder, "out-n")],
-    ]) {
-      const missing = await peel(
-        ["run", join(folder, "pipeline.yaml"), "--prompt", "a fox", "--image", join(folder, "nope.png"), ...extra],
-        simulatorEnv(simulator.url),
+    // A real HTTP server holding the reference images; it counts the GETs of each path.
+    const gets = new Map<string, number>()
+    const server = createServer((request, response) => {
+      gets.set(request.url ?? "", (gets.get(request.url ?? "") ?? 0) + 1)
+      response.writeHead(200, { "content-type": "image/png" })
+      response.end(pngBytes)
+    })
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      const pipeline = join(folder, "pipeline-local-images.yaml")
+      writeFileSync(pipeline, `${pipelineText}network: { allowHosts: [127.0.0.1] }\n`)
+      const jsonl = join(folder, "with-urls.jsonl")
+      writeFileSync(
+        jsonl,
+        [
+          { id: "url-fox", prompt: "a fox like this", images: [`${base}/fox.png`] },
+          { id: "url-owl", prompt: "an owl like this", images: [`${base}/owl.png`], n: 2 },
+        ]
+          .map((line) => JSON.stringify(line))
+          .join("\n"),
       )
-      expect(missing.code, missing.stderr).toBe(2)
-      expect(missing.stderr.trim().split("\n")).toEqual([
-        expect.stringMatching(/^peel run: --image: .*nope\.png\): cannot read/),
-      ])
-      expect(missing.stdout).toBe("")
+      const out = mkdtempSync(join(tmpdir(), "peel-url-images-"))
+      const args = ["run", pipeline, "--input", jsonl, "--out", out, "--state", join(out, "state"), "--json"]
+      // --max-spend admits each request by its plan: the same plan, not a second one.
+      const first = await peel([...args, "--max-spend", "5"], simulatorEnv(simulator.url))
+      expect(first.code, first.stderr).toBe(0)
+      expect(Object.fromEntries(gets)).toEqual({ "/fox.png": 1, "/owl.png": 1 })
+      expect(simulator.ledger().totals.calls).toBe(3)
+      // Again: resume finds every image by its identity (which needs the reference bytes: fetched once more).
+      const second = await peel(args, simulatorEnv(simulator.url))
+      expect(second.code, second.stderr).toBe(0)
+      const skipped = second.stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as { skipped?: boolean })
+      expect(skipped.map((line) => line.skipped)).toEqual([true, true, true])
+      expect(Object.fromEntries(gets)).toEqual({ "/fox.png": 2, "/owl.png": 2 })
+      expect(simulator.ledger().totals.calls).toBe(3)
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()))
     }
-    // A folder is no image either.
-    const folderImage = await peel(
-      ["run", join(folder, "pipeline.yaml"), "--prompt", "a fox", "--image", folder, "--out", join(folder, "out-dir")],
-      simulatorEnv(simulator.url),
-    )
-    expect(folderImage.code, folderImage.stderr).toBe(2)
-    expect(folderImage.stderr.trim().split("\n")).toHaveLength(1)
-    expect(simulator.ledger().totals.calls).toBe(0)
   })
 })
