@@ -21,6 +21,7 @@ import * as Files from "../internal/Files.ts"
 import { defaults as downloadDefaults, type NetworkOptions } from "../plan/Download.ts"
 import { defaultLimits, type Limits } from "../plan/Plan.ts"
 import { definitions } from "../stages/registry.ts"
+import type { StateConfig } from "../state/State.ts"
 import { interpolate } from "./internal/interpolate.ts"
 import { importPlugin } from "./internal/resolvePlugin.ts"
 import { knownKeys, suggestion } from "./internal/suggest.ts"
@@ -52,6 +53,8 @@ export interface Pipeline {
   readonly warnings: ReadonlyArray<ConfigProblem>
   /** What reference-image downloads may reach, and within which bounds (`network:`). */
   readonly network?: NetworkOptions | undefined
+  /** Where the pipeline's state lives (`state:`); memory when absent. */
+  readonly state?: StateConfig | undefined
 }
 
 /** How to load. @category model */
@@ -99,6 +102,13 @@ const NetworkBlock = Schema.Struct({
   }),
 })
 
+const StateBlock = Schema.Struct({
+  store: Schema.Literals(["memory"]).annotate({
+    description:
+      "Where circuit breakers, rate limits, quota pauses, concurrency slots, hedge budget and channel statistics live: memory (this process; the default)",
+  }),
+})
+
 /** @category schemas */
 export const PipelineShape = Schema.Struct({
   $schema: Schema.optional(Schema.String),
@@ -118,6 +128,10 @@ export const PipelineShape = Schema.Struct({
   network: Schema.optional(NetworkBlock).annotate({
     description:
       "What Peel may fetch over the network: hosts allowed for reference-image URLs, time and redirect limits",
+  }),
+  state: Schema.optional(StateBlock).annotate({
+    description:
+      "Where the pipeline's decision state lives (shared by every runner and process using the same store); default: memory",
   }),
   stages: Schema.Array(Schema.Record(Schema.String, Schema.Unknown)).annotate({
     description: "Stages in order; each wraps everything after it; `generate` is innermost",
@@ -447,6 +461,7 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
       ...(shape.limits?.maxPromptChars === undefined ? {} : { maxPromptChars: shape.limits.maxPromptChars }),
     },
     warnings,
+    ...(shape.state === undefined ? {} : { state: { store: shape.state.store } }),
     ...(shape.network === undefined
       ? {}
       : {

@@ -31,6 +31,16 @@ export type Services =
   | SpendLedger.SpendLedger
   | ImageCache.ImageCache
 
+/**
+ * A pipeline's `state:` block: where its state lives. Only `store: memory` today; the next issues add
+ * network stores (`store: redis` with its URL, `store: postgres`), chosen here without touching a stage.
+ *
+ * @category model
+ */
+export interface StateConfig {
+  readonly store: "memory"
+}
+
 /** Each state service in memory: one process, nothing to set up. @category layers */
 export const layerMemory: Layer.Layer<Services> = Layer.mergeAll(
   Breakers.layerMemory,
@@ -42,3 +52,11 @@ export const layerMemory: Layer.Layer<Services> = Layer.mergeAll(
   SpendLedger.layerMemory,
   ImageCache.layerMemory,
 )
+
+/** The state Layers a pipeline's `state:` block chooses (memory when it has none). @category layers */
+export const layerOf = (config: StateConfig | undefined): Layer.Layer<Services> => {
+  switch (config?.store ?? "memory") {
+    case "memory":
+      return layerMemory
+  }
+}
