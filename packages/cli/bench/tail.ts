@@ -82,12 +82,13 @@ const account = (attempts: ReadonlyArray<Attempt>, latencyMs: number) => {
         `${attempt.channel}:${attempt.outcome}@${((attempt.startedAt - startedAt) / 1000).toFixed(1)}s+${(attempt.latencyMs / 1000).toFixed(1)}s${attempt.hedge === true ? (attempt.sameChannel === true ? "(same-channel hedge)" : "(hedge)") : ""}${attempt.won === true ? "*" : ""}`,
     )
     .join(" ")
-  slowest.push({ latencyMs, trail })
+  slowest.push({ latencyMs, trail: `(started at ${((startedAt - runStartedAt) / 1000).toFixed(1)} s) ${trail}` })
   slowest.sort((left, right) => right.latencyMs - left.latencyMs)
   if (slowest.length > 5) slowest.pop()
 }
 
 const started = performance.now()
+const runStartedAt = Date.now()
 try {
   await Effect.runPromise(
     Effect.scoped(

@@ -37,9 +37,13 @@ export const observe =
           if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) return Effect.void
           return Effect.flatMap(Clock.currentTimeMillis, (now) => {
             const sample = { latencyMs: now - started, ok: Exit.isSuccess(exit) }
-            return Effect.andThen(
-              stats.record(ChannelStats.keyOf(channel.name), sample),
-              stats.record(ChannelStats.keyOf(channel.name, plan.model, plan.size), sample),
+            return Effect.all(
+              [
+                stats.record(ChannelStats.keyOf(channel.name), sample),
+                stats.record(ChannelStats.keyOf(channel.name, plan.model), sample),
+                stats.record(ChannelStats.keyOf(channel.name, plan.model, plan.size), sample),
+              ],
+              { discard: true },
             )
           })
         }),
@@ -48,7 +52,8 @@ export const observe =
 
 /**
  * The hedge delay for a channel and plan: fixed, or the observed p95 of that channel for the plan's model
- * and size (`initial`, 20 s by default, until enough calls are known).
+ * and size — or, until enough of those are known, for the model at any size, or for the channel at all —
+ * and `initial` (20 s by default) until any is known.
  *
  * @category hedging
  */
@@ -57,10 +62,28 @@ export const hedgeDelay =
   (channel: Channel, plan: Plan): Effect.Effect<number> =>
     after === "auto"
       ? Effect.map(
-          stats.summary(ChannelStats.keyOf(channel.name, plan.model, plan.size)),
-          (summary) => ChannelStats.percentile(summary, 95) ?? initial,
+          observedPercentile(stats, 95, [
+            ChannelStats.keyOf(channel.name, plan.model, plan.size),
+            ChannelStats.keyOf(channel.name, plan.model),
+            ChannelStats.keyOf(channel.name),
+          ]),
+          (p95) => p95 ?? initial,
         )
       : Effect.succeed(after)
+
+/** The first of `keys` (most specific first) with enough samples for the `p`-th percentile. */
+const observedPercentile = (
+  stats: ChannelStats.ChannelStatsShape,
+  p: number,
+  keys: ReadonlyArray<string>,
+): Effect.Effect<number | undefined> =>
+  Effect.gen(function* () {
+    for (const key of keys) {
+      const value = ChannelStats.percentile(yield* stats.summary(key), p)
+      if (value !== undefined) return value
+    }
+    return undefined
+  })
 
 /**
  * At most `share` hedges per call over the last `windowMillis` under `key` (one hedge is always allowed
@@ -79,8 +102,8 @@ export const hedgeBudget = (
 
 /**
  * Adaptive attempt timeouts. Once {@link ChannelStats.minimumSamples} successful calls of a channel for a
- * model and size are known, an attempt there gets `max(floor, factor × p99)` — bounded by the configured
- * timeout, which also applies until then. A hang then costs a few times the slowest normal answer, not
+ * model and size are known (or, until then, of the channel for the model at any size), an attempt there
+ * gets `max(floor, factor × p99)` — bounded by the configured timeout, which also applies until then. A hang then costs a few times the slowest normal answer, not
  * the whole configured timeout.
  *
  * @category timeouts
@@ -99,8 +122,14 @@ export const attemptTimeout =
   (channel: Channel, plan: Plan): Effect.Effect<number | undefined> =>
     configured === undefined || adaptive === undefined
       ? Effect.succeed(configured)
-      : Effect.map(stats.summary(ChannelStats.keyOf(channel.name, plan.model, plan.size)), (summary) =>
-          adaptiveTimeout(configured, adaptive, ChannelStats.percentile(summary, 99)),
+      : Effect.map(
+          // The channel's own latency for this model: this size when enough is known, else all its sizes
+          // (the floor and the factor leave room for a larger size than most).
+          observedPercentile(stats, 99, [
+            ChannelStats.keyOf(channel.name, plan.model, plan.size),
+            ChannelStats.keyOf(channel.name, plan.model),
+          ]),
+          (p99) => adaptiveTimeout(configured, adaptive, p99),
         )
 
 /** `max(floor, factor × p99)`, at most `configured`; `configured` while p99 is unknown. @category timeouts */
