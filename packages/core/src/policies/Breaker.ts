@@ -98,6 +98,7 @@ export const make = (settings: BreakerSettings): Effect.Effect<Breakers, never, 
                 message,
                 costUsd: 0,
                 ...(markers.hedge === true ? { hedge: true } : {}),
+                ...(markers.sameChannel === true ? { sameChannel: true } : {}),
               })
               return Effect.fail(
                 new Unavailable({

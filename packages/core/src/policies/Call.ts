@@ -39,6 +39,8 @@ export interface CallMarkers {
   readonly hedge?: boolean
   /** A hedge sent to the channel already being called (no other candidate was ready). */
   readonly sameChannel?: boolean
+  /** Told when each call (a retry included) is sent: a strategy's hedge delay counts from it. */
+  readonly onSend?: (startedAt: number) => void
 }
 
 /** Whether one more hedge may start now (taking it from the budget when it may). @category model */

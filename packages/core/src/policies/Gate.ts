@@ -24,7 +24,7 @@ import { Journal } from "../engine/AttemptJournal.ts"
 import { Concurrency, withSlot } from "../state/Concurrency.ts"
 import { QuotaPauses } from "../state/QuotaPauses.ts"
 import { RateLimits } from "../state/RateLimits.ts"
-import type { AttemptPolicy } from "./Call.ts"
+import type { AttemptPolicy, CallMarkers } from "./Call.ts"
 
 /** Limits for one channel. @category model */
 export interface GateSettings {
@@ -66,7 +66,7 @@ export const make = (
     const pausedUntil = (channel: string, model: string) => pauses.pausedUntil(pauseKey(channel, model))
 
     /** A paused quota is not waited on here: the attempt ends at once (no call), and retry or failover decide. */
-    const checkPause = (channel: Channel, model: string, size: string, markers: { readonly hedge?: boolean }) =>
+    const checkPause = (channel: Channel, model: string, size: string, markers: CallMarkers) =>
       Effect.flatMap(Effect.zip(Clock.currentTimeMillis, pausedUntil(channel.name, model)), ([now, until]) => {
         if (until <= now) return Effect.void
         const message = `quota ${quotaOf(channel.name)} for ${model} is paused for ${until - now} ms after a 429`
@@ -82,6 +82,7 @@ export const make = (
             retryAfterMs: until - now,
             costUsd: 0,
             ...(markers.hedge === true ? { hedge: true } : {}),
+            ...(markers.sameChannel === true ? { sameChannel: true } : {}),
           })
           return Effect.fail(new RateLimited({ channel: channel.name, message, retryAfterMs: until - now }))
         })

@@ -80,6 +80,7 @@ export const callChannel =
         typeof timeout === "function" ? timeout(channel, plan) : Effect.succeed(timeout),
       ),
       ([startedAt, timeoutMillis]) => {
+        markers.onSend?.(startedAt)
         const request: ChannelRequest = plan.channelRequest
         const generate = channel.generate(request)
         const bounded =
@@ -221,6 +222,31 @@ export const hedged =
         const delay = delayFor(channel, plan)
         return Effect.isEffect(delay) ? delay : Effect.succeed(delay)
       })
+    /**
+     * Wait until the channel's CURRENT call has gone unanswered for the hedge delay: the clock restarts when
+     * each call is sent (a retry after a 429) and when each attempt this request recorded on the channel
+     * ended (a pause met, a failure before a backoff), so a request waiting out a backoff is not hedged; the
+     * delay is read again as latency becomes known.
+     */
+    const hedgeDue = (
+      channel: Channel,
+      delay: Effect.Effect<number>,
+      lastSend: () => number,
+    ): Effect.Effect<void, never, Journal> =>
+      Effect.gen(function* () {
+        const journal = yield* Journal
+        const levelStart = yield* Clock.currentTimeMillis
+        const check: Effect.Effect<void> = Effect.flatMap(Effect.zip(delay, Clock.currentTimeMillis), ([wait, now]) => {
+          let since = Math.max(levelStart, lastSend())
+          for (const attempt of journal.attempts())
+            if (attempt.channel === channel.name && attempt.hedge !== true && attempt.startedAt >= levelStart)
+              since = Math.max(since, attempt.startedAt + attempt.latencyMs)
+          const due = since + Math.max(0, wait)
+          // Look again at least every second: the delay shortens once the channel's latency is known.
+          return due <= now ? Effect.void : Effect.flatMap(Effect.sleep(Math.min(due - now, 1000)), () => check)
+        })
+        return yield* check
+      })
     const from = (index: number, markers: CallMarkers): Effect.Effect<Answer, ChannelError, Journal> =>
       Effect.suspend(() => {
         const channel = candidates[index]!
@@ -236,7 +262,15 @@ export const hedged =
           Effect.flatMap(callsLeft(maxCalls), (left) =>
             left ? from(index + 1, nextMarkers) : Effect.fail(exhausted(channel, plan)),
           )
-        const primary = graceful(call(channel, plan, markers), graceMillis).pipe(
+        let sentAt = 0
+        const primaryMarkers: CallMarkers = {
+          ...markers,
+          onSend: (at) => {
+            sentAt = at
+            markers.onSend?.(at)
+          },
+        }
+        const primary = graceful(call(channel, plan, primaryMarkers), graceMillis).pipe(
           Effect.catch((error) => {
             primaryAlive = false
             if (!error.failover || !hasNext) return hedgeAlive && error.failover ? Effect.never : Effect.fail(error)
@@ -257,7 +291,7 @@ export const hedged =
                 Effect.forEach(candidates.slice(index + 1), (candidate) => ready(candidate, plan)),
                 (states) => states.some((state) => state),
               )
-        const hedge = Effect.flatMap(delayOf(channel), (delay) => Effect.sleep(Math.max(0, delay))).pipe(
+        const hedge = hedgeDue(channel, delayOf(channel), () => sentAt).pipe(
           Effect.andThen(
             Effect.suspend(
               (): Effect.Effect<boolean | undefined> => (handedOver ? Effect.succeed(undefined) : laterReady),

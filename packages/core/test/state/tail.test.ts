@@ -93,6 +93,35 @@ describe("same-channel hedging", () => {
     ),
   )
 
+  it.effect("the hedge delay counts from the current call: a retry after a 429 restarts it", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        Fixture.reset()
+        const runner = yield* runnerFor([
+          "channels:",
+          "  a: { plugin: FIXTURE }",
+          "  b: { plugin: FIXTURE }",
+          "stages:",
+          "  - select: { channels: [a, b] }",
+          "  - generate: { timeout: 120s, retry: { attempts: 3 }, hedge: { after: 2s, budget: 1 } }",
+        ])
+        // a: 429 asking for 1 s, then (the retry at 1 s) a hang; the hedge is due 2 s after the retry began.
+        Fixture.scripts.set("a", ["RateLimited", "Hang"])
+        const fiber = yield* Effect.forkChild(runner.run({ prompt: "a fox" }))
+        yield* TestClock.adjust("1 second")
+        expect(calls("a")).toBe(2)
+        yield* TestClock.adjust("1999 millis")
+        expect(calls("b")).toBe(0)
+        yield* TestClock.adjust("1 millis")
+        expect(calls("b")).toBe(1)
+        yield* TestClock.adjust("1 second")
+        const result = yield* Fiber.join(fiber)
+        expect(result.channel).toBe("b")
+        expect(result.attempts.find((attempt) => attempt.won === true)?.hedge).toBe(true)
+      }),
+    ),
+  )
+
   it.effect("a same-channel hedge draws on the hedge budget: none when the budget is spent", () =>
     Effect.scoped(
       Effect.gen(function* () {
