@@ -223,10 +223,10 @@ export const hedged =
         return Effect.isEffect(delay) ? delay : Effect.succeed(delay)
       })
     /**
-     * Wait until the channel's CURRENT call has gone unanswered for the hedge delay: the clock restarts when
-     * each call is sent (a retry after a 429) and when each attempt this request recorded on the channel
-     * ended (a pause met, a failure before a backoff), so a request waiting out a backoff is not hedged; the
-     * delay is read again as latency becomes known.
+     * Wait until the channel has gone the hedge delay without news: the clock restarts when each call is
+     * sent (a retry after a 429) and when each attempt this request recorded on the channel ended (a pause
+     * met, a failure before a backoff), so a call that just failed and is about to be retried is not taken
+     * for a hang; the delay is read again every second as latency becomes known.
      */
     const hedgeDue = (
       channel: Channel,
