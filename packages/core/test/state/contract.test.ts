@@ -9,7 +9,8 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, Fiber, Layer } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Fiber, Layer } from "effect"
+import { CircuitBreaker } from "effect/persistence"
 import { TestClock } from "effect/testing"
 import { Pipeline, Runner, State } from "../../src/index.ts"
 import * as Breakers from "../../src/state/Breakers.ts"
@@ -21,9 +22,11 @@ import * as QuotaPauses from "../../src/state/QuotaPauses.ts"
 import * as RateLimits from "../../src/state/RateLimits.ts"
 import * as SpendLedgerSqlite from "../../src/state/SpendLedgerSqlite.ts"
 import * as Fixture from "../fixtures/fixture-plugin.ts"
+import * as SqliteBreakers from "./sqlite-breakers.ts"
 import * as SqliteState from "./sqlite-state.ts"
 
 type Services =
+  | Breakers.Breakers
   | RateLimits.RateLimits
   | QuotaPauses.QuotaPauses
   | Concurrency.Concurrency
@@ -36,6 +39,53 @@ const freshFile = () => join(mkdtempSync(join(tmpdir(), "peel-state-")), "state.
 const contractSuite = (name: string, layer: () => Layer.Layer<Services>) =>
   describe(`state contract: ${name}`, () => {
     const run = <A, E>(effect: Effect.Effect<A, E, Services>) => Effect.provide(effect, layer())
+
+    it.effect("Breakers: open after the trip policy's failures, refuse while open, one probe when half-open", () =>
+      run(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const breaker = yield* CircuitBreaker.make({
+              tripPolicy: CircuitBreaker.consecutive(2),
+              openDuration: "10 seconds",
+            })
+            const reasonOf = (exit: Exit.Exit<unknown, unknown>) => {
+              const error = Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : undefined
+              return error?._tag === "Some" && error.value instanceof CircuitBreaker.CircuitBreakerError
+                ? error.value.reason._tag
+                : Exit.isSuccess(exit)
+                  ? "ok"
+                  : "failed"
+            }
+            const failing = Effect.fail("503").pipe(breaker.execute({ key: "k" }))
+            const ignored = Effect.fail("429").pipe(
+              breaker.execute({ key: "k", classify: () => CircuitBreaker.ignored }),
+            )
+            // Ignored outcomes (a 429) never open it, nor break a streak of failures.
+            for (let index = 0; index < 5; index++) expect(reasonOf(yield* Effect.exit(ignored))).toBe("failed")
+            expect((yield* breaker.state("k"))._tag).toBe("Closed")
+            expect(reasonOf(yield* Effect.exit(failing))).toBe("failed")
+            expect(reasonOf(yield* Effect.exit(failing))).toBe("failed")
+            const open = yield* breaker.state("k")
+            expect(open._tag === "Open" && Duration.toMillis(open.retryAfter)).toBe(10_000)
+            expect(reasonOf(yield* Effect.exit(Effect.succeed(1).pipe(breaker.execute({ key: "k" }))))).toBe(
+              "CircuitOpen",
+            )
+            expect((yield* breaker.state("other"))._tag).toBe("Closed")
+            yield* TestClock.adjust("10 seconds")
+            const probe = yield* Effect.forkChild(
+              Effect.sleep("1 second").pipe(Effect.as("probed"), breaker.execute({ key: "k" })),
+            )
+            yield* TestClock.adjust("1 millis")
+            expect(reasonOf(yield* Effect.exit(Effect.succeed(2).pipe(breaker.execute({ key: "k" }))))).toBe(
+              "CircuitHalfOpen",
+            )
+            yield* TestClock.adjust("1 second")
+            expect(yield* Fiber.join(probe)).toBe("probed")
+            expect((yield* breaker.state("k"))._tag).toBe("Closed")
+          }),
+        ),
+      ),
+    )
 
     it.effect("RateLimits: a burst up to the limit starts at once; then never more than the limit in any window", () =>
       run(
@@ -158,6 +208,7 @@ const contractSuite = (name: string, layer: () => Layer.Layer<Services>) =>
 
 contractSuite("memory", () =>
   Layer.mergeAll(
+    Breakers.layerMemory,
     RateLimits.layerMemory,
     QuotaPauses.layerMemory,
     Concurrency.layerMemory,
@@ -165,7 +216,10 @@ contractSuite("memory", () =>
     ChannelStats.layerMemory,
   ),
 )
-contractSuite("sqlite file", () => SqliteState.layer(freshFile()))
+contractSuite("sqlite file", () => {
+  const file = freshFile()
+  return Layer.merge(SqliteState.layer(file), SqliteBreakers.layer(file))
+})
 
 // ---------------------------------------------------------------------------------------------------
 // Two runners, one state.
@@ -236,6 +290,44 @@ describe("runners sharing state", () => {
         ),
       )
     }),
+  )
+
+  it.effect("a circuit opened by runner A is open for runner B (the Breakers store is shared)", () =>
+    Effect.gen(function* () {
+      Fixture.reset()
+      const context = yield* Layer.build(State.layerMemory)
+      const shared = Layer.succeedContext(context)
+      const runnerOf = () =>
+        Effect.gen(function* () {
+          const file = join(mkdtempSync(join(tmpdir(), "peel-shared-")), "pipeline.yaml")
+          writeFileSync(
+            file,
+            [
+              "version: 1",
+              "name: breakers",
+              "channels:",
+              `  flaky: { plugin: ${plugin}, always: Unavailable }`,
+              `  backup: { plugin: ${plugin} }`,
+              "stages:",
+              "  - select: { channels: [flaky, backup] }",
+              "  - generate: { breaker: { failures: 2, open: 30s } }",
+            ].join("\n"),
+          )
+          const pipeline = yield* Pipeline.load(file, { env: {}, today: "2026-11-26" })
+          return yield* Runner.make(pipeline, { today: "2026-11-26", state: shared })
+        })
+      const a = yield* runnerOf()
+      const b = yield* runnerOf()
+      yield* a.run({ prompt: "one" })
+      yield* a.run({ prompt: "two" })
+      expect(Fixture.calls.get("flaky")?.length).toBe(2)
+      const third = yield* b.run({ prompt: "three" })
+      expect(third.attempts.map((attempt) => `${attempt.channel}:${attempt.outcome}`)).toEqual([
+        "flaky:CircuitOpen",
+        "backup:ok",
+      ])
+      expect(Fixture.calls.get("flaky")?.length).toBe(2)
+    }).pipe(Effect.scoped),
   )
 
   it.effect("separate memory states do not share: runner B calls at once", () =>
