@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import type { Runner } from "@peel/core"
+import { Money, type Runner } from "@peel/core"
 import { isCall } from "./Lines.ts"
 
 /** What the bar counts: the CLI's printed outcomes (the runner's, and any of its own). @category models */
@@ -108,7 +108,7 @@ export const make = <O extends Counted>(options: ProgressOptions<O>): Progress<O
       .join(" · ")
     return `[${"█".repeat(filled)}${"░".repeat(width - filled)}] ${finishedCount}/${total}  ok ${done}  failed ${failed}${
       skipped > 0 ? `  skipped ${skipped}` : ""
-    }  ${rate.toFixed(1)}/s  ${eta}  $${spent.toFixed(4)}${channels === "" ? "" : `  ${channels}`}`
+    }  ${rate.toFixed(1)}/s  ${eta}  ${Money.format(spent)}${channels === "" ? "" : `  ${channels}`}`
   }
 
   const draw = () => {

@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 import { readFileSync } from "node:fs"
+import { Money } from "@peel/core"
 import { type CallLogLine, parse } from "./CallLog.ts"
 import type { Summary } from "./Summary.ts"
 
@@ -45,8 +46,8 @@ export const read = (
   return { lines, problems, unreadable }
 }
 
-/** `$0.1340` @category formatting */
-export const money = (value: number): string => `$${value.toFixed(4)}`
+/** `$0.1340`: core's one money formatter. @category formatting */
+export const money = Money.format
 /** `12.5%` @category formatting */
 export const percent = (value: number): string => `${(value * 100).toFixed(1)}%`
 /** `850 ms`, `12.3 s` @category formatting */

@@ -24,6 +24,7 @@ import type { Pipeline } from "../config/Pipeline.ts"
 import type { Workload } from "../config/Workload.ts"
 import { defaults, type Plan } from "../plan/Plan.ts"
 import type { RunnerShape } from "../runner/Runner.ts"
+import * as Money from "../spend/Money.ts"
 import { ttlOf } from "../stages/cache.ts"
 
 /** The brief's own baseline: 10,000 Pro images a month at $0.134. @category baseline */
@@ -330,5 +331,5 @@ export const costLine = (
   after: { readonly googleUsd: number; readonly cacheSavedUsd: number; readonly cachedImages: number },
 ): string => {
   const less = after.googleUsd > 0 ? ` (${Math.round((1 - spentUsd / after.googleUsd) * 100)}% less)` : ""
-  return `cost: spent $${spentUsd.toFixed(4)}; Google direct at its standard price would have cost $${after.googleUsd.toFixed(4)}${less}; the cache saved $${after.cacheSavedUsd.toFixed(4)} (${after.cachedImages} image${after.cachedImages === 1 ? "" : "s"} at $0)`
+  return `cost: spent ${Money.format(spentUsd)}; Google direct at its standard price would have cost ${Money.format(after.googleUsd)}${less}; the cache saved ${Money.format(after.cacheSavedUsd)} (${after.cachedImages} image${after.cachedImages === 1 ? "" : "s"} at $0)`
 }

@@ -27,6 +27,7 @@ import { costFromUsage, estimatePromptTokens } from "@peel/contract/Pricing"
 import { Clock, Effect } from "effect"
 import * as SpendLedger from "../state/SpendLedger.ts"
 import * as SpendLedgerSqlite from "../state/SpendLedgerSqlite.ts"
+import * as Money from "./Money.ts"
 
 /** USD → whole micro-dollars. @category money */
 export const toMicros = (usd: number): number => Math.round(usd * 1e6)
@@ -209,7 +210,7 @@ export const fromLedger = (ledger: Ledger): Account => ({
 /** A refusal's message, with the numbers. @category messages */
 export const refusalMessage = (refused: Refused, what = "budget"): string => {
   const status = refused.status
-  const usd = (value: number) => `$${value.toFixed(4)}`
+  const usd = Money.format
   const window = Number.isFinite(status.windowEnd)
     ? ` in the window ${new Date(status.windowStart).toISOString()} – ${new Date(status.windowEnd).toISOString()}`
     : ""
