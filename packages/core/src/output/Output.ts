@@ -21,7 +21,6 @@
  *
  * @since 0.1.0
  */
-import { existsSync, readFileSync } from "node:fs"
 import { mkdir, readdir, rm, stat, unlink, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
@@ -31,27 +30,10 @@ import { Clock, Effect } from "effect"
 import * as Files from "../internal/Files.ts"
 import { hashOf, normalizePrompt } from "../internal/hash.ts"
 import { version as identityVersion } from "../internal/identity.ts"
+import type { Lookup } from "../state/OutputLookup.ts"
+import * as OutputLookup from "../state/OutputLookup.ts"
 
-/** No image exists for the id. @category models */
-export interface Missing {
-  readonly _tag: "Missing"
-}
-/** An image exists and was made from the same request (or carries no record saying otherwise). @category models */
-export interface Current {
-  readonly _tag: "Current"
-  readonly file: string
-}
-/**
- * An image exists for the id but was made from a different request — or it is only a placeholder
- * (`placeholder: true`), which a re-run tries to replace with the real image. @category models
- */
-export interface Changed {
-  readonly _tag: "Changed"
-  readonly file: string
-  readonly placeholder?: true
-}
-/** What already exists for one id. @category models */
-export type Lookup = Missing | Current | Changed
+export type { Changed, Current, Lookup, Missing } from "../state/OutputLookup.ts"
 
 /** @category models */
 export interface OutputDirectory {
@@ -274,58 +256,15 @@ export const open = (dir: string): Effect.Effect<OutputDirectory, OutputError> =
 interface Recorded {
   readonly hash: string
   readonly placeholder: boolean
-  /** Written before the request identity: `hash` is the old request hash ({@link requestHash}). */
-  readonly legacy?: boolean | undefined
-}
-
-/** Image types an id may have been written as, in the order a lookup reports them. */
-const imageExtensions = ["png", "jpg", "webp", "gif", "bin"] as const
-
-/** What the record beside an image says; undefined when it has none or it cannot be read. */
-const readRecord = (file: string): Recorded | undefined => {
-  let text: string
-  try {
-    text = readFileSync(`${file}${recordSuffix}`, "utf8")
-  } catch {
-    return undefined
-  }
-  try {
-    const value = JSON.parse(text) as { requestHash?: unknown; placeholder?: unknown; identity?: unknown }
-    if (typeof value.requestHash !== "string") return undefined
-    return {
-      hash: value.requestHash,
-      placeholder: value.placeholder === true,
-      ...(value.identity === identityVersion ? {} : { legacy: true }),
-    }
-  } catch {
-    return undefined
-  }
 }
 
 /**
- * What exists for `id` in `dir` right now — read from the files on every call, so images and records
- * another process wrote into the same folder are seen. An image is current when its record holds
- * `identity` (or, for a record written before the identity, `legacy` — the old request hash — when given),
- * or when it has no readable record.
+ * What exists for `id` in `dir` right now (see {@link OutputLookup.lookupFolder}): read from the files on
+ * every call, so another process's writes are seen.
  *
  * @category lookup
  */
-export const lookupIn = (dir: string, id: string, identity: string, legacy?: string): Lookup => {
-  const entries: Array<readonly [string, Recorded | undefined]> = []
-  for (const extension of imageExtensions) {
-    const file = join(dir, `${id}.${extension}`)
-    if (existsSync(file)) entries.push([file, readRecord(file)])
-  }
-  if (entries.length === 0) return { _tag: "Missing" }
-  const matches = (record: Recorded) => record.hash === (record.legacy === true ? (legacy ?? identity) : identity)
-  const current =
-    entries.find(([, record]) => record !== undefined && matches(record) && !record.placeholder) ??
-    entries.find(([, record]) => record === undefined)
-  if (current !== undefined) return { _tag: "Current", file: current[0] }
-  const placeholder = entries.find(([, record]) => record !== undefined && matches(record))
-  if (placeholder !== undefined) return { _tag: "Changed", file: placeholder[0], placeholder: true }
-  return { _tag: "Changed", file: entries[0]![0] }
-}
+export const lookupIn = OutputLookup.lookupFolder
 
 const makeDirectory = (dir: string): OutputDirectory => {
   const lookup = (id: string, identity: string, legacy?: string): Lookup => lookupIn(dir, id, identity, legacy)

@@ -36,6 +36,7 @@ import * as Identity from "../plan/Identity.ts"
 import * as Inputs from "../plan/Inputs.ts"
 import * as Plan from "../plan/Plan.ts"
 import { makeHandler } from "../stages/generate.ts"
+import * as OutputLookup from "../state/OutputLookup.ts"
 import * as State from "../state/State.ts"
 
 /** A request that failed, with every attempt made for it and what they cost. @category errors */
@@ -190,6 +191,7 @@ export const make = Effect.fn("Runner.make")(function* (
   const stages: Array<Stage> = []
   // One set of state services for every stage of this runner: memory unless the caller chose other Layers.
   const services = yield* Layer.build(options.state ?? State.layerOf(pipeline.state))
+  const outputLookup = Context.get(services, OutputLookup.OutputLookup)
   for (const declaration of pipeline.stages)
     stages.push(yield* declaration.make(context).pipe(Effect.provideContext(services)))
   const planners = stages.flatMap((stage) => (stage.plan === undefined ? [] : [stage.plan]))
@@ -316,13 +318,22 @@ export const make = Effect.fn("Runner.make")(function* (
           return Effect.flatMap(
             // A paid-for image is written whatever happens to the request now (drain time, second signal).
             Effect.uninterruptible(
-              output.write(
-                plan.id,
-                Identity.of(plan),
-                done.image.bytes,
-                done.info.mimeType,
-                done.placeholder ? { placeholder: true } : undefined,
-              ),
+              output
+                .write(
+                  plan.id,
+                  Identity.of(plan),
+                  done.image.bytes,
+                  done.info.mimeType,
+                  done.placeholder ? { placeholder: true } : undefined,
+                )
+                .pipe(
+                  Effect.tap((file) =>
+                    outputLookup.record(output.dir, plan.id, file, {
+                      hash: Identity.of(plan),
+                      placeholder: done.placeholder,
+                    }),
+                  ),
+                ),
             ),
             finish,
           )
@@ -342,19 +353,17 @@ export const make = Effect.fn("Runner.make")(function* (
       Effect.withSpan("Runner.run", undefined, { captureStackTrace: false }),
     )
 
-  /** What the output folder holds for a planned request, by the request identity. */
-  const found = (item: Planned): Output.Lookup =>
+  /** What the output folder holds for a planned request, by the request identity (the state's OutputLookup). */
+  const found = (item: Planned): Effect.Effect<Output.Lookup> =>
     output === undefined || item.plan instanceof InvalidRequest
-      ? { _tag: "Missing" }
-      : output.lookup(item.id, Identity.of(item.plan), Output.requestHash(item.request))
+      ? Effect.succeed({ _tag: "Missing" })
+      : outputLookup.lookup(output.dir, item.id, Identity.of(item.plan), Output.requestHash(item.request))
 
   // Resume: an image is skipped when the folder holds one made from the same identity — which needs the
   // plan (reference images read once, when it was made, and the plan reused to make the image otherwise).
   const runOne = (item: Planned, resume: boolean): Effect.Effect<Outcome> => {
     const { request, id } = item
-    const lookup: Output.Lookup = resume ? found(item) : { _tag: "Missing" }
-    if (lookup._tag === "Current") return Effect.succeed({ _tag: "Skipped", request, id, file: lookup.file })
-    return Effect.exit(execute(id, item.plan)).pipe(
+    const made = Effect.exit(execute(id, item.plan)).pipe(
       Effect.flatMap((exit): Effect.Effect<Outcome> => {
         if (Exit.isSuccess(exit)) return Effect.succeed({ _tag: "Done", request, result: exit.value })
         const failure = Cause.findErrorOption(exit.cause)
@@ -363,12 +372,16 @@ export const make = Effect.fn("Runner.make")(function* (
           : Effect.failCause(exit.cause as Cause.Cause<never>)
       }),
     )
+    if (!resume) return made
+    return Effect.flatMap(found(item), (lookup) =>
+      lookup._tag === "Current" ? Effect.succeed<Outcome>({ _tag: "Skipped", request, id, file: lookup.file }) : made,
+    )
   }
 
   const lookup = (item: ImageRequest | Planned): Effect.Effect<Output.Lookup> => {
-    if (isPlanned(item)) return Effect.succeed(found(item))
+    if (isPlanned(item)) return found(item)
     const id = Plan.requestId(item)
-    return Effect.map(imagesOf(item, id), (images) => found(planned(item, id, images)))
+    return Effect.flatMap(imagesOf(item, id), (images) => found(planned(item, id, images)))
   }
 
   const runAll: RunnerShape["runAll"] = (requests, runOptions = {}) => {

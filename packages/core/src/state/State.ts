@@ -16,6 +16,7 @@ import * as ChannelStats from "./ChannelStats.ts"
 import * as Concurrency from "./Concurrency.ts"
 import * as HedgeBudget from "./HedgeBudget.ts"
 import * as ImageCache from "./ImageCache.ts"
+import * as OutputLookup from "./OutputLookup.ts"
 import * as QuotaPauses from "./QuotaPauses.ts"
 import * as RateLimits from "./RateLimits.ts"
 import * as SpendLedger from "./SpendLedger.ts"
@@ -30,6 +31,7 @@ export type Services =
   | ChannelStats.ChannelStats
   | SpendLedger.SpendLedger
   | ImageCache.ImageCache
+  | OutputLookup.OutputLookup
 
 /**
  * A pipeline's `state:` block: where its state lives. Only `store: memory` today; the next issues add
@@ -51,6 +53,7 @@ export const layerMemory: Layer.Layer<Services> = Layer.mergeAll(
   ChannelStats.layerMemory,
   SpendLedger.layerMemory,
   ImageCache.layerMemory,
+  OutputLookup.layerFolder,
 )
 
 /** The state Layers a pipeline's `state:` block chooses (memory when it has none). @category layers */

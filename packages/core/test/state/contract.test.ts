@@ -17,7 +17,6 @@ import * as Breakers from "../../src/state/Breakers.ts"
 import * as ChannelStats from "../../src/state/ChannelStats.ts"
 import * as Concurrency from "../../src/state/Concurrency.ts"
 import * as HedgeBudget from "../../src/state/HedgeBudget.ts"
-import * as ImageCache from "../../src/state/ImageCache.ts"
 import * as QuotaPauses from "../../src/state/QuotaPauses.ts"
 import * as RateLimits from "../../src/state/RateLimits.ts"
 import * as SpendLedgerSqlite from "../../src/state/SpendLedgerSqlite.ts"
@@ -281,12 +280,8 @@ describe("runners sharing state", () => {
       const file = freshFile()
       return yield* sharedPause(() =>
         Effect.succeed(
-          Layer.mergeAll(
-            SqliteState.layer(file),
-            Breakers.layerMemory,
-            SpendLedgerSqlite.layer(file),
-            ImageCache.layerMemory,
-          ),
+          // every other state service as in memory; these over the shared file
+          Layer.merge(State.layerMemory, Layer.mergeAll(SqliteState.layer(file), SpendLedgerSqlite.layer(file))),
         ),
       )
     }),
