@@ -83,14 +83,28 @@ export const callChannel =
         markers.onSend?.(startedAt)
         const request: ChannelRequest = plan.channelRequest
         const generate = channel.generate(request)
+        const timedOut = (millis: number) =>
+          new Timeout({ channel: channel.name, message: `no answer within ${millis} ms` })
+        // An adaptive timeout is read again every second while the call runs: a hang that began before the
+        // channel's latency was known is cut as soon as it is.
+        const watch = (current: number): Effect.Effect<never, Timeout> =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            now - startedAt >= current
+              ? Effect.fail(timedOut(current))
+              : Effect.sleep(Math.min(current - (now - startedAt), 1000)).pipe(
+                  Effect.andThen(typeof timeout === "function" ? timeout(channel, plan) : Effect.succeed(current)),
+                  Effect.flatMap((next) => watch(next ?? current)),
+                ),
+          )
         const bounded =
           timeoutMillis === undefined
             ? generate
-            : Effect.timeoutOrElse(generate, {
-                duration: timeoutMillis,
-                orElse: () =>
-                  Effect.fail(new Timeout({ channel: channel.name, message: `no answer within ${timeoutMillis} ms` })),
-              })
+            : typeof timeout === "function"
+              ? Effect.raceFirst(generate, watch(timeoutMillis))
+              : Effect.timeoutOrElse(generate, {
+                  duration: timeoutMillis,
+                  orElse: () => Effect.fail(timedOut(timeoutMillis)),
+                })
         let index = -1
         // What the upstream answered, kept the moment it arrives: an attempt interrupted after that (a hedge
         // that lost by a hair) was still billed, and is priced from it.

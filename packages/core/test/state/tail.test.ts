@@ -210,6 +210,37 @@ describe("adaptive attempt timeouts", () => {
     ),
   )
 
+  it.effect("a hang that began before the latency was known is cut once it is", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        Fixture.reset()
+        const runner = yield* runnerFor([
+          "channels:",
+          "  main: { plugin: FIXTURE, delayMs: 1000 }",
+          "stages:",
+          "  - generate: { timeout: 120s }",
+        ])
+        Fixture.scripts.set("main", ["Hang"])
+        const hung = yield* Effect.forkChild(Effect.exit(runner.run({ prompt: "hang" })))
+        yield* TestClock.adjust("1 millis")
+        // Twenty calls of 1 s finish beside it: from then on the channel's attempts get 10 s (the floor).
+        const others = yield* Effect.forkChild(
+          Effect.forEach(
+            Array.from({ length: 20 }, (_, index) => index),
+            (index) => runner.run({ prompt: `p${index}` }),
+            { concurrency: "unbounded" },
+          ),
+        )
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.join(others)
+        yield* TestClock.adjust("9 seconds")
+        const failure = failureOf(yield* Fiber.join(hung))
+        expect(failure.reason._tag).toBe("Timeout")
+        expect(failure.latencyMs).toBe(10_000)
+      }),
+    ),
+  )
+
   it.effect("before enough calls are known, the configured timeout applies", () =>
     Effect.scoped(
       Effect.gen(function* () {
