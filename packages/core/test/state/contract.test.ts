@@ -281,7 +281,10 @@ describe("runners sharing state", () => {
       return yield* sharedPause(() =>
         Effect.succeed(
           // every other state service as in memory; these over the shared file
-          Layer.merge(State.layerMemory, Layer.mergeAll(SqliteState.layer(file), SpendLedgerSqlite.layer(file))),
+          Layer.merge(
+            State.layerMemory,
+            Layer.mergeAll(SqliteState.layer(file), SqliteBreakers.layer(file), SpendLedgerSqlite.layer(file)),
+          ),
         ),
       )
     }),
