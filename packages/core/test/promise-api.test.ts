@@ -17,6 +17,8 @@ afterEach(() => {
   for (const file of written.splice(0)) rmSync(file, { force: true })
   seen.requests.length = 0
   seen.aborted = 0
+  seen.made = 0
+  seen.closed = 0
 })
 
 const pipelineFile = (channel: string) => {
@@ -110,6 +112,31 @@ describe("the Promise API", () => {
     } finally {
       await runner.close()
     }
+  })
+
+  it("one runtime per runner: channels are made once for every generate, and closed once by close", async () => {
+    const runner = await createRunner(pipelineFile("price: 0.05"))
+    try {
+      for (let index = 0; index < 5; index++) await runner.generate({ ...request, prompt: `a fox ${index}` })
+      await Promise.all([1, 2, 3].map((index) => runner.generate({ ...request, prompt: `an owl ${index}` })))
+      expect([seen.made, seen.requests.length, seen.closed]).toEqual([1, 8, 0])
+    } finally {
+      await runner.close()
+    }
+    expect([seen.made, seen.closed]).toEqual([1, 1])
+    await expect(runner.generate(request)).rejects.toThrow("runner is closed")
+  })
+
+  it("close interrupts the calls still in flight: their channel calls are aborted and their promises reject", async () => {
+    const runner = await createRunner(pipelineFile('price: 0.05, fail: "hang"'))
+    const pending = runner.generate(request).then(
+      () => "resolved",
+      () => "rejected",
+    )
+    while (seen.requests.length === 0) await new Promise((resolve) => setImmediate(resolve))
+    await runner.close()
+    expect(await pending).toBe("rejected")
+    expect([seen.aborted, seen.closed]).toEqual([1, 1])
   })
 
   it("generateAll: an async iterable of outcomes; n images as ID-1 … ID-n; invalid requests fail; progress", async () => {

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect, Exit, Fiber, Stream } from "effect"
+import { Effect, Exit, Fiber, Stream, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import { afterEach, describe, expect, it } from "vitest"
 import { createRunner, Pipeline, Runner } from "../src/index.ts"
@@ -26,6 +26,24 @@ const withRunner = <A, E>(
 afterEach(() => Fixture.reset())
 
 describe("Runner", () => {
+  it("makes a Runner.run span only for an installed tracer (none is made for the native one)", async () => {
+    const names: Array<string> = []
+    const recording = Tracer.make({
+      span: (options) => {
+        names.push(options.name)
+        return Tracer.nativeTracer.span(options)
+      },
+    })
+    await withRunner((runner) =>
+      Effect.gen(function* () {
+        yield* runner.run({ prompt: "untraced" })
+        expect(names).toEqual([])
+        yield* runner.run({ prompt: "traced" }).pipe(Effect.withTracer(recording))
+      }),
+    )
+    expect(names).toContain("Runner.run")
+  })
+
   it("routes by use and priority, skips channels that cannot serve the size, and records attempts", async () => {
     const result = await withRunner((runner) => runner.run({ prompt: "a red fox", use: "hero" }))
     expect(result.size).toBe("4K")

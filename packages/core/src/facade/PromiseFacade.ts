@@ -18,8 +18,8 @@
 
 import { InvalidRequest } from "@peel/contract/Errors"
 import { decodeRequest, type ImageRequest, type ImageResult } from "@peel/contract/Request"
-import { Effect, Exit, Result, Scope, Stream } from "effect"
-import * as Pipeline from "../config/Pipeline.ts"
+import { Context, Effect, ManagedRuntime, Result, Stream } from "effect"
+import type * as Pipeline from "../config/Pipeline.ts"
 import * as Runner from "../runner/Runner.ts"
 
 /** Options of one {@link PromiseRunner.generate} call. @category facade */
@@ -54,18 +54,25 @@ export interface PromiseRunner {
   readonly close: () => Promise<void>
 }
 
-/** Load a pipeline file and build a runner for it. @category facade */
+/**
+ * Load a pipeline file and build a runner for it. The runner lives in one runtime, built here once
+ * (channels, stages, state): each `generate` only runs the request in it, with no per-call set-up.
+ * `close` disposes the runtime: calls still in flight are interrupted (their HTTP requests aborted),
+ * then every channel closes.
+ *
+ * @category facade
+ */
 export const createRunner = async (
   path: string,
   options: Runner.RunnerOptions & Pipeline.LoadOptions = {},
 ): Promise<PromiseRunner> => {
-  const scope = Effect.runSync(Scope.make())
-  const runner = await Effect.runPromise(
-    Pipeline.load(path, options).pipe(
-      Effect.flatMap((pipeline) => Runner.make(pipeline, options)),
-      Scope.provide(scope),
-      Effect.onError(() => Scope.close(scope, Exit.void)),
-    ),
+  const runtime = ManagedRuntime.make(Runner.Runner.layer(path, options))
+  const runner = await runtime.context().then(
+    (context) => Context.get(context, Runner.Runner),
+    async (error: unknown) => {
+      await runtime.dispose()
+      throw error
+    },
   )
   let closed = false
   return {
@@ -75,10 +82,11 @@ export const createRunner = async (
       const decoded = decodeRequest(request)
       if (Result.isFailure(decoded)) return Promise.reject(new InvalidRequest({ message: decoded.failure }))
       const signal = generateOptions.signal
-      if (signal?.aborted === true) return Promise.reject(abortError(signal))
-      return Effect.runPromise(runner.run(decoded.success), signal === undefined ? undefined : { signal }).catch(
-        (error: unknown) => Promise.reject(signal?.aborted === true ? abortError(signal) : error),
-      )
+      if (signal === undefined) return runtime.runPromise(runner.run(decoded.success))
+      if (signal.aborted) return Promise.reject(abortError(signal))
+      return runtime
+        .runPromise(runner.run(decoded.success), { signal })
+        .catch((error: unknown) => Promise.reject(signal.aborted ? abortError(signal) : error))
     },
     generateAll: (requests, allOptions = {}) => {
       if (closed) throw new Error("runner is closed")
@@ -130,7 +138,7 @@ export const createRunner = async (
     close: async () => {
       if (closed) return
       closed = true
-      await Effect.runPromise(Scope.close(scope, Exit.void))
+      await runtime.dispose()
     },
   }
 }

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto"
+import { hash } from "node:crypto"
 
 /** Whitespace-normalised prompt: trimmed, runs of whitespace collapsed. */
 export const normalizePrompt = (prompt: string): string => prompt.trim().replace(/\s+/g, " ")
@@ -10,9 +10,7 @@ export const canonicalHash = (request: {
   readonly size: string
   readonly aspectRatio: string
 }): string =>
-  createHash("sha256")
-    .update(JSON.stringify([normalizePrompt(request.prompt), request.model, request.size, request.aspectRatio]))
-    .digest("hex")
+  hash("sha256", JSON.stringify([normalizePrompt(request.prompt), request.model, request.size, request.aspectRatio]))
 
 /** SHA-256 (hex) of any JSON-able value. */
-export const hashOf = (value: unknown): string => createHash("sha256").update(JSON.stringify(value)).digest("hex")
+export const hashOf = (value: unknown): string => hash("sha256", JSON.stringify(value))

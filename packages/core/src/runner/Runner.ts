@@ -20,7 +20,7 @@ import {
   PipelineError,
 } from "@peel/contract/Errors"
 import { expand, type ImageRequest, type ImageResult } from "@peel/contract/Request"
-import { Cause, Clock, Context, Effect, Exit, Layer, Schema, type Scope, Stream } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Layer, Schema, type Scope, Stream, Tracer } from "effect"
 import * as Pipeline from "../config/Pipeline.ts"
 import { Journal, type JournalShape, make as makeJournal } from "../engine/AttemptJournal.ts"
 import {
@@ -343,10 +343,14 @@ export const make = Effect.fn("Runner.make")(function* (
       )
     })
 
+  // A span only when a tracing backend is installed: without one, nothing reads it.
   const run = (request: ImageRequest): Effect.Effect<ImageResult, RunFailure> =>
-    runWith(request, Plan.requestId(request)).pipe(
-      Effect.withSpan("Runner.run", undefined, { captureStackTrace: false }),
-    )
+    Effect.withFiber((fiber) => {
+      const running = runWith(request, Plan.requestId(request))
+      return fiber.getRef(Tracer.Tracer) === Tracer.nativeTracer
+        ? running
+        : running.pipe(Effect.withSpan("Runner.run", undefined, { captureStackTrace: false }))
+    })
 
   const runPlanned = (item: Planned | Plan.Plan): Effect.Effect<ImageResult, RunFailure> =>
     execute(item.id, "_tag" in item ? item.plan : item).pipe(

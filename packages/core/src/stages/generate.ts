@@ -27,6 +27,7 @@ import { DurationMillis } from "@peel/contract/Units"
 import { Cause, Clock, Effect, Exit, Fiber, Schema } from "effect"
 import { Journal } from "../engine/AttemptJournal.ts"
 import type { Generated, Handler, StageContext, StageDefinition } from "../engine/Stage.ts"
+import { raceAfter, timeoutOrElse } from "../internal/timeout.ts"
 import type { Plan } from "../plan/Plan.ts"
 import * as Breaker from "../policies/Breaker.ts"
 import type { Answer, AttemptPolicy, Call, CallMarkers, HedgeBudget, Strategy } from "../policies/Call.ts"
@@ -100,11 +101,10 @@ export const callChannel =
           timeoutMillis === undefined
             ? generate
             : typeof timeout === "function"
-              ? Effect.raceFirst(generate, watch(timeoutMillis))
-              : Effect.timeoutOrElse(generate, {
-                  duration: timeoutMillis,
-                  orElse: () => Effect.fail(timedOut(timeoutMillis)),
-                })
+              ? raceAfter(generate, Math.min(timeoutMillis, 1000), () =>
+                  Effect.flatMap(timeout(channel, plan), (next) => watch(next ?? timeoutMillis)),
+                )
+              : timeoutOrElse(generate, timeoutMillis, () => Effect.fail(timedOut(timeoutMillis)))
         let index = -1
         // What the upstream answered, kept the moment it arrives: an attempt interrupted after that (a hedge
         // that lost by a hair) was still billed, and is priced from it.
