@@ -1,10 +1,11 @@
 /**
- * Memory benchmark: a bulk run of `PEEL_BENCH_BULK` requests (default 10,000; 1K Pro images) through the
- * CLI — `peel run PIPELINE --input FILE.jsonl --out DIR --json --concurrency 16`, stdout to /dev/null —
- * against the simulator in its own process, and the same job done by a plain `@google/genai` script
- * (bench/sdk-bulk.ts). The job's process is polled from /proc: its peak RSS (VmHWM) is noted when a
- * quarter, half and all of the images are on disk, so growth is visible. The simulator's resident set
- * after each job shows its ledger staying bounded. Goal: Peel ≤ 150 MB and flat.
+ * Memory benchmark: bulk runs of 1,500 and 6,000 requests (`PEEL_BENCH_BULK=1500,6000`; 1K Pro images)
+ * through the CLI — `peel run PIPELINE --input FILE.jsonl --out DIR --json --concurrency 32`
+ * (`PEEL_BENCH_CONCURRENCY`), stdout to /dev/null — against the simulator in its own process, and the
+ * same job done by a plain `@google/genai` script (bench/sdk-bulk.ts). The job's process is polled from
+ * /proc: its peak RSS (VmHWM) is noted when a quarter, half and all of the images are on disk, so growth
+ * is visible within a run, and the two sizes show it across runs. The simulator's resident set after
+ * each job shows its ledger staying bounded. Goal: Peel ≤ 150 MB at 6,000 and flat with the count.
  *
  * Run: `npx pnpm --filter @peel/cli bench` (after the overhead benchmark) or `node bench/memory.ts`.
  */
@@ -15,27 +16,31 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { binPath, processCpuMillis, processMemory, startSimulator, writePipeline } from "./shared.ts"
 
-const total = Number(process.env.PEEL_BENCH_BULK ?? 10_000)
-const concurrency = 16
-const checkpoints = [Math.round(total / 4), Math.round(total / 2), total]
+const totals = (process.env.PEEL_BENCH_BULK ?? "1500,6000").split(",").map((each) => Number(each.trim()))
+const concurrency = Number(process.env.PEEL_BENCH_CONCURRENCY ?? 32)
 const sdkBulkPath = fileURLToPath(new URL("./sdk-bulk.ts", import.meta.url))
 
 const workDir = mkdtempSync(join(tmpdir(), "peel-bench-memory-"))
-const input = join(workDir, "requests.jsonl")
-writeFileSync(
-  input,
-  Array.from({ length: total }, (_, index) =>
-    JSON.stringify({
-      id: `r${String(index).padStart(6, "0")}`,
-      prompt: `bench prompt ${index % 12} #${index}`,
-      size: "1K",
-      aspectRatio: "1:1",
-    }),
-  ).join("\n"),
-)
+/** A JSONL file of `total` requests. */
+const inputOf = (total: number): string => {
+  const input = join(workDir, `requests-${total}.jsonl`)
+  writeFileSync(
+    input,
+    Array.from({ length: total }, (_, index) =>
+      JSON.stringify({
+        id: `r${String(index).padStart(6, "0")}`,
+        prompt: `bench prompt ${index % 12} #${index}`,
+        size: "1K",
+        aspectRatio: "1:1",
+      }),
+    ).join("\n"),
+  )
+  return input
+}
 
 interface JobResult {
   readonly name: string
+  readonly total: number
   readonly seconds: number
   readonly peakAt: ReadonlyArray<number | undefined>
   readonly finalRssMb: number | undefined
@@ -47,7 +52,8 @@ const simulator = await startSimulator()
 const pipelineFile = writePipeline(simulator.url)
 
 /** Run one bulk job to completion, sampling its memory as images land in `outDir`. */
-const job = async (name: string, args: ReadonlyArray<string>, outDir: string): Promise<JobResult> => {
+const job = async (name: string, total: number, args: ReadonlyArray<string>, outDir: string): Promise<JobResult> => {
+  const checkpoints = [Math.round(total / 4), Math.round(total / 2), total]
   await simulator.reset()
   const started = performance.now()
   // stdout to /dev/null; stderr kept for a failure's message.
@@ -89,6 +95,7 @@ const job = async (name: string, args: ReadonlyArray<string>, outDir: string): P
   if (upstream.calls !== total) throw new Error(`${name}: expected ${total} upstream calls, saw ${upstream.calls}`)
   return {
     name,
+    total,
     seconds,
     peakAt,
     finalRssMb: last?.rssMb,
@@ -99,29 +106,42 @@ const job = async (name: string, args: ReadonlyArray<string>, outDir: string): P
 
 const results: Array<JobResult> = []
 try {
-  const peelOut = join(workDir, "peel")
-  results.push(
-    await job(
-      "peel run (CLI)",
-      [
-        binPath,
-        "run",
-        pipelineFile,
-        "--input",
-        input,
-        "--out",
+  for (const total of totals) {
+    const input = inputOf(total)
+    const peelOut = join(workDir, `peel-${total}`)
+    results.push(
+      await job(
+        "peel run (CLI)",
+        total,
+        [
+          binPath,
+          "run",
+          pipelineFile,
+          "--input",
+          input,
+          "--out",
+          peelOut,
+          "--json",
+          "--state",
+          join(workDir, `state-${total}`),
+          "--concurrency",
+          String(concurrency),
+        ],
         peelOut,
-        "--json",
-        "--concurrency",
-        String(concurrency),
-      ],
-      peelOut,
-    ),
-  )
-  const sdkOut = join(workDir, "sdk")
-  results.push(
-    await job("@google/genai script", [sdkBulkPath, simulator.url, input, sdkOut, String(concurrency)], sdkOut),
-  )
+      ),
+    )
+    rmSync(peelOut, { recursive: true, force: true })
+    const sdkOut = join(workDir, `sdk-${total}`)
+    results.push(
+      await job(
+        "@google/genai script",
+        total,
+        [sdkBulkPath, simulator.url, input, sdkOut, String(concurrency)],
+        sdkOut,
+      ),
+    )
+    rmSync(sdkOut, { recursive: true, force: true })
+  }
 } finally {
   await simulator.stop()
   rmSync(workDir, { recursive: true, force: true })
@@ -129,19 +149,19 @@ try {
 }
 
 const mb = (value: number | undefined) => (value === undefined ? "n/a" : value.toFixed(0))
-const header = checkpoints.map((checkpoint) => `@${checkpoint.toLocaleString("en-US")}`.padStart(8)).join("")
 process.stdout.write(
-  `memory: ${total.toLocaleString("en-US")} 1K images, concurrency ${concurrency}, simulator in its own process; ` +
-    `peak RSS (VmHWM) of the job's process when that many images were written (goal: Peel <= 150 MB, flat)\n` +
-    `job                     ${header}  final RSS MB  wall s   req/s  cpu s  simulator RSS MB\n` +
+  `memory: bulk runs of 1K images, concurrency ${concurrency}, simulator in its own process; peak RSS (VmHWM, MB) ` +
+    `of the job's process when a quarter, half and all of the images were written (goal: Peel <= 150 MB, flat)\n` +
+    `job                      requests   @1/4   @1/2    @all  final RSS MB  wall s   req/s  cpu s  simulator RSS MB\n` +
     results
       .map((result) =>
         [
           result.name.padEnd(22),
-          result.peakAt.map((value) => mb(value).padStart(8)).join(""),
-          mb(result.finalRssMb).padStart(13),
+          result.total.toLocaleString("en-US").padStart(10),
+          result.peakAt.map((value) => mb(value).padStart(6)).join(" "),
+          mb(result.finalRssMb).padStart(14),
           result.seconds.toFixed(1).padStart(7),
-          (total / result.seconds).toFixed(0).padStart(7),
+          (result.total / result.seconds).toFixed(0).padStart(7),
           (result.cpuSeconds === undefined ? "n/a" : result.cpuSeconds.toFixed(1)).padStart(6),
           mb(result.simulatorRssMb).padStart(17),
         ].join(" "),

@@ -1,6 +1,7 @@
 /**
- * Overhead benchmark (DESIGN §8): Peel's runner (loader-built pipeline, stages, channel, result
- * accounting) versus the same job done directly with `@google/genai` — generateContent, find the image
+ * Overhead benchmark (DESIGN §8): Peel's Promise API — `createRunner(path).generate(request)`, the door a
+ * program that does not use Effect goes through (request validation, loader-built pipeline, stages,
+ * channel, result accounting) — versus the same job done directly with `@google/genai` — generateContent, find the image
  * part, decode its base64 into bytes — both against the simulator at zero simulated latency, running in
  * its own process (`peel simulate`), so what is measured is the client side's own cost.
  *
@@ -17,8 +18,7 @@
  */
 import { rmSync } from "node:fs"
 import { GoogleGenAI } from "@google/genai"
-import { Pipeline, Runner } from "@peel/core"
-import { Effect } from "effect"
+import { createRunner } from "@peel/core"
 import { loadOptions } from "../src/plugins.ts"
 import { percentile, processCpuMillis, sdkImage, startSimulator, writePipeline } from "./shared.ts"
 
@@ -137,55 +137,48 @@ const cell = (text: string, width: number) => text.padStart(width)
 const fixed = (value: number | undefined, digits = 2) => (value === undefined ? "n/a" : value.toFixed(digits))
 
 try {
-  await Effect.runPromise(
-    Effect.scoped(
-      Effect.gen(function* () {
-        const pipeline = yield* Pipeline.load(pipelineFile, loadOptions)
-        const runner = yield* Runner.make(pipeline, {})
-        const viaPeel = (size: string) => (index: number) =>
-          Effect.runPromise(
-            runner.run({ prompt: `${promptOf(index)} #${index}`, size: size as "1K", aspectRatio: "1:1" }),
-          )
-        for (const size of sizes) {
-          // Warm-up: JIT, connection pool, and the simulator's image cache for this size.
-          yield* Effect.promise(() => chunk(viaPeel(size), 8, 48))
-          yield* Effect.promise(() => chunk(direct(size), 8, 48))
-        }
-        for (const size of sizes)
-          for (const concurrency of concurrencies) {
-            if (rowFilter !== undefined && !rowFilter.includes(`${size}:${concurrency}`)) continue
-            const total = requestsFor(size)
-            const { base, peel } = yield* Effect.promise(() =>
-              measurePair(direct(size), viaPeel(size), concurrency, total),
-            )
-            lines.push(
-              [
-                cell(size, 4),
-                cell(String(concurrency), 4),
-                cell(String(total), 5),
-                cell(base.perSecond.toFixed(0), 6),
-                cell(peel.perSecond.toFixed(0), 6),
-                cell((peel.perSecond / base.perSecond).toFixed(2), 5),
-                cell(`${fixed(base.p50, 1)} / ${fixed(base.p99, 1)}`, 13),
-                cell(`${fixed(peel.p50, 1)} / ${fixed(peel.p99, 1)}`, 13),
-                cell(`${fixed(peel.p50 - base.p50)} / ${fixed(peel.p99 - base.p99)}`, 15),
-                cell(fixed(base.cpuMsPerRequest), 7),
-                cell(fixed(peel.cpuMsPerRequest), 7),
-                cell(fixed(peel.cpuMsPerRequest - base.cpuMsPerRequest), 6),
-                cell(`${fixed(base.simCpuMsPerRequest)} / ${fixed(peel.simCpuMsPerRequest)}`, 13),
-              ].join(" "),
-            )
-          }
-      }),
-    ),
-  )
+  const runner = await createRunner(pipelineFile, loadOptions)
+  try {
+    const viaPeel = (size: string) => (index: number) =>
+      runner.generate({ prompt: `${promptOf(index)} #${index}`, size: size as "1K", aspectRatio: "1:1" })
+    for (const size of sizes) {
+      // Warm-up: JIT, connection pool, and the simulator's image cache for this size.
+      await chunk(viaPeel(size), 8, 48)
+      await chunk(direct(size), 8, 48)
+    }
+    for (const size of sizes)
+      for (const concurrency of concurrencies) {
+        if (rowFilter !== undefined && !rowFilter.includes(`${size}:${concurrency}`)) continue
+        const total = requestsFor(size)
+        const { base, peel } = await measurePair(direct(size), viaPeel(size), concurrency, total)
+        lines.push(
+          [
+            cell(size, 4),
+            cell(String(concurrency), 4),
+            cell(String(total), 5),
+            cell(base.perSecond.toFixed(0), 6),
+            cell(peel.perSecond.toFixed(0), 6),
+            cell((peel.perSecond / base.perSecond).toFixed(2), 5),
+            cell(`${fixed(base.p50, 1)} / ${fixed(base.p99, 1)}`, 13),
+            cell(`${fixed(peel.p50, 1)} / ${fixed(peel.p99, 1)}`, 13),
+            cell(`${fixed(peel.p50 - base.p50)} / ${fixed(peel.p99 - base.p99)}`, 15),
+            cell(fixed(base.cpuMsPerRequest), 7),
+            cell(fixed(peel.cpuMsPerRequest), 7),
+            cell(fixed(peel.cpuMsPerRequest - base.cpuMsPerRequest), 6),
+            cell(`${fixed(base.simCpuMsPerRequest)} / ${fixed(peel.simCpuMsPerRequest)}`, 13),
+          ].join(" "),
+        )
+      }
+  } finally {
+    await runner.close()
+  }
 } finally {
   await simulator.stop()
   rmSync(pipelineFile, { force: true })
 }
 
 process.stdout.write(
-  `overhead: Peel runner (Runner.run) vs @google/genai direct (generateContent + find image + base64 decode);\n` +
+  `overhead: Peel Promise API (createRunner().generate) vs @google/genai direct (generateContent + find image + base64 decode);\n` +
     `simulator in its own process at zero latency; SDK and Peel alternate in 3 chunks per row, ledger reset and checked per chunk; Pro, 1:1; ` +
     `CPU = this process (user+system) per request\n` +
     `                   req/s        ratio  sdk ms        peel ms       added ms        cpu ms/req           sim cpu ms/req\n` +

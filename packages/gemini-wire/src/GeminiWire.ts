@@ -38,6 +38,10 @@ export interface GenerateParameters {
   }
 }
 
+/** Base64 of bytes, read in place (no copy of the image first). */
+const base64Of = (bytes: Uint8Array): string =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")
+
 /** Harm categories Gemini takes safety settings for. */
 export const harmCategories = [
   "HARM_CATEGORY_HARASSMENT",
@@ -107,7 +111,7 @@ export const buildRequest = (
   const acceptsImageSize = Catalog.findModel(request.model)?.acceptsImageSize ?? true
   const images = (request.images ?? []).map(
     (image): RequestPart => ({
-      inlineData: { mimeType: image.mimeType, data: Buffer.from(image.bytes).toString("base64") },
+      inlineData: { mimeType: image.mimeType, data: base64Of(image.bytes) },
     }),
   )
   return {
@@ -244,7 +248,8 @@ export const extractImage = (channel: string, value: unknown, secrets: ReadonlyA
   }
   const parts = (candidate.content?.parts ?? []).filter((part) => part !== null && part?.thought !== true)
   const finishReason = typeof candidate.finishReason === "string" ? candidate.finishReason : undefined
-  for (const part of [...parts].reverse()) {
+  for (let index = parts.length - 1; index >= 0; index--) {
+    const part = parts[index]!
     const inline = part.inlineData ?? part.inline_data
     if (inline === undefined || inline === null) continue
     if (typeof inline.data !== "string")

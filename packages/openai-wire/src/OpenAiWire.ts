@@ -58,7 +58,9 @@ export const contentOf = (request: Channel.ChannelRequest): string | ReadonlyArr
     { type: "text", text: request.prompt },
     ...images.map((image) => ({
       type: "image_url",
-      image_url: { url: `data:${image.mimeType};base64,${Buffer.from(image.bytes).toString("base64")}` },
+      image_url: {
+        url: `data:${image.mimeType};base64,${Buffer.from(image.bytes.buffer, image.bytes.byteOffset, image.bytes.byteLength).toString("base64")}`,
+      },
     })),
   ]
 }
