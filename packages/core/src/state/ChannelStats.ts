@@ -54,9 +54,11 @@ export const alpha = 0.3
 export const fold = (current: Summary | undefined, sample: Sample, weight = alpha): Summary => {
   const value =
     sample.ok || current === undefined ? sample.latencyMs : Math.max(sample.latencyMs, 2 * current.averageMs)
+  const previous = current?.recent ?? []
+  // One copy per call (it runs on every call): the last samplesKept - 1 latencies, then this one.
   const recent = sample.ok
-    ? [...(current?.recent ?? []), sample.latencyMs].slice(-samplesKept)
-    : (current?.recent ?? [])
+    ? [...previous.slice(Math.max(0, previous.length - samplesKept + 1)), sample.latencyMs]
+    : previous
   return current === undefined
     ? { samples: 1, averageMs: value, recent }
     : { samples: current.samples + 1, averageMs: current.averageMs + weight * (value - current.averageMs), recent }
@@ -65,8 +67,38 @@ export const fold = (current: Summary | undefined, sample: Sample, weight = alph
 /** The `p`-th percentile (0–100) of the successful latencies, once `minimum` are known. @category queries */
 export const percentile = (summary: Summary | undefined, p: number, minimum = minimumSamples): number | undefined => {
   if (summary === undefined || summary.recent.length < minimum) return undefined
-  const sorted = [...summary.recent].sort((left, right) => left - right)
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
+  const length = summary.recent.length
+  return select(Float64Array.from(summary.recent), Math.min(length - 1, Math.floor((p / 100) * length)))
+}
+
+/**
+ * The value that would be at `rank` if `values` were sorted ascending (Hoare's selection, linear on
+ * average): asked on every call (adaptive timeouts, hedge delays), so no sort of the whole window.
+ * Reorders `values`.
+ */
+const select = (values: Float64Array, rank: number): number => {
+  let low = 0
+  let high = values.length - 1
+  while (low < high) {
+    const pivot = values[(low + high) >>> 1]!
+    let left = low
+    let right = high
+    while (left <= right) {
+      while (values[left]! < pivot) left++
+      while (values[right]! > pivot) right--
+      if (left <= right) {
+        const swap = values[left]!
+        values[left] = values[right]!
+        values[right] = swap
+        left++
+        right--
+      }
+    }
+    if (rank <= right) high = right
+    else if (rank >= left) low = left
+    else return values[rank]!
+  }
+  return values[rank]!
 }
 
 /** The statistics key of one channel for one model and size (hedge delays, adaptive timeouts). @category keys */
