@@ -6,38 +6,17 @@
  * and on a second signal, the program is interrupted at once (in-flight HTTP requests aborted, channels
  * closed) and exits 130 (SIGINT) or 143 (SIGTERM).
  *
- * The process sizes its heap for a long bulk run ({@link nodeFlags}): before anything is loaded it
- * replaces itself (same pid, `process.execve`) with a node started with those flags, unless the flags,
- * or heap flags of the user's own, are already given (`PEEL_NODE_FLAGS=0` turns this off).
+ * A bulk run (`--input FILE`) sizes its heap (`nodeFlags.ts`): before anything is loaded the process
+ * replaces itself (same pid, `process.execve`) with a node started with those flags, unless they, or heap
+ * flags of the user's own, are already given (`PEEL_NODE_FLAGS=0` turns this off). Other commands start
+ * as they are: the flags cost start-up time that only a long run wins back.
  *
  * @since 0.1.0
  */
 import type * as EffectModule from "effect"
+import { withNodeFlags } from "./nodeFlags.ts"
 import type * as SignalsModule from "./signals.ts"
 
-/**
- * V8 flags for the peel process. A bulk run's live heap is small (tens of MB) but it allocates fast (answers,
- * base64 text, images): with V8's defaults the young generation grows to tens of MB and the old one
- * to several times its live size before a full collection, so a 6,000-image run peaked near 400 MB. A
- * small young generation and V8's memory-saving heap growth keep it near the live size; no hard
- * limit is set, so a run that really needs more memory still gets it.
- */
-export const nodeFlags: ReadonlyArray<string> = ["--optimize-for-size", "--max-semi-space-size=1"]
-
-const heapFlag = /^--(optimize-for-size|max-semi-space-size|max-old-space-size|max-heap-size)\b/
-
-/** Start again with {@link nodeFlags} when they (or the user's own heap flags) are not in effect. */
-const withNodeFlags = (): void => {
-  if (process.platform === "win32" || typeof process.execve !== "function" || process.env.PEEL_NODE_FLAGS === "0")
-    return
-  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)]
-  if (given.some((flag) => heapFlag.test(flag))) return
-  process.execve(
-    process.execPath,
-    [process.execPath, ...nodeFlags, ...process.execArgv, ...process.argv.slice(1)],
-    process.env,
-  )
-}
 withNodeFlags()
 
 // Loaded only now, so a restart above costs no module loading.
