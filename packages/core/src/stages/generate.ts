@@ -32,7 +32,7 @@ import type { Plan } from "../plan/Plan.ts"
 import * as Breaker from "../policies/Breaker.ts"
 import type { Answer, AttemptPolicy, Call, CallMarkers, HedgeBudget, Strategy } from "../policies/Call.ts"
 import * as Gate from "../policies/Gate.ts"
-import * as Latency from "../policies/Latency.ts"
+import * as Observe from "../policies/Observe.ts"
 import type { RequestLimits } from "../policies/Retry.ts"
 import * as Retry from "../policies/Retry.ts"
 import { ChannelStats } from "../state/ChannelStats.ts"
@@ -557,7 +557,7 @@ const Config = Schema.Struct({
       Schema.Literal(false),
       Schema.Struct({
         factor: Schema.optional(Schema.Number.check(Schema.isGreaterThanOrEqualTo(1))).annotate({
-          description: `Multiple of the observed p99 latency (default ${Latency.adaptiveDefaults.factor})`,
+          description: `Multiple of the observed p99 latency (default ${Observe.adaptiveDefaults.factor})`,
         }),
         floor: Schema.optional(DurationMillis).annotate({
           description: "Never shorter than this (default 10s)",
@@ -637,7 +637,7 @@ export const generate: StageDefinition<typeof Config.Type> = {
       const budgetService = yield* HedgeBudgetService
       policies.push(
         gates.policy,
-        Latency.observe(
+        Observe.observe(
           stats,
           config.hedge === undefined
             ? undefined
@@ -648,8 +648,8 @@ export const generate: StageDefinition<typeof Config.Type> = {
         config.hedge === undefined
           ? sequential(limits.maxCalls)
           : hedged(
-              Latency.hedgeDelay(stats, config.hedge.after, config.hedge.initial),
-              Latency.hedgeBudget(budgetService, budgetKey, config.hedge.budget ?? 0.1, hedgeWindow),
+              Observe.hedgeDelay(stats, config.hedge.after, config.hedge.initial),
+              Observe.hedgeBudget(budgetService, budgetKey, config.hedge.budget ?? 0.1, hedgeWindow),
               limits.maxCalls,
               config.hedge.grace ?? 1000,
               config.hedge.sameChannel === false
@@ -665,12 +665,12 @@ export const generate: StageDefinition<typeof Config.Type> = {
         config.adaptiveTimeout === false
           ? undefined
           : {
-              factor: config.adaptiveTimeout?.factor ?? Latency.adaptiveDefaults.factor,
-              floorMillis: config.adaptiveTimeout?.floor ?? Latency.adaptiveDefaults.floorMillis,
+              factor: config.adaptiveTimeout?.factor ?? Observe.adaptiveDefaults.factor,
+              floorMillis: config.adaptiveTimeout?.floor ?? Observe.adaptiveDefaults.floorMillis,
             }
       return {
         handler: makeHandler(context, {
-          timeoutMillis: Latency.attemptTimeout(stats, config.timeout, adaptive),
+          timeoutMillis: Observe.attemptTimeout(stats, config.timeout, adaptive),
           policies,
           strategy,
           limits,
