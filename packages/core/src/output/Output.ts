@@ -125,28 +125,9 @@ const recordSuffix = ".json"
 
 const codeOf = Files.errorCode
 
-/** A file-system failure in words a user can act on. */
-const reasonOf = (error: unknown): string => {
-  switch (codeOf(error)) {
-    case "ENOSPC":
-      return "the disk is full"
-    case "EDQUOT":
-      return "the disk quota is exhausted"
-    case "EACCES":
-    case "EPERM":
-      return "permission denied"
-    case "EROFS":
-      return "the file system is read-only"
-    case "ENOENT":
-      return "the folder does not exist (was it removed?)"
-    case "ENOTDIR":
-      return "part of the path is a file, not a folder"
-    case "EISDIR":
-      return "a folder is in the way"
-    default:
-      return error instanceof Error ? error.message : String(error)
-  }
-}
+/** A file-system failure in words a user can act on (`Files.reasonOf`; a missing path here is the folder). */
+const reasonOf = (error: unknown): string =>
+  codeOf(error) === "ENOENT" ? "the folder does not exist (was it removed?)" : Files.reasonOf(error)
 
 /**
  * Write bytes atomically: a recognisable temporary file (`.<name>.<pid>-<n>.peel-tmp`) in the same
