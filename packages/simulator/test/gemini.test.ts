@@ -61,7 +61,7 @@ describe("Gemini generateContent through @google/genai", () => {
           const found = imageSize(finalImage(response))
           expect([found.width, found.height]).toEqual([...Catalog.dimensionsOf(model, size, ratio)!])
         }
-  })
+  }, 120_000) // dozens of real PNGs up to 4K, one after another: ~30 s on a busy 2-core machine
 
   it("accepts the key as ?key= and rejects a call without credentials in Google's shape", async () => {
     const withQuery = await fetch(`${state.sim.url}/v1beta/models/gemini-3-pro-image:generateContent?key=abc`, {
