@@ -38,17 +38,16 @@
  *
  * Run: `npx pnpm bench` (all benchmarks) or `npx pnpm --filter @peel/cli exec node bench/resilience.ts`.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { monitorEventLoopDelay } from "node:perf_hooks"
-import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 import { Journal, Pipeline, type Request, Runner } from "@peel/core"
 import { Effect, Stream } from "effect"
 import { loadOptions } from "../src/plugins.ts"
-import { binPath, percentile } from "./shared.ts"
+import { percentile } from "./shared.ts"
+import { isCall, type Ledger, mixedRequest, simulatorEnv, startSimulatorWith } from "./simulator-process.ts"
 
 const scale = Number(process.env.PEEL_BENCH_RESILIENCE_SCALE ?? 0.01)
 const latencySpec = "lognormal:median=8s,p99=30s"
@@ -67,49 +66,16 @@ const pipelinesDir = fileURLToPath(new URL("../../../pipelines/", import.meta.ur
 // ---------------------------------------------------------------------------------------------------
 // The simulator, in its own process, with this run's faults.
 
-interface Ledger {
-  readonly totals: { readonly calls: number; readonly billedImages: number; readonly billedUsd: number }
-  readonly calls: ReadonlyArray<{
-    readonly clientWentAway: boolean
-    readonly outcome: string
-    readonly status: number
-    readonly latencyMs: number
-  }>
-}
-
-const startSimulator = async (faults: string) => {
-  const args = [binPath, "simulate", "--port", "0", "--seed", String(seed), "--latency", latencySpec]
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [...args, "--time-scale", String(scale), ...(faults === "" ? [] : ["--faults", faults])],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  )
-  const kill = () => child.kill("SIGKILL")
-  process.once("exit", kill)
-  const url = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once("line", (line) => {
-      const found = /^simulator listening on (http:\/\/\S+)$/.exec(line.trim())
-      if (found === null) reject(new Error(`unexpected first line from the simulator: ${line}`))
-      else resolve(found[1]!)
-    })
-    child.once("exit", (code) => reject(new Error(`the simulator exited (${code}) before listening`)))
-    child.once("error", reject)
-  })
-  const stopped = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-  return {
-    url,
-    reset: async () => {
-      const response = await fetch(`${url}/_simulator/reset`, { method: "POST" })
-      if (!response.ok) throw new Error(`simulator reset: ${response.status}`)
-    },
-    ledger: async (): Promise<Ledger> => (await (await fetch(`${url}/_simulator/ledger`)).json()) as Ledger,
-    stop: async () => {
-      process.removeListener("exit", kill)
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
-      await stopped
-    },
-  }
-}
+const startSimulator = (faults: string) =>
+  startSimulatorWith([
+    "--seed",
+    String(seed),
+    "--latency",
+    latencySpec,
+    "--time-scale",
+    String(scale),
+    ...(faults === "" ? [] : ["--faults", faults]),
+  ])
 
 // ---------------------------------------------------------------------------------------------------
 // The benchmark copy of a checked-in pipeline: its stages' timings scaled like the simulator's.
@@ -161,31 +127,9 @@ const writeScaled = (name: string, hedge: boolean): string => {
 // ---------------------------------------------------------------------------------------------------
 // Requests and what is measured.
 
-const requestOf = (index: number): Request.ImageRequest => {
-  const prompt = `resilience bench ${index}: a lighthouse on a cliff, variation ${index % 97}`
-  switch (index % 10) {
-    case 0:
-    case 1:
-    case 2:
-    case 3:
-      return { id: `r${index}`, prompt, use: "thumbnail" }
-    case 4:
-    case 5:
-      return { id: `r${index}`, prompt, use: "blog", aspectRatio: "16:9" }
-    case 6:
-    case 7:
-      return { id: `r${index}`, prompt, use: "web", aspectRatio: "4:3" }
-    case 8:
-      return { id: `r${index}`, prompt, use: "hero", aspectRatio: "21:9" }
-    default:
-      return { id: `r${index}`, prompt, use: "social", priority: "low", aspectRatio: "4:5" }
-  }
-}
-
 type Attempt = Request.ImageResult["attempts"][number]
 
-const isCall = (attempt: Attempt) =>
-  !Journal.notCalls.has(attempt.outcome) && attempt.cached !== true && attempt.placeholder !== true
+const requestOf = (index: number): Request.ImageRequest => mixedRequest("resilience bench", index)
 
 const bump = (map: Map<string, number>, key: string, by = 1) => map.set(key, (map.get(key) ?? 0) + by)
 
@@ -242,21 +186,7 @@ const measure = async (
   const source = readFileSync(file, "utf8")
   const maxAttempts = Number(/maxAttempts: (\d+)/.exec(source)?.[1] ?? 10)
   const deadlineMatch = /deadline: (\d+)ms/.exec(source)
-  const env: Record<string, string | undefined> = {
-    ...process.env,
-    GEMINI_BASE_URL: simulator.url,
-    GEMINI_API_KEY: "bench-gemini-key",
-    VERTEX_BASE_URL: simulator.url,
-    GOOGLE_CLOUD_PROJECT: "peel-bench",
-    GOOGLE_CLOUD_LOCATION: "global",
-    VERTEX_ACCESS_TOKEN: "bench-vertex-token",
-    OPENROUTER_BASE_URL: `${simulator.url}/api/v1`,
-    OPENROUTER_API_KEY: "bench-openrouter-key",
-    PROXY_BASE_URL: `${simulator.url}/v1`,
-    PROXY_API_KEY: "bench-proxy-key",
-  }
-  // The pipeline's own (scaled) defaults, not whatever a shell exported for `pnpm demo`.
-  for (const knob of ["PEEL_HEDGE_INITIAL", "PEEL_HEDGE_BUDGET", "PEEL_BREAKER_FAILURES"]) delete env[knob]
+  const env = simulatorEnv(simulator.url)
   const failures = new Map<string, number>()
   const outcomes = new Map<string, Map<string, number>>()
   const winners = new Map<string, number>()

@@ -1,9 +1,11 @@
 /**
- * `peel simulate` in its own process with the given flags (for the tail and rpm benchmarks): its URL, its
- * ledger, and a stop.
+ * `peel simulate` in its own process with the given flags (for the resilience, tail and rpm benchmarks): its
+ * URL, its ledger, a reset and a stop; the environment that points the checked-in pipelines at it; and the
+ * benchmarks' shared request mix.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { createInterface } from "node:readline"
+import { Journal, type Request } from "@peel/core"
 import { binPath } from "./shared.ts"
 
 export interface LedgerCall {
@@ -13,12 +15,16 @@ export interface LedgerCall {
   readonly clientWentAway: boolean
 }
 
+/** What `GET /_simulator/ledger` answers. */
+export interface Ledger {
+  readonly totals: { readonly calls: number; readonly billedImages: number; readonly billedUsd: number }
+  readonly calls: ReadonlyArray<LedgerCall>
+}
+
 export interface Simulator {
   readonly url: string
-  readonly ledger: () => Promise<{
-    readonly totals: { readonly calls: number; readonly billedImages: number; readonly billedUsd: number }
-    readonly calls: ReadonlyArray<LedgerCall>
-  }>
+  readonly ledger: () => Promise<Ledger>
+  readonly reset: () => Promise<void>
   readonly stop: () => Promise<void>
 }
 
@@ -41,6 +47,10 @@ export const startSimulatorWith = async (flags: ReadonlyArray<string>): Promise<
   return {
     url,
     ledger: async () => (await (await fetch(`${url}/_simulator/ledger`)).json()) as never,
+    reset: async () => {
+      const response = await fetch(`${url}/_simulator/reset`, { method: "POST" })
+      if (!response.ok) throw new Error(`simulator reset: ${response.status}`)
+    },
     stop: async () => {
       process.removeListener("exit", kill)
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
@@ -68,3 +78,34 @@ export const simulatorEnv = (url: string): Record<string, string | undefined> =>
   for (const knob of ["PEEL_HEDGE_INITIAL", "PEEL_HEDGE_BUDGET", "PEEL_BREAKER_FAILURES"]) delete env[knob]
   return env
 }
+
+/**
+ * The benchmarks' mix of uses: 40% thumbnails (1K 1:1), 40% blog/web 2K (16:9, 4:3), 10% hero 4K (21:9), 10%
+ * low priority (Nano Banana 2); unique prompts, so the cache never answers.
+ */
+export const mixedRequest = (label: string, index: number): Request.ImageRequest => {
+  const prompt = `${label} ${index}: a lighthouse on a cliff, variation ${index % 97}`
+  switch (index % 10) {
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+      return { id: `r${index}`, prompt, use: "thumbnail" }
+    case 4:
+    case 5:
+      return { id: `r${index}`, prompt, use: "blog", aspectRatio: "16:9" }
+    case 6:
+    case 7:
+      return { id: `r${index}`, prompt, use: "web", aspectRatio: "4:3" }
+    case 8:
+      return { id: `r${index}`, prompt, use: "hero", aspectRatio: "21:9" }
+    default:
+      return { id: `r${index}`, prompt, use: "social", priority: "low", aspectRatio: "4:5" }
+  }
+}
+
+type Attempt = Request.ImageResult["attempts"][number]
+
+/** Whether an attempt was an upstream call (not a refusal, cooling-down skip, cache hit or placeholder). */
+export const isCall = (attempt: Attempt): boolean =>
+  !Journal.notCalls.has(attempt.outcome) && attempt.cached !== true && attempt.placeholder !== true

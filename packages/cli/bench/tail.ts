@@ -19,7 +19,7 @@ import { Journal, Pipeline, type Request, Runner } from "@peel/core"
 import { Effect, Stream } from "effect"
 import { loadOptions } from "../src/plugins.ts"
 import { percentile } from "./shared.ts"
-import { simulatorEnv, startSimulatorWith } from "./simulator-process.ts"
+import { isCall, mixedRequest, simulatorEnv, startSimulatorWith } from "./simulator-process.ts"
 
 const total = Number(process.env.PEEL_BENCH_TAIL ?? 300)
 const concurrency = Number(process.env.PEEL_BENCH_TAIL_CONCURRENCY ?? 16)
@@ -27,31 +27,9 @@ const seed = Number(process.env.PEEL_BENCH_TAIL_SEED ?? 17)
 const faults = "429=0.2,503=0.05,hang=0.02,malformed=0.01"
 const pipelineFile = fileURLToPath(new URL("../../../pipelines/realtime.yaml", import.meta.url))
 
-/** The resilience benchmark's mix of uses: 40% thumbnails, 40% blog/web 2K, 10% hero 4K, 10% low priority. */
-const requestOf = (index: number): Request.ImageRequest => {
-  const prompt = `tail bench ${index}: a lighthouse on a cliff, variation ${index % 97}`
-  switch (index % 10) {
-    case 0:
-    case 1:
-    case 2:
-    case 3:
-      return { id: `r${index}`, prompt, use: "thumbnail" }
-    case 4:
-    case 5:
-      return { id: `r${index}`, prompt, use: "blog", aspectRatio: "16:9" }
-    case 6:
-    case 7:
-      return { id: `r${index}`, prompt, use: "web", aspectRatio: "4:3" }
-    case 8:
-      return { id: `r${index}`, prompt, use: "hero", aspectRatio: "21:9" }
-    default:
-      return { id: `r${index}`, prompt, use: "social", priority: "low", aspectRatio: "4:5" }
-  }
-}
-
 type Attempt = Request.ImageResult["attempts"][number]
-const isCall = (attempt: Attempt) =>
-  !Journal.notCalls.has(attempt.outcome) && attempt.cached !== true && attempt.placeholder !== true
+
+const requestOf = (index: number): Request.ImageRequest => mixedRequest("tail bench", index)
 
 const simulator = await startSimulatorWith(["--latency", "200ms", "--faults", faults, "--seed", String(seed)])
 const latencies: Array<number> = []
