@@ -111,8 +111,9 @@ const scenes: ReadonlyArray<Scene> = [
   },
   {
     request: { id: "web-placeholder", prompt: "a city skyline at night", use: "web", aspectRatio: "16:9" },
-    note: "placeholder: everything fails within the request's attempt budget; a $0 neutral image of the size asked",
+    note: "placeholder: everything fails within the request's 10 calls (AI Studio's circuit is open: Peel waits for its half-open trial, which fails too); a $0 neutral image of the size asked",
     faults: [
+      ["gemini", ["503"]],
       ["vertex", ["503", "503", "503", "503", "503", "503"]],
       ["openrouter", ["503", "503", "503", "503", "503", "503"]],
     ],
