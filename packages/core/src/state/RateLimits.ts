@@ -9,6 +9,10 @@
  * implements it atomically (a Redis sorted set and one script, a row lock in Postgres) with
  * {@link nextStart} as the rule; entries older than the window expire by themselves.
  *
+ * {@link RateLimitsShape.tryAcquire} is the form for a caller that refuses instead of waiting (the gateway's
+ * per-key rpm answers 429 with `Retry-After`): it takes a start only when one is free now, and otherwise
+ * reserves nothing and says how long until one is. Same rule, same log, same atomicity.
+ *
  * @since 0.4.0
  */
 import { Clock, Context, Effect, Layer } from "effect"
@@ -21,6 +25,12 @@ export interface RateLimitsShape {
    * before starting (0: start now). Atomic.
    */
   readonly acquire: (key: string, limit: number, windowMillis: number) => Effect.Effect<number>
+  /**
+   * Take a start for `key` now if one is free under the same rule; otherwise take nothing. Returns 0 when
+   * the start was taken, or the ms until one would be free (`Infinity` for a limit of 0). Atomic: of N
+   * concurrent callers, at most the free starts' worth get 0.
+   */
+  readonly tryAcquire: (key: string, limit: number, windowMillis: number) => Effect.Effect<number>
 }
 
 /** @category services */
@@ -56,6 +66,16 @@ export const makeMemory: Effect.Effect<RateLimitsShape> = Effect.sync(() => {
         prune(log, now, windowMillis)
         const at = nextStart(log, now, limit, windowMillis)
         if (Number.isFinite(at)) log.push(at)
+        if (log.length === 0) logs.delete(key)
+        else logs.set(key, log)
+        return at - now
+      }),
+    tryAcquire: (key, limit, windowMillis) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const log = logs.get(key) ?? []
+        prune(log, now, windowMillis)
+        const at = nextStart(log, now, limit, windowMillis)
+        if (at === now) log.push(now)
         if (log.length === 0) logs.delete(key)
         else logs.set(key, log)
         return at - now

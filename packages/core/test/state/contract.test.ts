@@ -102,6 +102,34 @@ const contractSuite = (name: string, layer: () => Layer.Layer<Services>) =>
       ),
     )
 
+    it.effect("RateLimits.tryAcquire: takes a free start or nothing, and says when the next one is free", () =>
+      run(
+        Effect.gen(function* () {
+          const limits = yield* RateLimits.RateLimits
+          // 20 at once against a limit of 5: exactly 5 get a start, the others are told to come back.
+          const first = yield* Effect.all(
+            Array.from({ length: 20 }, () => limits.tryAcquire("k", 5, 60_000)),
+            { concurrency: "unbounded" },
+          )
+          expect(first.filter((wait) => wait === 0)).toHaveLength(5)
+          expect(first.filter((wait) => wait === 60_000)).toHaveLength(15)
+          expect(yield* limits.tryAcquire("other", 5, 60_000)).toBe(0)
+          yield* TestClock.adjust("59999 millis")
+          expect(yield* limits.tryAcquire("k", 5, 60_000)).toBe(1)
+          // The refusals took nothing: one window after the burst, all 5 starts are free again, and no more.
+          yield* TestClock.adjust("1 millis")
+          const second = yield* Effect.forEach([1, 2, 3, 4, 5, 6], () => limits.tryAcquire("k", 5, 60_000))
+          expect(second).toEqual([0, 0, 0, 0, 0, 60_000])
+          // It shares the log with acquire: a waiting reservation counts against a try.
+          yield* TestClock.adjust("60 seconds")
+          expect(yield* limits.acquire("j", 1, 60_000)).toBe(0)
+          expect(yield* limits.acquire("j", 1, 60_000)).toBe(60_000)
+          expect(yield* limits.tryAcquire("j", 1, 60_000)).toBe(120_000)
+          expect(yield* limits.tryAcquire("none", 0, 60_000)).toBe(Number.POSITIVE_INFINITY)
+        }),
+      ),
+    )
+
     it.effect("QuotaPauses: a pause holds until its end, expires by itself, and only a newer 429 extends it", () =>
       run(
         Effect.gen(function* () {

@@ -75,6 +75,17 @@ export const layer = (file: string): Layer.Layer<SqliteServices> =>
             if (Number.isFinite(at)) db.prepare("INSERT INTO rate_starts (key, at) VALUES (?, ?)").run(key, at)
             return at - time
           }),
+        tryAcquire: (key, limit, windowMillis) =>
+          inTransaction((time) => {
+            db.prepare("DELETE FROM rate_starts WHERE key = ? AND at <= ?").run(key, time - windowMillis)
+            const log = db
+              .prepare("SELECT at FROM rate_starts WHERE key = ? ORDER BY at")
+              .all(key)
+              .map((row) => Number(row.at))
+            const at = RateLimits.nextStart(log, time, limit, windowMillis)
+            if (at === time) db.prepare("INSERT INTO rate_starts (key, at) VALUES (?, ?)").run(key, at)
+            return at - time
+          }),
       }
 
       const livePause = (key: string, time: number): QuotaPauses.Pause | undefined => {
