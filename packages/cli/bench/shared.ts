@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url"
 import type { GoogleGenAI } from "@google/genai"
 
 /** The `peel` command's entry point. */
-export const binPath = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
+export const binPath = process.env.PEEL_BENCH_BIN ?? fileURLToPath(new URL("../src/bin.ts", import.meta.url))
 
 export interface SimulatorProcess {
   readonly url: string
