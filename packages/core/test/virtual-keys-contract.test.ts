@@ -1,0 +1,45 @@
+/**
+ * The virtual key store contract (`contracts/VirtualKeysContract.ts`) against each store Peel ships: memory,
+ * and the SQLite table in a state folder's journal file (shared by connections). A Postgres or Redis store
+ * adds one line here. Then the pieces around the store: secrets, budgets as written on the command line.
+ */
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import * as VirtualKeys from "../src/state/VirtualKeys.ts"
+import * as VirtualKeysSqlite from "../src/state/VirtualKeysSqlite.ts"
+import * as WorkJournal from "../src/work/WorkJournal.ts"
+import { virtualKeysContract } from "./contracts/VirtualKeysContract.ts"
+
+virtualKeysContract("memory", () => ({ connect: VirtualKeys.makeMemory, shared: false }))
+
+virtualKeysContract("SQLite file", () => {
+  const path = WorkJournal.fileIn(join(mkdtempSync(join(tmpdir(), "peel-keys-contract-")), "state"))
+  return { connect: VirtualKeysSqlite.make(path), shared: true }
+})
+
+describe("virtual key secrets and budgets", () => {
+  it("secrets are 256 random bits in base 62 behind peel_, each one different", () => {
+    const secrets = new Set(Array.from({ length: 2000 }, VirtualKeys.newSecret))
+    expect(secrets.size).toBe(2000)
+    for (const secret of secrets) expect(VirtualKeys.looksLikeSecret(secret)).toBe(true)
+    // every character of the alphabet appears, at about the same rate (no modulo bias towards the first ones)
+    const counts = new Map<string, number>()
+    for (const secret of secrets) for (const char of secret.slice(5)) counts.set(char, (counts.get(char) ?? 0) + 1)
+    expect(counts.size).toBe(62)
+    const expected = (2000 * 43) / 62
+    for (const count of counts.values()) expect(Math.abs(count - expected) / expected).toBeLessThan(0.2)
+    expect(VirtualKeys.looksLikeSecret("peel_short")).toBe(false)
+    expect(VirtualKeys.looksLikeSecret(`sk-${"a".repeat(43)}`)).toBe(false)
+  })
+
+  it("a budget is USD/WINDOW", () => {
+    expect(VirtualKeys.parseBudget("5/1d")).toEqual({ limitUsd: 5, window: "1d" })
+    expect(VirtualKeys.parseBudget("$0.50 / 12h")).toEqual({ limitUsd: 0.5, window: "12h" })
+    expect(VirtualKeys.parseBudget("5")).toMatch(/expected a budget as USD\/WINDOW/)
+    expect(VirtualKeys.parseBudget("0/1d")).toMatch(/above \$0/)
+    expect(VirtualKeys.parseBudget("5/fortnight")).toMatch(/expected a window such as 1d/)
+    expect(VirtualKeys.formatBudget({ limitUsd: 0.5, window: "12h" })).toBe("0.5/12h")
+  })
+})
