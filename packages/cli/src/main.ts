@@ -8,6 +8,7 @@ import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Batch from "./commands/batch.ts"
 import { estimate } from "./commands/estimate.ts"
+import * as Keys from "./commands/keys.ts"
 import { models } from "./commands/models.ts"
 import { report } from "./commands/report.ts"
 import { run } from "./commands/run.ts"
@@ -344,6 +345,48 @@ const batchCommand = Command.make("batch").pipe(
   ]),
 )
 
+const keysStateFlag = Flag.String("state").pipe(
+  Flag.withDescription(
+    `State folder whose SQLite file (journal.sqlite) holds the keys; the one peel serve --state reads (default ${Batch.defaultStateDir})`,
+  ),
+  Flag.withDefault(Batch.defaultStateDir),
+)
+
+const keysCommand = Command.make("keys").pipe(
+  Command.withDescription("The gateway's virtual keys: create, list, revoke (read live by a running peel serve)"),
+  Command.withSubcommands([
+    Command.make(
+      "create",
+      {
+        name: Flag.String("name").pipe(Flag.withDescription("The key's name: letters, digits, . _ - (unique)")),
+        budget: optionalString("budget", "Spend cap per window, USD/WINDOW: 5/1d, 0.50/1h (windows aligned to UTC)"),
+        rpm: Flag.Int("rpm").pipe(Flag.withDescription("Requests admitted in any 60 s"), Flag.optional),
+        models: optionalString("models", "Models it may use, comma-separated: gemini-3-pro-image,nano-banana-2"),
+        state: keysStateFlag,
+      },
+      (flags) =>
+        Keys.create({
+          name: flags.name,
+          state: flags.state,
+          ...(Option.isSome(flags.budget) ? { budget: flags.budget.value } : {}),
+          ...(Option.isSome(flags.rpm) ? { rpm: flags.rpm.value } : {}),
+          ...(Option.isSome(flags.models) ? { models: flags.models.value } : {}),
+        }).pipe(Effect.flatMap(setExit)),
+    ).pipe(Command.withDescription("Make a key; prints it alone on the last line, once (only its hash is kept)")),
+    Command.make("list", { state: keysStateFlag, json: jsonFlag }, (flags) =>
+      Keys.list(flags).pipe(Effect.flatMap(setExit)),
+    ).pipe(Command.withDescription("Every key: name, prefix, status, limits, spend this window")),
+    Command.make(
+      "revoke",
+      {
+        name: Argument.String("name").pipe(Argument.withDescription("The key's name")),
+        state: keysStateFlag,
+      },
+      (flags) => Keys.revoke(flags).pipe(Effect.flatMap(setExit)),
+    ).pipe(Command.withDescription("Revoke a key: its next request is refused (401)")),
+  ]),
+)
+
 export const peel = Command.make("peel").pipe(
   Command.withDescription("Peel: stable, cost-aware image generation for Gemini image models"),
   Command.withSubcommands([
@@ -355,6 +398,7 @@ export const peel = Command.make("peel").pipe(
     reportCommand,
     statsCommand,
     batchCommand,
+    keysCommand,
   ]),
 )
 

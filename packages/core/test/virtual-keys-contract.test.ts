@@ -34,6 +34,23 @@ describe("virtual key secrets and budgets", () => {
     expect(VirtualKeys.looksLikeSecret(`sk-${"a".repeat(43)}`)).toBe(false)
   })
 
+  it("a model allow-list counts aliases and retired ids as the model they stand for", () => {
+    const record = (models?: ReadonlyArray<string>): VirtualKeys.KeyRecord => ({
+      id: "vk_0",
+      name: "k",
+      prefix: "peel_",
+      hash: "",
+      createdAt: 0,
+      limits: models === undefined ? {} : { models },
+    })
+    expect(VirtualKeys.allowsModel(record(), "gemini-2.5-flash-image")).toBe(true)
+    const pro = record(["nano-banana-pro"])
+    expect(VirtualKeys.allowsModel(pro, "gemini-3-pro-image")).toBe(true)
+    expect(VirtualKeys.allowsModel(pro, "gemini-3-pro-image-preview")).toBe(true)
+    expect(VirtualKeys.allowsModel(pro, "gemini-3.1-flash-image")).toBe(false)
+    expect(VirtualKeys.allowsModel(pro, "nano-banana")).toBe(false)
+  })
+
   it("a budget is USD/WINDOW", () => {
     expect(VirtualKeys.parseBudget("5/1d")).toEqual({ limitUsd: 5, window: "1d" })
     expect(VirtualKeys.parseBudget("$0.50 / 12h")).toEqual({ limitUsd: 0.5, window: "12h" })

@@ -23,6 +23,7 @@
  * @since 0.5.0
  */
 import { createHash, randomBytes } from "node:crypto"
+import { models as catalogModels, findModel, resolveModel } from "@peel/contract/Catalog"
 import { parseMillis, windowProblem } from "@peel/contract/Units"
 import { Clock, Context, Effect, Layer, Schema } from "effect"
 
@@ -192,6 +193,13 @@ export const validate = (name: string, limits: Limits): Effect.Effect<Limits, In
       models = [...new Set(limits.models.map((model) => model.trim()))]
       if (models.length === 0 || models.some((model) => model === ""))
         return Effect.fail(new InvalidKeySpec({ message: "models is a list of model ids such as gemini-3-pro-image" }))
+      const unknown = models.filter((model) => findModel(model) === undefined)
+      if (unknown.length > 0)
+        return Effect.fail(
+          new InvalidKeySpec({
+            message: `unknown model${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}: Peel knows ${Object.keys(catalogModels).join(", ")} (and their aliases)`,
+          }),
+        )
     }
     return Effect.succeed({
       ...(limits.budget === undefined ? {} : { budget: limits.budget }),
@@ -203,9 +211,21 @@ export const validate = (name: string, limits: Limits): Effect.Effect<Limits, In
 /** The spend ledger's budget name for a key's spend. @category model */
 export const spendName = (record: Pick<KeyRecord, "id">): string => `key:${record.id}`
 
-/** Whether the key may ask for `model` (no list: every model). @category model */
+/** The model a name stands for: an alias's id, a retired model's successor (what a request for it gets). @category model */
+export const canonicalModel = (name: string): string => {
+  const info = findModel(name)
+  return info?.status === "retired" && info.successor !== undefined ? info.successor : resolveModel(name)
+}
+
+/**
+ * Whether the key may ask for `model` (no list: every model). Aliases and retired ids count as the model
+ * they stand for, on both sides.
+ *
+ * @category model
+ */
 export const allowsModel = (record: KeyRecord, model: string): boolean =>
-  record.limits.models === undefined || record.limits.models.includes(model)
+  record.limits.models === undefined ||
+  record.limits.models.some((allowed) => canonicalModel(allowed) === canonicalModel(model))
 
 // ---------------------------------------------------------------------------------------------------
 // operations over a store

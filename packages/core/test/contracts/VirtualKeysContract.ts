@@ -108,6 +108,7 @@ export const virtualKeysContract = (name: string, fresh: () => StoreUnderTest) =
           ["ok", { budget: { limitUsd: 1, window: "daily" } }],
           ["ok", { models: [] }],
           ["ok", { models: [" "] }],
+          ["ok", { models: ["gemini-3-pro-image", "dall-e-3"] }],
         ] as const)
           expect(tagOf(yield* Effect.exit(VirtualKeys.create(store, badName, limits)))).toBe("InvalidKeySpec")
         expect(yield* store.hasAny).toBe(false)

@@ -1,0 +1,165 @@
+/**
+ * `peel keys create|list|revoke`: the gateway's virtual keys, in the state folder's SQLite file
+ * (`<state>/journal.sqlite`, beside the work journal), which a running `peel serve --state` on the same
+ * folder reads live.
+ *
+ * - `create --name NAME [--budget USD/WINDOW] [--rpm N] [--models a,b]` prints what it made, then the new
+ *   key ALONE on the last line of stdout (`peel keys create --name x | tail -1`). It is shown once: only
+ *   its SHA-256 and its first characters are kept.
+ * - `list` prints name, prefix, status, limits and the spend of the current window (all time without a
+ *   budget); `--json` one object per key. Never a secret, nor a hash.
+ * - `revoke NAME` revokes the active key of that name: the next request with it is answered 401.
+ *
+ * @since 0.5.0
+ */
+import {
+  KeySpend,
+  Money,
+  type SpendLedger,
+  SpendLedgerSqlite,
+  VirtualKeys,
+  VirtualKeysSqlite,
+  WorkJournal,
+} from "@peel/core"
+import { Effect, type Scope } from "effect"
+import { ExitCode } from "../output.ts"
+
+/** The key store and the key spend ledger of a state folder (one SQLite file). */
+export const openState = (
+  state: string,
+): Effect.Effect<
+  { readonly keys: VirtualKeys.VirtualKeysShape; readonly ledger: SpendLedger.SpendLedgerShape },
+  VirtualKeys.KeyStoreError,
+  Scope.Scope
+> =>
+  Effect.gen(function* () {
+    const file = WorkJournal.fileIn(state)
+    const keys = yield* VirtualKeysSqlite.make(file)
+    const ledger = yield* SpendLedgerSqlite.make(file)
+    return { keys, ledger }
+  })
+
+const fail = (message: string, code: number = ExitCode.usage) =>
+  Effect.sync(() => {
+    process.stderr.write(`peel keys: ${message}\n`)
+    return code
+  })
+
+/** Limits in a line: `budget $5.00/1d, 30 rpm, models gemini-3-pro-image`. */
+export const limitsText = (limits: VirtualKeys.Limits): string => {
+  const parts: Array<string> = []
+  if (limits.budget !== undefined) parts.push(`budget ${Money.format(limits.budget.limitUsd)}/${limits.budget.window}`)
+  if (limits.rpm !== undefined) parts.push(`${limits.rpm} rpm`)
+  if (limits.models !== undefined) parts.push(`models ${limits.models.join(",")}`)
+  return parts.length === 0 ? "no limits" : parts.join(", ")
+}
+
+export interface CreateOptions {
+  readonly name: string
+  readonly budget?: string
+  readonly rpm?: number
+  readonly models?: string
+  readonly state: string
+}
+
+export const create = (options: CreateOptions): Effect.Effect<number> =>
+  Effect.gen(function* () {
+    let budget: VirtualKeys.KeyBudget | undefined
+    if (options.budget !== undefined) {
+      const parsed = VirtualKeys.parseBudget(options.budget)
+      if (typeof parsed === "string") return yield* fail(`--budget: ${parsed}`)
+      budget = parsed
+    }
+    const limits: VirtualKeys.Limits = {
+      ...(budget === undefined ? {} : { budget }),
+      ...(options.rpm === undefined ? {} : { rpm: options.rpm }),
+      ...(options.models === undefined ? {} : { models: options.models.split(",") }),
+    }
+    const { keys } = yield* openState(options.state)
+    const { record, secret } = yield* VirtualKeys.create(keys, options.name, limits)
+    process.stdout.write(
+      `created key "${record.name}" (${record.prefix}…): ${limitsText(record.limits)}\n` +
+        "the key is shown once, below; Peel keeps only its hash\n" +
+        `${secret}\n`,
+    )
+    return ExitCode.ok
+  }).pipe(
+    Effect.scoped,
+    Effect.catchTags({
+      InvalidKeySpec: (error) => fail(error.message),
+      KeyNameTaken: (error) => fail(error.message, ExitCode.failed),
+      KeyStoreError: (error) => fail(error.message, ExitCode.failed),
+    }),
+  )
+
+const pad = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
+  return rows
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n")
+}
+
+export interface ListOptions {
+  readonly state: string
+  readonly json: boolean
+}
+
+export const list = (options: ListOptions): Effect.Effect<number> =>
+  Effect.gen(function* () {
+    const { keys, ledger } = yield* openState(options.state)
+    const views = yield* Effect.forEach(yield* keys.list, (record) => KeySpend.view(ledger, record))
+    if (options.json) {
+      for (const view of views) process.stdout.write(`${JSON.stringify(view)}\n`)
+      return ExitCode.ok
+    }
+    if (views.length === 0) {
+      process.stdout.write(`no keys in ${WorkJournal.fileIn(options.state)}: peel keys create --name NAME\n`)
+      return ExitCode.ok
+    }
+    const spent = (view: KeySpend.KeyView) =>
+      view.budget === undefined
+        ? `${Money.format(view.spentUsd)} all time`
+        : `${Money.format(view.spentUsd)} of ${Money.format(view.budget.limitUsd)} this ${view.budget.window}`
+    process.stdout.write(
+      `${pad([
+        ["name", "prefix", "status", "budget", "rpm", "models", "spent"],
+        ...views.map((view) => [
+          view.name,
+          `${view.prefix}…`,
+          view.status,
+          view.budget === undefined ? "-" : `${Money.format(view.budget.limitUsd)}/${view.budget.window}`,
+          view.rpm === undefined ? "-" : String(view.rpm),
+          view.models === undefined ? "any" : view.models.join(","),
+          spent(view),
+        ]),
+      ])}\n`,
+    )
+    return ExitCode.ok
+  }).pipe(
+    Effect.scoped,
+    Effect.catchTag("KeyStoreError", (error) => fail(error.message, ExitCode.failed)),
+  )
+
+export interface RevokeOptions {
+  readonly name: string
+  readonly state: string
+}
+
+export const revoke = (options: RevokeOptions): Effect.Effect<number> =>
+  Effect.gen(function* () {
+    const { keys } = yield* openState(options.state)
+    const record = yield* keys.revoke(options.name)
+    process.stdout.write(`revoked key "${record.name}" (${record.prefix}…): requests with it are refused from now on\n`)
+    return ExitCode.ok
+  }).pipe(
+    Effect.scoped,
+    Effect.catchTags({
+      KeyNotFound: (error) => fail(error.message, ExitCode.failed),
+      KeyStoreError: (error) => fail(error.message, ExitCode.failed),
+    }),
+  )
