@@ -10,6 +10,8 @@ import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer, type Scope } from "effect"
 import { TestClock } from "effect/testing"
+import { afterAll, beforeAll } from "vitest"
+import { type PostgresServer, startPostgres } from "../../testkit/src/Postgres.ts"
 import { Budget, Pipeline, Runner, State } from "../src/index.ts"
 import * as SpendLedger from "../src/state/SpendLedger.ts"
 import * as SpendLedgerSqlite from "../src/state/SpendLedgerSqlite.ts"
@@ -117,6 +119,28 @@ contract(
     Effect.gen(function* () {
       const file = freshFile()
       return [yield* SpendLedgerSqlite.make(file), yield* SpendLedgerSqlite.make(file)] as const
+    }),
+)
+
+let server: PostgresServer
+let databases = 0
+beforeAll(async () => {
+  server = await startPostgres()
+}, 60_000)
+afterAll(() => server?.close())
+/** A fresh database on the test server; a ledger over it. */
+const postgresLedger = (url: Promise<string>) =>
+  Effect.flatMap(
+    Effect.promise(() => url),
+    (url) => Effect.orDie(State.makeSpendLedgerPostgres(url)),
+  )
+contract(
+  "Postgres",
+  () => postgresLedger(server.database(`ledger_${++databases}`)),
+  () =>
+    Effect.gen(function* () {
+      const url = server.database(`ledger_${++databases}`)
+      return [yield* postgresLedger(url), yield* postgresLedger(url)] as const
     }),
 )
 

@@ -55,3 +55,4 @@ export {
   startSimulator,
   withChannel,
 } from "./Harness.ts"
+export { binDir as postgresBinDir, type PostgresServer, startPostgres } from "./Postgres.ts"

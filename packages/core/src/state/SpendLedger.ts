@@ -12,10 +12,11 @@
  * Amounts are whole micro-dollars inside, so sums never drift. Time comes from the `Clock` (`TestClock`
  * drives expiry in tests).
  *
- * Two implementations ship: {@link layerMemory} (this process) and `SpendLedgerSqlite.layer` (`node:sqlite`, one
- * `BEGIN IMMEDIATE` transaction per reserve: processes sharing the file share the caps). A network store
- * implements the same four operations: reserve as one script or transaction, reservations as rows or
- * keys with a TTL.
+ * Three implementations ship: {@link layerMemory} (this process), `SpendLedgerSqlite.layer` (`node:sqlite`, one
+ * `BEGIN IMMEDIATE` transaction per reserve: processes sharing the file share the caps) and
+ * `State.spendLedgerPostgres` (one transaction locking the window's row per reserve: workers on any machine
+ * share the caps). A network store implements the same four operations: reserve as one script or
+ * transaction, reservations as rows or keys with a TTL.
  *
  * @since 0.4.0
  */

@@ -10,7 +10,7 @@
  *
  * @since 0.4.0
  */
-import { Layer } from "effect"
+import { Effect, Layer, Schema, type Scope } from "effect"
 import * as Breakers from "./Breakers.ts"
 import * as ChannelStats from "./ChannelStats.ts"
 import * as Concurrency from "./Concurrency.ts"
@@ -63,3 +63,35 @@ export const layerOf = (config: StateConfig | undefined): Layer.Layer<Services> 
       return layerMemory
   }
 }
+
+/** A shared store could not be opened. @category errors */
+export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>()("StoreUnavailable", {
+  message: Schema.String,
+}) {
+  /** Opening again later may work (the server may come back). */
+  readonly retryable = true
+}
+
+/**
+ * Every budget's ledger in Postgres at `url` (tables migrated), shared by every worker that connects. The
+ * driver loads only here. While the server is unreachable, each operation pauses and retries (a budget
+ * fails closed).
+ *
+ * @category constructors
+ */
+export const makeSpendLedgerPostgres = (
+  url: string,
+  outage?: { readonly onUnreachable?: (message: string) => void; readonly onReachable?: () => void },
+): Effect.Effect<SpendLedger.SpendLedgerShape, StoreUnavailable, Scope.Scope> =>
+  Effect.flatMap(
+    Effect.promise(() => import("./SpendLedgerPg.ts")),
+    (module) =>
+      Effect.mapError(
+        module.make(url, outage),
+        (error) => new StoreUnavailable({ message: `spend ledger: ${error.message}` }),
+      ),
+  )
+
+/** @category layers */
+export const spendLedgerPostgres = (url: string): Layer.Layer<SpendLedger.SpendLedger, StoreUnavailable> =>
+  Layer.effect(SpendLedger.SpendLedger, makeSpendLedgerPostgres(url))

@@ -11,7 +11,8 @@
  *   missing and nothing twice.
  *
  * It is a service ({@link WorkJournal}) behind a small interface ({@link WorkJournalShape}) so that a
- * server database can back it when several machines share the work. The embedded store ({@link layer},
+ * server database can back it when several machines share the work ({@link makePostgres}: workers claim
+ * requests with a lease, `FOR UPDATE SKIP LOCKED`). The embedded store ({@link layer},
  * {@link make}) is SQLite through Node's built-in `node:sqlite` (`DatabaseSync`): one file, WAL mode,
  * `synchronous=FULL`, every change one transaction — nothing to install, and safe against `kill -9`.
  *
@@ -45,6 +46,26 @@ export const make = (path: string): Effect.Effect<WorkJournalShape, JournalError
     }),
     (journal) => Effect.sync(() => journal.close()),
   ).pipe(Effect.map((journal) => journal.shape))
+
+/**
+ * Open the Postgres journal at `url` (a `postgres://` URL; its tables migrated) for the life of the Scope:
+ * shared by every worker that connects, on any machine. The driver loads only here. While the server is
+ * unreachable every operation pauses and retries; `outage` hears when that starts and ends.
+ *
+ * @category constructors
+ */
+export const makePostgres = (
+  url: string,
+  outage?: { readonly onUnreachable?: (message: string) => void; readonly onReachable?: () => void },
+): Effect.Effect<WorkJournalShape, JournalError, Scope.Scope> =>
+  Effect.flatMap(
+    Effect.promise(() => import("./WorkJournalPg.ts")),
+    (module) => module.make(url, outage),
+  )
+
+/** The Postgres journal at `url` as a Layer. @category layers */
+export const layerPostgres = (url: string): Layer.Layer<WorkJournal, JournalError> =>
+  Layer.effect(WorkJournal, makePostgres(url))
 
 /**
  * The SQLite journal in `stateDir` (`<stateDir>/journal.sqlite`, folder created) as a Layer.

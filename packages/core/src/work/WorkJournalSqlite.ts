@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS requests (
   error TEXT,
   sends INTEGER NOT NULL DEFAULT 0,
   updated_at INTEGER NOT NULL,
+  worker TEXT,
+  lease_until INTEGER,
   PRIMARY KEY (id, hash)
 );
 CREATE INDEX IF NOT EXISTS requests_job ON requests (job);
@@ -77,6 +79,8 @@ const requestOf = (row: Row): RequestRecord => ({
   error: text(row.error),
   sends: Number(row.sends),
   updatedAt: Number(row.updated_at),
+  worker: text(row.worker),
+  leaseUntil: row.lease_until === null || row.lease_until === undefined ? undefined : Number(row.lease_until),
 })
 
 const jobOf = (row: Row): JobRecord => ({
@@ -100,6 +104,10 @@ export const open = (path: string): { readonly shape: WorkJournalShape; readonly
   const db = new DatabaseSync(path, { timeout: 10_000 })
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
   db.exec(schema)
+  // a journal written before claims: add their columns
+  const columns = (db.prepare("PRAGMA table_info(requests)").all() as Array<Row>).map((row) => String(row.name))
+  if (!columns.includes("worker")) db.exec("ALTER TABLE requests ADD COLUMN worker TEXT")
+  if (!columns.includes("lease_until")) db.exec("ALTER TABLE requests ADD COLUMN lease_until INTEGER")
 
   const attempt = <A>(what: string, run: () => A): Effect.Effect<A, JournalError> =>
     Effect.try({
@@ -130,6 +138,8 @@ export const open = (path: string): { readonly shape: WorkJournalShape; readonly
       values.push(value)
     }
     if (patch.state !== undefined) set("state", patch.state)
+    // a claim holds only while the request runs
+    if (patch.state !== undefined && patch.state !== "running") sets.push("worker = NULL", "lease_until = NULL")
     if (patch.channel !== undefined) set("channel", patch.channel)
     if (patch.job !== undefined) set("job", patch.job)
     if (patch.file !== undefined) set("file", patch.file)
@@ -282,6 +292,41 @@ export const open = (path: string): { readonly shape: WorkJournalShape; readonly
                 .all(...states)
         ) as Array<Row>
         return rows.map(jobOf)
+      }),
+    claim: ({ worker, keys, limit, leaseMillis, failedBefore }) =>
+      attempt("claim requests", () => {
+        if (keys.length === 0 || limit <= 0) return []
+        const now = Date.now()
+        const find = db.prepare(
+          `SELECT * FROM requests WHERE id = ? AND hash = ? AND (state = 'pending'
+             OR (state = 'running' AND (lease_until IS NULL OR lease_until <= ?))
+             OR (state = 'failed' AND updated_at < ?))`,
+        )
+        const take = db.prepare(
+          "UPDATE requests SET state = 'running', worker = ?, lease_until = ?, updated_at = ? WHERE id = ? AND hash = ?",
+        )
+        return transaction(() => {
+          const claimed: Array<RequestRecord> = []
+          for (const key of keys) {
+            if (claimed.length >= limit) break
+            const row = find.get(key.id, key.hash, now, failedBefore ?? 0) as Row | undefined
+            if (row === undefined) continue
+            take.run(worker, now + leaseMillis, now, key.id, key.hash)
+            claimed.push(
+              requestOf({ ...row, state: "running", worker, lease_until: now + leaseMillis, updated_at: now }),
+            )
+          }
+          return claimed
+        })
+      }),
+    renew: (worker, leaseMillis) =>
+      attempt("renew claims", () => {
+        const now = Date.now()
+        return Number(
+          db
+            .prepare("UPDATE requests SET lease_until = ? WHERE worker = ? AND state = 'running'")
+            .run(now + leaseMillis, worker).changes,
+        )
       }),
     totals: (keys) => Effect.map(shape.requests(keys === undefined ? {} : { keys }), (records) => totalsOf(records)),
   }

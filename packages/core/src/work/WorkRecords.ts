@@ -65,6 +65,10 @@ export interface RequestRecord extends RequestKey {
   /** How many batch jobs it has been sent in. */
   readonly sends: number
   readonly updatedAt: number
+  /** The worker that claimed it last ({@link WorkJournalShape.claim}), while it runs. */
+  readonly worker?: string | undefined
+  /** Epoch ms until which that worker's claim holds (renewed while it lives). */
+  readonly leaseUntil?: number | undefined
 }
 
 /** One batch job. @category models */
@@ -157,6 +161,23 @@ export interface WorkJournalShape {
   readonly jobs: (filter?: {
     readonly states?: ReadonlyArray<JobState>
   }) => Effect.Effect<ReadonlyArray<JobRecord>, JournalError>
+  /**
+   * Claim up to `limit` of these requests for `worker` to make in real time, in the order of `keys`,
+   * as one atomic step: a request is claimable when it is `pending`, `running` under a claim that expired
+   * (or that nobody holds: a run before claims), or `failed` before `failedBefore` (an earlier run's
+   * failure, tried again). Claimed requests are `running`, held by `worker` until `leaseMillis` from now.
+   * Two workers never claim the same request while its claim holds; a server store skips rows another
+   * claim has locked instead of waiting (`FOR UPDATE SKIP LOCKED`).
+   */
+  readonly claim: (options: {
+    readonly worker: string
+    readonly keys: ReadonlyArray<RequestKey>
+    readonly limit: number
+    readonly leaseMillis: number
+    readonly failedBefore?: number | undefined
+  }) => Effect.Effect<ReadonlyArray<RequestRecord>, JournalError>
+  /** Extend every claim `worker` holds on a `running` request to `leaseMillis` from now; how many. */
+  readonly renew: (worker: string, leaseMillis: number) => Effect.Effect<number, JournalError>
   /** Counts and spend over these requests (all when omitted). */
   readonly totals: (keys?: ReadonlyArray<RequestKey>) => Effect.Effect<Totals, JournalError>
 }

@@ -9,7 +9,9 @@
  * - **intent before send**: `openJob` journals the job as an `intent` and claims its members in one step,
  *   before the caller sends anything; a member another run took means nothing changes at all;
  * - **totals**: counts per state and the sum of costs, over all requests or some keys;
- * - keys are `(id, hash)`: the same id with another identity is another request.
+ * - keys are `(id, hash)`: the same id with another identity is another request;
+ * - **claims**: several workers sharing one input each claim a request before making it; a claim holds
+ *   until its lease expires (renewed while the worker lives), and two workers never hold one request.
  */
 import { Effect, type Scope } from "effect"
 import { describe, expect, it } from "vitest"
@@ -231,6 +233,108 @@ export const workJournalContract = (name: string, fresh: () => StoreUnderTest): 
           })
         }),
       ))
+
+    it("claims: pending requests in the order asked, each once; a claim that holds is not taken", () =>
+      run((journal) =>
+        Effect.gen(function* () {
+          yield* journal.add(["a", "b", "c", "d"].map((id) => entry(id)))
+          const keys = ["d", "c", "b", "a"].map((id) => key(id))
+          const first = yield* journal.claim({ worker: "w1", keys, limit: 2, leaseMillis: 60_000 })
+          expect(first.map((record) => record.id)).toEqual(["d", "c"])
+          expect(first[0]).toMatchObject({ state: "running", worker: "w1" })
+          expect(first[0]!.leaseUntil).toBeGreaterThan(Date.now())
+          expect(yield* journal.request(key("d"))).toMatchObject({ state: "running", worker: "w1" })
+          const second = yield* journal.claim({ worker: "w2", keys, limit: 5, leaseMillis: 60_000 })
+          expect(second.map((record) => record.id)).toEqual(["b", "a"])
+          expect(yield* journal.claim({ worker: "w3", keys, limit: 5, leaseMillis: 60_000 })).toEqual([])
+          // ended requests are not claimed again, and their claim is gone
+          yield* journal.updateRequest(key("a"), { state: "done", file: "/out/a.png" })
+          expect((yield* journal.request(key("a")))?.worker).toBeUndefined()
+          expect((yield* journal.request(key("a")))?.leaseUntil).toBeUndefined()
+          // given back: claimable again
+          yield* journal.updateRequest(key("b"), { onlyIf: "running", state: "pending" })
+          expect(
+            (yield* journal.claim({ worker: "w3", keys, limit: 5, leaseMillis: 60_000 })).map((record) => record.id),
+          ).toEqual(["b"])
+          // a request that was never added, or nothing asked for: nothing claimed
+          expect(yield* journal.claim({ worker: "w3", keys: [key("ghost")], limit: 5, leaseMillis: 1 })).toEqual([])
+          expect(yield* journal.claim({ worker: "w3", keys: [], limit: 5, leaseMillis: 1 })).toEqual([])
+        }),
+      ))
+
+    it("claims: an expired claim (a dead worker) is taken over; renewing keeps a live one", () =>
+      run((journal) =>
+        Effect.gen(function* () {
+          yield* journal.add([entry("a"), entry("b"), entry("c")])
+          const keys = [key("a"), key("b"), key("c")]
+          // already expired when made: its worker is as good as dead
+          expect((yield* journal.claim({ worker: "dead", keys: [key("a")], limit: 1, leaseMillis: -1 })).length).toBe(1)
+          expect((yield* journal.claim({ worker: "alive", keys: [key("b")], limit: 1, leaseMillis: -1 })).length).toBe(
+            1,
+          )
+          // the living worker renews its claims; the dead one does not
+          expect(yield* journal.renew("alive", 60_000)).toBe(1)
+          expect(yield* journal.renew("nobody", 60_000)).toBe(0)
+          const taken = yield* journal.claim({ worker: "w2", keys, limit: 5, leaseMillis: 60_000 })
+          expect(taken.map((record) => record.id)).toEqual(["a", "c"])
+          expect(yield* journal.request(key("a"))).toMatchObject({ state: "running", worker: "w2" })
+          expect((yield* journal.request(key("b")))?.worker).toBe("alive")
+          // a running request without any claim (journaled before claims existed) is claimable
+          yield* journal.add([entry("old")])
+          yield* journal.updateRequest(key("old"), { state: "running" })
+          expect(
+            (yield* journal.claim({ worker: "w2", keys: [key("old")], limit: 1, leaseMillis: 60_000 })).length,
+          ).toBe(1)
+        }),
+      ))
+
+    it("claims: a failure from before this worker started is tried again; a newer one is not", () =>
+      run((journal) =>
+        Effect.gen(function* () {
+          yield* journal.add([entry("a")])
+          yield* journal.updateRequest(key("a"), { state: "failed", error: "boom" })
+          const keys = [key("a")]
+          expect(yield* journal.claim({ worker: "w", keys, limit: 1, leaseMillis: 60_000 })).toEqual([])
+          const updated = (yield* journal.request(key("a")))!.updatedAt
+          expect(
+            yield* journal.claim({ worker: "w", keys, limit: 1, leaseMillis: 60_000, failedBefore: updated }),
+          ).toEqual([])
+          const again = yield* journal.claim({
+            worker: "w",
+            keys,
+            limit: 1,
+            leaseMillis: 60_000,
+            failedBefore: updated + 1,
+          })
+          expect(again.map((record) => [record.id, record.state])).toEqual([["a", "running"]])
+        }),
+      ))
+
+    it("claims across connections: workers racing over one input each get their own requests", async (context) => {
+      const store = fresh()
+      if (!store.shared) return context.skip()
+      await Effect.runPromise(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const connections = yield* Effect.all([store.connect, store.connect, store.connect])
+            const ids = Array.from({ length: 20 }, (_, index) => `r${index}`)
+            yield* connections[0]!.add(ids.map((id) => entry(id)))
+            const keys = ids.map((id) => key(id))
+            const claimed = yield* Effect.all(
+              Array.from({ length: 12 }, (_, index) =>
+                connections[index % 3]!.claim({ worker: `w${index}`, keys, limit: 2, leaseMillis: 60_000 }),
+              ),
+              { concurrency: "unbounded" },
+            )
+            const all = claimed.flat().map((record) => record.id)
+            expect(all.length).toBe(20)
+            expect(new Set(all).size).toBe(20)
+            const owners = yield* connections[1]!.requests({ keys })
+            expect(owners.every((record) => record.state === "running" && record.worker !== undefined)).toBe(true)
+          }),
+        ),
+      )
+    })
 
     it("what a connection wrote is there for the next one (a run after a crash)", async (context) => {
       const store = fresh()
