@@ -12,6 +12,7 @@ import * as Keys from "./commands/keys.ts"
 import { models } from "./commands/models.ts"
 import { report } from "./commands/report.ts"
 import { run } from "./commands/run.ts"
+import { serve } from "./commands/serve.ts"
 import { simulate } from "./commands/simulate.ts"
 import { stats } from "./commands/stats.ts"
 import { validate } from "./commands/validate.ts"
@@ -240,6 +241,40 @@ const simulateCommand = Command.make(
     }),
 ).pipe(Command.withDescription("Start the upstream simulator; prints 'simulator listening on http://HOST:PORT'"))
 
+const serveCommand = Command.make(
+  "serve",
+  {
+    file: Argument.String("pipeline").pipe(Argument.withDescription("Pipeline YAML file")),
+    host: Flag.String("host").pipe(Flag.withDefault("127.0.0.1"), Flag.withDescription("Address to listen on")),
+    port: Flag.Int("port").pipe(Flag.withDefault(8080), Flag.withDescription("Port (0 picks a free one)")),
+    state: optionalString(
+      "state",
+      `Folder of the gateway's state (virtual keys, journal); default ${Batch.defaultStateDir}`,
+    ),
+    drainTimeout: Flag.String("drain-timeout").pipe(
+      Flag.withDescription("After SIGINT/SIGTERM, how long requests and runs in flight may take to finish"),
+      Flag.withDefault("30s"),
+    ),
+    noAccessLog: Flag.Boolean("no-access-log").pipe(
+      Flag.withDescription("Do not write the access log (one JSON line per request on stderr)"),
+      Flag.withDefault(false),
+    ),
+  },
+  (flags) =>
+    serve({
+      file: flags.file,
+      host: flags.host,
+      port: flags.port,
+      drainTimeout: flags.drainTimeout,
+      accessLog: !flags.noAccessLog,
+      ...(Option.isSome(flags.state) ? { state: flags.state.value } : {}),
+    }).pipe(Effect.flatMap(setExit)),
+).pipe(
+  Command.withDescription(
+    "Serve the pipeline over HTTP for the Gemini and OpenAI SDKs; prints 'peel gateway listening on http://HOST:PORT'",
+  ),
+)
+
 const callLogs = Argument.String("file").pipe(
   Argument.withDescription("Call logs (peel run --call-log), rotated parts included"),
   Argument.variadic({ min: 1 }),
@@ -395,6 +430,7 @@ export const peel = Command.make("peel").pipe(
     runCommand,
     estimateCommand,
     simulateCommand,
+    serveCommand,
     reportCommand,
     statsCommand,
     batchCommand,

@@ -1,0 +1,68 @@
+/**
+ * `peel serve PIPELINE [--host 127.0.0.1] [--port 8080] [--state DIR]`: the gateway (`@peel/gateway`) in
+ * front of the pipeline's runner. The first line on stdout is `peel gateway listening on http://HOST:PORT`;
+ * the access log (one JSON line per request, no prompt, no key) and warnings go to stderr.
+ *
+ * Stopping: the first SIGINT or SIGTERM drains — new requests get 503, requests and runs in flight finish
+ * (up to `--drain-timeout`, each paid once) — then exits 0. A second signal aborts at once.
+ *
+ * @since 0.5.0
+ */
+import { Units } from "@peel/core"
+import { Deferred, Effect, Result } from "effect"
+import { ExitCode, printOpenError } from "../output.ts"
+import { loadOptions } from "../plugins.ts"
+import * as Signals from "../signals.ts"
+
+export interface ServeOptions {
+  readonly file: string
+  readonly host: string
+  readonly port: number
+  readonly state?: string
+  readonly drainTimeout: string
+  readonly accessLog: boolean
+}
+
+export const serve = Effect.fn("serve")(function* (options: ServeOptions) {
+  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535) {
+    process.stderr.write(`peel serve: --port must be a whole number from 0 to 65535 (got ${options.port})\n`)
+    return ExitCode.usage
+  }
+  const drainTimeoutMs = Units.parseMillis(options.drainTimeout)
+  if (drainTimeoutMs === undefined) {
+    process.stderr.write(
+      `peel serve: --drain-timeout must be a duration such as 500ms, 30s or 2m (got "${options.drainTimeout}")\n`,
+    )
+    return ExitCode.usage
+  }
+  // Loaded only for this command, so the other commands start without the gateway's code.
+  const { Gateway } = yield* Effect.promise(() => import("@peel/gateway"))
+  const signal = yield* Signals.firstSignal
+  const started = yield* Effect.result(
+    Gateway.start({
+      pipeline: options.file,
+      host: options.host,
+      port: options.port,
+      stateDir: options.state,
+      load: loadOptions,
+      drainTimeout: drainTimeoutMs,
+      accessLog: options.accessLog ? undefined : false,
+      onWarning: (line) => process.stderr.write(`${line}\n`),
+    }),
+  )
+  if (Result.isFailure(started)) {
+    const error = started.failure
+    if (error._tag === "ServeError") {
+      process.stderr.write(`peel serve: cannot listen on ${options.host}:${options.port}: ${String(error.cause)}\n`)
+      return ExitCode.usage
+    }
+    printOpenError("peel serve", options.file, error)
+    return ExitCode.usage
+  }
+  const running = started.success
+  process.stdout.write(`peel gateway listening on ${running.url}\n`)
+  const received = yield* Deferred.await(signal)
+  process.stderr.write(`peel serve: ${received}: draining (new requests get 503; in-flight ones finish)\n`)
+  yield* running.drain
+  return ExitCode.ok
+})

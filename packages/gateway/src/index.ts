@@ -1,0 +1,16 @@
+/**
+ * `@peel/gateway`: Peel behind the SDKs people already use (`peel serve`). Gemini-native routes for
+ * `@google/genai` / `google-genai`, one {@link Execute} path from every wire to one pipeline run, typed
+ * gateway errors each wire renders its own way, key policies, events for metrics and spend logs.
+ *
+ * @since 0.1.0
+ */
+export * as Errors from "./Errors.ts"
+export * as Events from "./Events.ts"
+export * as Execute from "./Execute.ts"
+export * as Gateway from "./Gateway.ts"
+export * as GeminiWire from "./gemini/GeminiWire.ts"
+export * as GeminiRoutes from "./gemini/routes.ts"
+export * as Health from "./Health.ts"
+export * as Http from "./Http.ts"
+export * as KeyPolicy from "./KeyPolicy.ts"
