@@ -303,8 +303,12 @@ const statsCommand = Command.make(
       Flag.withDescription("Print the summary as one JSON object"),
       Flag.withDefault(false),
     ),
+    by: optionalString("by", "key: one row per virtual key (requests through peel serve): requests, billed, spent"),
   },
-  (flags) => stats({ files: flags.files, json: flags.json }).pipe(Effect.flatMap(setExit)),
+  (flags) =>
+    stats({ files: flags.files, json: flags.json, ...(Option.isSome(flags.by) ? { by: flags.by.value } : {}) }).pipe(
+      Effect.flatMap(setExit),
+    ),
 ).pipe(Command.withDescription("Summarise call logs in the terminal: calls, billed images, spend, latency, errors"))
 
 const stateFlag = Flag.String("state").pipe(

@@ -3,7 +3,7 @@
  * the SQLite file and every listing without the secret; names unique among active keys; revoke; bad
  * flags refused with a clear message before anything is stored.
  */
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
@@ -102,5 +102,70 @@ describe("peel keys", () => {
     }
     const listed = await peel(["keys", "list", "--state", state])
     expect(listed.stdout).toContain("no keys in")
+  }, 120_000)
+
+  it("peel stats --by key: one row per key from a gateway's call log; --json one object per key", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "peel-stats-keys-")), "calls.jsonl")
+    const attempt = (requestId: string, key: string, costUsd: number) => ({
+      type: "attempt",
+      time: "2026-11-26T10:00:01.000Z",
+      runId: "gw",
+      requestId,
+      promptHash: "h",
+      channel: "google",
+      model: "gemini-3-pro-image",
+      size: "1K",
+      outcome: "ok",
+      startedAt: "2026-11-26T10:00:00.000Z",
+      latencyMs: 900,
+      costUsd,
+      key,
+    })
+    const request = (requestId: string, key: string, costUsd: number) => ({
+      type: "request",
+      time: "2026-11-26T10:00:01.000Z",
+      runId: "gw",
+      requestId,
+      outcome: "ok",
+      latencyMs: 950,
+      costUsd,
+      attempts: 1,
+      calls: 1,
+      cached: false,
+      placeholder: false,
+      hedged: false,
+      fallback: false,
+      key,
+    })
+    writeFileSync(
+      path,
+      [
+        attempt("a", "team-a", 0.134),
+        request("a", "team-a", 0.134),
+        attempt("b", "team-b", 0.039),
+        request("b", "team-b", 0.039),
+        attempt("c", "team-a", 0.134),
+        request("c", "team-a", 0.134),
+      ]
+        .map((line) => JSON.stringify(line))
+        .join("\n"),
+    )
+    const text = await peel(["stats", path, "--by", "key"])
+    expect(text.stderr).toBe("")
+    expect(text.stdout.trimEnd().split("\n")).toEqual([
+      "key     requests  ok  failed  cached  billed    spent",
+      "team-a         2   2       0       0       2  $0.2680",
+      "team-b         1   1       0       0       1  $0.0390",
+    ])
+    const json = await peel(["stats", path, "--by", "key", "--json"])
+    expect(
+      json.stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line).key),
+    ).toEqual(["team-a", "team-b"])
+    const bad = await peel(["stats", path, "--by", "channel"])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toBe('stats: --by takes key, got "channel"\n')
   }, 120_000)
 })

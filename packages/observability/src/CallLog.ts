@@ -50,6 +50,8 @@ export const AttemptLine = Schema.Struct({
   cached: Schema.optional(Schema.Boolean),
   /** A fallback's placeholder image (no call, no cost). */
   placeholder: Schema.optional(Schema.Boolean),
+  /** The virtual key's name, for a request through the gateway (never the key itself). */
+  key: Schema.optional(Schema.String),
 })
 /** @category models */
 export type AttemptLine = typeof AttemptLine.Type
@@ -71,6 +73,8 @@ export const RequestLine = Schema.Struct({
   aspectRatio: Schema.optional(Schema.String),
   priority: Schema.optional(Schema.String),
   use: Schema.optional(Schema.String),
+  /** The virtual key's name, for a request through the gateway (never the key itself). */
+  key: Schema.optional(Schema.String),
   /** The whole request, from planning to the image checked. */
   latencyMs: Schema.Number,
   /** Every attempt's cost, billed failures included. */

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { type Attempt, Journal, type Plan, type Runner } from "@peel/core"
+import { type Attempt, Journal, type Plan, type Runner, VirtualKeys } from "@peel/core"
 import type { AttemptLine, RequestLine } from "./CallLog.ts"
 
 const iso = (ms: number) => new Date(ms).toISOString()
@@ -14,6 +14,12 @@ const ms = (value: number) => Math.round(value * 100) / 100
 
 /** Messages are the channels' own (already redacted); kept short. */
 const short = (message: string) => (message.length > 300 ? `${message.slice(0, 297)}...` : message)
+
+/** The virtual key's name a gateway request carries (in its metadata), as a line's `key` field. */
+const keyOf = (plan: Plan.Plan | undefined): { readonly key?: string } => {
+  const key = VirtualKeys.nameInMetadata(plan?.request.metadata)
+  return key === undefined ? {} : { key }
+}
 
 /** The line for one attempt. @category constructors */
 export const attemptLine = (
@@ -44,6 +50,7 @@ export const attemptLine = (
   ...(attempt.fallback === true ? { fallback: true } : {}),
   ...(attempt.cached === true ? { cached: true } : {}),
   ...(attempt.placeholder === true ? { placeholder: true } : {}),
+  ...keyOf(request.plan),
 })
 
 /**
@@ -71,6 +78,7 @@ export const requestLine = (runId: string, plan: Plan.Plan | undefined, outcome:
   const asked = {
     ...(plan?.request.priority === undefined ? {} : { priority: plan.request.priority }),
     ...(plan?.request.use === undefined ? {} : { use: plan.request.use }),
+    ...keyOf(plan),
   }
   if (outcome._tag === "Done") {
     const result = outcome.result

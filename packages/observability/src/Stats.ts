@@ -137,3 +137,25 @@ export const text = (summary: Summary): string => {
   }
   return out.join("\n")
 }
+
+/**
+ * Per virtual key (`peel stats --by key`): requests, ok, failed, cached, billed images and spend of each key
+ * that made requests through the gateway, most spent first.
+ *
+ * @category formatting
+ */
+export const keysText = (summary: Summary): string =>
+  summary.keys.length === 0
+    ? "no requests with a virtual key in these logs (only peel serve writes them)"
+    : pad([
+        ["key", "requests", "ok", "failed", "cached", "billed", "spent"],
+        ...summary.keys.map((key) => [
+          key.key,
+          String(key.requests),
+          String(key.ok),
+          String(key.failed),
+          String(key.cached),
+          String(key.billedImages),
+          money(key.spentUsd),
+        ]),
+      ])

@@ -30,6 +30,18 @@ export interface ChannelStats {
   readonly latency: LatencyStats
 }
 
+/** What one virtual key did (gateway requests carry the key's name). @category models */
+export interface KeyStats {
+  readonly key: string
+  readonly requests: number
+  readonly ok: number
+  readonly failed: number
+  readonly cached: number
+  /** Calls that were billed (an image, or a billed failure). */
+  readonly billedImages: number
+  readonly spentUsd: number
+}
+
 /** One slice of time. @category models */
 export interface Bucket {
   readonly start: number
@@ -75,6 +87,8 @@ export interface Summary {
   readonly channels: ReadonlyArray<ChannelStats>
   readonly spendByChannel: Readonly<Record<string, number>>
   readonly spendByModel: Readonly<Record<string, number>>
+  /** Per virtual key, most spent first (only lines that carry a key: requests through the gateway). */
+  readonly keys: ReadonlyArray<KeyStats>
   readonly alerts: ReadonlyArray<AlertLine>
   readonly bucketMs: number
   readonly buckets: ReadonlyArray<Bucket>
@@ -168,6 +182,29 @@ export const summarize = (lines: ReadonlyArray<CallLogLine>, options: { readonly
   }
   for (const record of [spendByChannel, spendByModel]) for (const key in record) record[key] = usd(record[key]!)
 
+  const byKey = new Map<string, { requests: number; ok: number; cached: number; billed: number; spent: number }>()
+  const keyStats = (key: string) => {
+    let stats = byKey.get(key)
+    if (stats === undefined) {
+      stats = { requests: 0, ok: 0, cached: 0, billed: 0, spent: 0 }
+      byKey.set(key, stats)
+    }
+    return stats
+  }
+  for (const attempt of attempts) {
+    if (attempt.key === undefined) continue
+    const stats = keyStats(attempt.key)
+    stats.spent += attempt.costUsd
+    if (attempt.costUsd > 0) stats.billed += 1
+  }
+  for (const request of requests) {
+    if (request.key === undefined) continue
+    const stats = keyStats(request.key)
+    stats.requests += 1
+    if (request.outcome === "ok") stats.ok += 1
+    if (request.cached) stats.cached += 1
+  }
+
   const ok = requests.filter((request) => request.outcome === "ok")
   const failures: Record<string, number> = {}
   for (const request of requests) if (request.outcome !== "ok") add(failures, request.outcome, 1)
@@ -244,6 +281,17 @@ export const summarize = (lines: ReadonlyArray<CallLogLine>, options: { readonly
       .sort((a, b) => b.calls - a.calls || a.channel.localeCompare(b.channel)),
     spendByChannel,
     spendByModel,
+    keys: [...byKey.entries()]
+      .map(([key, stats]) => ({
+        key,
+        requests: stats.requests,
+        ok: stats.ok,
+        failed: stats.requests - stats.ok,
+        cached: stats.cached,
+        billedImages: stats.billed,
+        spentUsd: usd(stats.spent),
+      }))
+      .sort((a, b) => b.spentUsd - a.spentUsd || a.key.localeCompare(b.key)),
     alerts,
     bucketMs,
     buckets: slots.map((slot) => ({

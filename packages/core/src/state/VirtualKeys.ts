@@ -208,6 +208,21 @@ export const validate = (name: string, limits: Limits): Effect.Effect<Limits, In
     })
   })
 
+/**
+ * The `ImageRequest.metadata` field a gateway sets to the caller's key name, so the call log's attempt and
+ * request lines carry it (`peel stats --by key`). Metadata is not part of a request's identity: two keys
+ * asking for the same image still share the cache.
+ *
+ * @category model
+ */
+export const metadataField = "peel.key"
+
+/** The key name a request carries in its metadata (set by the gateway), if any. @category model */
+export const nameInMetadata = (metadata: Readonly<Record<string, unknown>> | undefined): string | undefined => {
+  const value = metadata?.[metadataField]
+  return typeof value === "string" ? value : undefined
+}
+
 /** The spend ledger's budget name for a key's spend. @category model */
 export const spendName = (record: Pick<KeyRecord, "id">): string => `key:${record.id}`
 
