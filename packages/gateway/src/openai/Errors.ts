@@ -10,6 +10,7 @@
  * | Forbidden               | 403    | permission_error        | model_not_allowed          | PermissionDeniedError  |
  * | NotFound                | 404    | invalid_request_error   | model_not_found / not_found| NotFoundError          |
  * | MethodNotAllowed        | 405    | invalid_request_error   | method_not_allowed         | APIError (405)         |
+ * | Internal                | 500    | server_error            | internal_error             | InternalServerError    |
  * | PayloadTooLarge         | 413    | invalid_request_error   | request_too_large          | APIError (413)         |
  * | KeyRateLimited          | 429    | requests                | rate_limit_exceeded        | RateLimitError         |
  * | KeyBudgetExhausted      | 429    | insufficient_quota      | insufficient_quota         | RateLimitError         |
@@ -28,6 +29,7 @@
  * @since 0.5.0
  */
 import { type GatewayError, httpStatus, retryAfterOf } from "../Errors.ts"
+import * as Http from "../Http.ts"
 import type { Refusal } from "./Requests.ts"
 
 /** An OpenAI error answer: status, headers and body. @category models */
@@ -69,6 +71,8 @@ const typeAndCode = (error: GatewayError): readonly [type: string, code: string 
       return ["insufficient_quota", "insufficient_quota"]
     case "PipelineBudgetExhausted":
       return ["insufficient_quota", "pipeline_budget_exhausted"]
+    case "Internal":
+      return ["server_error", "internal_error"]
     case "Unavailable":
       return ["server_error", "service_unavailable"]
   }
@@ -94,6 +98,19 @@ export const render = (error: GatewayError, param?: string | undefined): Rendere
     headers,
     body: { error: { message: error.message, type, param: param ?? null, code } },
   }
+}
+
+/**
+ * The OpenAI wire for `Http.handler`: the body above, the status of each class, `Retry-After` (and
+ * `x-should-retry: false` past 60 s) and the `x-peel-*` headers.
+ *
+ * @category rendering
+ */
+export const wire: Http.Wire = {
+  renderError: (error, requestId) => {
+    const rendered = render(error, paramOf(error))
+    return Http.json(rendered.body, rendered.status, { ...Http.errorHeaders(error, requestId), ...rendered.headers })
+  },
 }
 
 /** The `param` a refused body names, kept beside the error it became (errors carry no `param`). */
