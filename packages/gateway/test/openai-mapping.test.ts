@@ -210,6 +210,7 @@ describe("chat completion bodies", () => {
     )
     expect(ask).toEqual({
       n: 1,
+      stream: false,
       request: {
         prompt: "Photorealistic.\n\nA lighthouse at dusk",
         model: "gemini-3.1-flash-image",
@@ -238,7 +239,7 @@ describe("chat completion bodies", () => {
     expect(
       refused(Requests.chatCompletion({ model: "auto", messages: [user], image_config: { aspect_ratio: "7:5" } })),
     ).toMatchObject({ param: "image_config.aspect_ratio" })
-    expect(refused(Requests.chatCompletion({ model: "auto", messages: [user], stream: true }))).toMatchObject({
+    expect(refused(Requests.chatCompletion({ model: "auto", messages: [user], stream: "yes" }))).toMatchObject({
       param: "stream",
     })
     expect(refused(Requests.chatCompletion({ model: "auto", messages: [{ role: "tool", content: "x" }] })).param).toMatch(

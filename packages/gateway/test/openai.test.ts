@@ -228,6 +228,34 @@ describe("chat.completions with modalities and image_config", () => {
     expect(body.generationConfig.responseModalities).toEqual(["IMAGE"])
   })
 
+  it("stream: true answers server-sent chunks with delta.images the SDK reads, then usage", async () => {
+    const stream = await client().chat.completions.create({
+      model: "gemini-3-pro-image",
+      messages: [{ role: "user", content: "a streamed comet" }],
+      stream: true,
+      // OpenRouter's extension, which the SDK sends as it is
+      ...({ image_config: { aspect_ratio: "9:16", image_size: "1K" } } as object),
+    })
+    const images: Array<string> = []
+    const finishes: Array<string | null> = []
+    let cost: number | undefined
+    for await (const chunk of stream) {
+      for (const choice of chunk.choices) {
+        finishes.push(choice.finish_reason)
+        for (const image of (choice.delta as { images?: Array<{ image_url: { url: string } }> }).images ?? [])
+          images.push(image.image_url.url)
+      }
+      if (chunk.usage) cost = (chunk.usage as unknown as { cost: number }).cost
+    }
+    expect(images).toHaveLength(1)
+    expect(pixelsOf(Buffer.from(images[0]!.slice(images[0]!.indexOf(",") + 1), "base64"))).toEqual({
+      width: 768,
+      height: 1376,
+    })
+    expect(finishes).toEqual([null, "stop"])
+    expect(cost).toBeCloseTo(h.sim.ledger().totals.billedUsd, 5)
+  })
+
   it("a safety block is a content_filter choice with no image, as OpenAI reports a filtered completion", async () => {
     h.sim.script("gemini", ["safety"])
     const data = await client().chat.completions.create({
@@ -343,7 +371,7 @@ describe("malformed bodies", () => {
       '{"model":"auto","messages":[{"role":"user","content":"x"}],"image_config":{"aspect_ratio":"7:5"}}',
       '{"model":"auto","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"file:///etc/passwd"}}]}]}',
       '{"messages":[{"role":"user","content":"x"}]}',
-      '{"model":"auto","messages":[{"role":"user","content":"x"}],"stream":true}',
+      '{"model":"auto","messages":[{"role":"user","content":"x"}],"stream":"yes"}',
     ]
     for (const body of generations) {
       const answer = await post("/v1/images/generations", body)

@@ -6,7 +6,8 @@
  *   up to 14; a `mask` is refused while no channel can honour it): `prompt`, `model`, `n`, `size`,
  *   `quality` (through {@link Sizes.fromOpenAi}), `response_format` (`b64_json` | `url`), `output_format`.
  * - `POST /v1/chat/completions` with `modalities: ["image","text"]` (or `["image"]`: image only) and
- *   OpenRouter's `image_config` (`aspect_ratio`, `image_size`): every system and user text part, in order,
+ *   OpenRouter's `image_config` (`aspect_ratio`, `image_size`), `stream` allowed (one chunk per choice, as
+ *   OpenRouter streams images in `delta.images`): every system and user text part, in order,
  *   is the prompt; every `image_url` part of a user message (a `data:` URI or an `http(s)://` URL) is a
  *   reference image; assistant turns are ignored (each call makes new images).
  *
@@ -176,8 +177,9 @@ export const ChatCompletionBody = Schema.Struct({
   ),
   n: nullable(Count),
   seed: nullable(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 2_147_483_647 }))),
-  /** Only `false`: images come back in one answer. */
-  stream: nullable(Schema.Literal(false)),
+  /** `true`: the answer is server-sent events, one chunk per choice with its images, then `[DONE]`. */
+  stream: nullable(Schema.Boolean),
+  stream_options: nullable(Schema.Struct({ include_usage: Schema.optional(Schema.Boolean) })),
   /** Accepted and ignored (sampling knobs of text models). */
   temperature: nullable(Schema.Number),
   top_p: nullable(Schema.Number),
@@ -338,6 +340,8 @@ export interface ChatAsk {
   readonly request: Request.ImageRequest
   /** Choices to make, one image run each. */
   readonly n: number
+  /** Answer as server-sent events (`stream: true`). */
+  readonly stream: boolean
 }
 
 const chatSize = (size: (typeof chatImageSizes)[number]): Catalog.Size => (size === "0.5K" ? "512" : size)
@@ -395,7 +399,7 @@ export const chatCompletion = (
     ...(modalities.includes("text") ? {} : { imageOnly: true }),
     ...(images.length === 0 ? {} : { images }),
   }
-  return Result.succeed({ request, n: body.n ?? 1 })
+  return Result.succeed({ request, n: body.n ?? 1, stream: body.stream === true })
 }
 
 /**

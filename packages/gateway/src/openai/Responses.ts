@@ -139,3 +139,31 @@ export const listedModels = (): ReadonlyArray<string> =>
   Object.values(Catalog.models)
     .filter((model) => model.status !== "retired")
     .map((model) => model.id)
+
+/**
+ * A chat completion as server-sent events (`stream: true`): one `chat.completion.chunk` per choice whose
+ * `delta` holds the whole message (text and `images`, as OpenRouter streams images), a last chunk with the
+ * finish reasons and `usage`, then `data: [DONE]`. Images are made whole, so nothing arrives sooner by
+ * splitting them.
+ *
+ * @category builders
+ */
+export const chatCompletionEvents = (completion: ReturnType<typeof chatCompletion>): string => {
+  const chunk = (choices: ReadonlyArray<unknown>, usage?: unknown) =>
+    `data: ${JSON.stringify({
+      id: completion.id,
+      object: "chat.completion.chunk",
+      created: completion.created,
+      model: completion.model,
+      choices,
+      ...(usage === undefined ? {} : { usage }),
+    })}\n\n`
+  const deltas = completion.choices.map((choice) =>
+    chunk([{ index: choice.index, delta: choice.message, finish_reason: null }]),
+  )
+  const finish = chunk(
+    completion.choices.map((choice) => ({ index: choice.index, delta: {}, finish_reason: choice.finish_reason })),
+    completion.usage,
+  )
+  return `${deltas.join("")}${finish}data: [DONE]\n\n`
+}

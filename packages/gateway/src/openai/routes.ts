@@ -108,6 +108,20 @@ const answerHeaders = (outcome: Outcome, asked: number): Record<string, string> 
   ...(outcome.images.length < asked ? { "x-peel-images-failed": String(asked - outcome.images.length) } : {}),
 })
 
+/** A chat completion as JSON, or as server-sent events when the client asked to stream. */
+const chatAnswer = (
+  ask: Requests.ChatAsk,
+  completion: ReturnType<typeof Responses.chatCompletion>,
+  headers: Record<string, string>,
+) =>
+  ask.stream
+    ? HttpServerResponse.text(Responses.chatCompletionEvents(completion), {
+        status: 200,
+        contentType: "text/event-stream",
+        headers: { ...headers, "cache-control": "no-cache" },
+      })
+    : Http.json(completion, 200, headers)
+
 const withCount = (request: Requests.ImagesAsk["request"], n: number) => (n > 1 ? { ...request, n } : request)
 
 /**
@@ -186,9 +200,9 @@ export const routes = HttpRouter.use(
           // A safety block is a filtered choice, as OpenAI reports one; every other error is an error.
           if (error._tag !== "SafetyBlocked") return yield* Effect.fail(error)
           const model = failureOf(error)?.model ?? ask.request.model ?? "unknown"
-          return Http.json(
+          return chatAnswer(
+            ask,
             Responses.chatCompletion({ id, created, model, choices: [{ _tag: "Blocked", reason: error.reason }] }),
-            200,
             failureHeaders(call.requestId, failureOf(error)),
           )
         }
@@ -202,9 +216,9 @@ export const routes = HttpRouter.use(
           usage: index === 0 ? outcome.usage : undefined,
           costUsd: index === 0 ? outcome.costUsd : 0,
         }))
-        return Http.json(
+        return chatAnswer(
+          ask,
           Responses.chatCompletion({ id, created, model: outcome.model, choices }),
-          200,
           answerHeaders(outcome, ask.n),
         )
       }),
