@@ -28,13 +28,14 @@ import * as GeminiRoutes from "./gemini/routes.ts"
 import * as Health from "./Health.ts"
 import * as Http from "./Http.ts"
 import { type KeyPolicy, layerOpen } from "./KeyPolicy.ts"
+import * as OpenAiRoutes from "./openai/routes.ts"
 
 /**
  * Every route module, mounted in this order (a module is a Layer that adds its routes with
  * `HttpRouter.use`). Add one line per module; the catch-all 404 (`Health.routes`) may stay anywhere:
  * the router prefers exact paths.
  */
-const routeModules = [GeminiRoutes.routes, Health.routes] as const
+const routeModules = [GeminiRoutes.routes, OpenAiRoutes.routes, Health.routes] as const
 
 /** @category models */
 export interface GatewayOptions<E = never, R = never> {

@@ -2,6 +2,8 @@
  * The OpenAI wire's pure parts: the size/quality table, strict body decoding and the mapping onto one
  * ImageRequest, error rendering, and the expiring image links (under TestClock).
  */
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
 import { Catalog } from "@peel/contract"
 import { Effect, Option, Result } from "effect"
 import { TestClock } from "effect/testing"
@@ -66,6 +68,18 @@ describe("the size/quality table", () => {
   })
 })
 
+describe("the README's size table", () => {
+  it("is the table the code uses, row for row", () => {
+    const readme = readFileSync(join(import.meta.dirname, "..", "..", "..", "README.md"), "utf8")
+    const block = /<!-- openai-size-table -->([\s\S]*?)<!-- \/openai-size-table -->/.exec(readme)?.[1]
+    expect(block).toBeDefined()
+    const rows = [...block!.matchAll(/^\| `([^`]+)` +\| ([^|]+?) +\|$/gm)]
+      .map((match) => [match[1], match[2]])
+      .filter(([openAi]) => openAi !== "size" && openAi !== "quality")
+    expect(rows).toEqual([...Sizes.sizeTable, ...Sizes.qualityTable].map(([openAi, peel]) => [openAi, peel]))
+  })
+})
+
 const ok = <A>(result: Result.Result<A, Requests.Refusal>): A => {
   if (Result.isFailure(result)) throw new Error(result.failure.message)
   return result.success
@@ -102,7 +116,9 @@ describe("images/generations bodies", () => {
     expect(ok(Requests.imagesGeneration({ prompt: "p", model: "google/gemini-3-pro-image" })).request.model).toBe(
       "gemini-3-pro-image",
     )
-    expect(ok(Requests.imagesGeneration({ prompt: "p", model: "nano-banana-pro" })).request.model).toBe("nano-banana-pro")
+    expect(ok(Requests.imagesGeneration({ prompt: "p", model: "nano-banana-pro" })).request.model).toBe(
+      "nano-banana-pro",
+    )
     expect(refused(Requests.imagesGeneration({ prompt: "p", model: "gpt-5" }))).toMatchObject({
       _tag: "UnknownModel",
       param: "model",
@@ -146,7 +162,9 @@ describe("images/generations bodies", () => {
       expect(refusal.param, JSON.stringify(body)).toBe(param)
       expect(refusal.message.length).toBeGreaterThan(0)
     }
-    expect(refused(Requests.imagesGeneration({ prompt: "p", promtp: "typo" })).message).toContain('unknown field "promtp"')
+    expect(refused(Requests.imagesGeneration({ prompt: "p", promtp: "typo" })).message).toContain(
+      'unknown field "promtp"',
+    )
   })
 })
 
@@ -163,7 +181,11 @@ describe("images/edits forms", () => {
       ]),
     )
     expect(one.n).toBe(2)
-    expect(one.request).toEqual({ prompt: "make it blue", aspectRatio: "2:3", images: [{ bytes: png, mimeType: "image/png" }] })
+    expect(one.request).toEqual({
+      prompt: "make it blue",
+      aspectRatio: "2:3",
+      images: [{ bytes: png, mimeType: "image/png" }],
+    })
     const several = ok(
       Requests.imagesEdit([
         { _tag: "File", key: "image[]", contentType: "image/png", bytes: png },
@@ -178,11 +200,19 @@ describe("images/edits forms", () => {
     const prompt = { _tag: "Field", key: "prompt", value: "p" } as const
     const image = { _tag: "File", key: "image", contentType: "image/png", bytes: png } as const
     expect(refused(Requests.imagesEdit([prompt, image, { ...image, key: "mask" }]))).toMatchObject({ param: "mask" })
-    expect(refused(Requests.imagesEdit([prompt, image, { ...image, key: "mask" }])).message).toMatch(/mask is not supported/)
+    expect(refused(Requests.imagesEdit([prompt, image, { ...image, key: "mask" }])).message).toMatch(
+      /mask is not supported/,
+    )
     expect(refused(Requests.imagesEdit([prompt]))).toMatchObject({ param: "image" })
-    expect(refused(Requests.imagesEdit([prompt, ...Array.from({ length: 15 }, () => image)]))).toMatchObject({ param: "image" })
-    expect(refused(Requests.imagesEdit([prompt, { _tag: "Field", key: "image", value: "x" }]))).toMatchObject({ param: "image" })
-    expect(refused(Requests.imagesEdit([image, { _tag: "Field", key: "n", value: "two" }, prompt]))).toMatchObject({ param: "n" })
+    expect(refused(Requests.imagesEdit([prompt, ...Array.from({ length: 15 }, () => image)]))).toMatchObject({
+      param: "image",
+    })
+    expect(refused(Requests.imagesEdit([prompt, { _tag: "Field", key: "image", value: "x" }]))).toMatchObject({
+      param: "image",
+    })
+    expect(refused(Requests.imagesEdit([image, { _tag: "Field", key: "n", value: "two" }, prompt]))).toMatchObject({
+      param: "n",
+    })
     expect(refused(Requests.imagesEdit([image]))).toMatchObject({ param: "prompt" })
   })
 })
@@ -232,7 +262,9 @@ describe("chat completion bodies", () => {
       param: "modalities",
     })
     expect(refused(Requests.chatCompletion({ model: "auto", messages: [] }))).toMatchObject({ param: "messages" })
-    expect(refused(Requests.chatCompletion({ model: "auto", messages: [{ role: "user", content: " " }] }))).toMatchObject({
+    expect(
+      refused(Requests.chatCompletion({ model: "auto", messages: [{ role: "user", content: " " }] })),
+    ).toMatchObject({
       param: "messages",
     })
     expect(refused(Requests.chatCompletion({ messages: [user] }))).toMatchObject({ param: "model" })
@@ -242,9 +274,9 @@ describe("chat completion bodies", () => {
     expect(refused(Requests.chatCompletion({ model: "auto", messages: [user], stream: "yes" }))).toMatchObject({
       param: "stream",
     })
-    expect(refused(Requests.chatCompletion({ model: "auto", messages: [{ role: "tool", content: "x" }] })).param).toMatch(
-      /^messages\.0/,
-    )
+    expect(
+      refused(Requests.chatCompletion({ model: "auto", messages: [{ role: "tool", content: "x" }] })).param,
+    ).toMatch(/^messages\.0/)
     expect(
       refused(
         Requests.chatCompletion({
@@ -271,13 +303,23 @@ describe("OpenAI-shaped errors", () => {
   it("carry each class's status, type and code; 429 and 503 carry Retry-After", () => {
     const cases = [
       [new BadRequest({ message: "bad" }), 400, "invalid_request_error", "invalid_value"],
-      [new SafetyBlocked({ reason: "IMAGE_SAFETY", message: "blocked" }), 400, "invalid_request_error", "content_policy_violation"],
+      [
+        new SafetyBlocked({ reason: "IMAGE_SAFETY", message: "blocked" }),
+        400,
+        "invalid_request_error",
+        "content_policy_violation",
+      ],
       [new Unauthorized({ message: "no key" }), 401, "invalid_request_error", "invalid_api_key"],
       [new Forbidden({ message: "not this model" }), 403, "permission_error", "model_not_allowed"],
       [new NotFound({ message: "The model `x` does not exist" }), 404, "invalid_request_error", "model_not_found"],
       [new PayloadTooLarge({ message: "too large" }), 413, "invalid_request_error", "request_too_large"],
       [new KeyRateLimited({ retryAfterSeconds: 12.2, message: "slow down" }), 429, "requests", "rate_limit_exceeded"],
-      [new KeyBudgetExhausted({ retryAfterSeconds: 3600, message: "spent" }), 429, "insufficient_quota", "insufficient_quota"],
+      [
+        new KeyBudgetExhausted({ retryAfterSeconds: 3600, message: "spent" }),
+        429,
+        "insufficient_quota",
+        "insufficient_quota",
+      ],
       [new Unavailable({ retryAfterSeconds: 10, message: "down" }), 503, "server_error", "service_unavailable"],
     ] as const
     for (const [error, status, type, code] of cases) {

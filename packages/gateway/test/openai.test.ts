@@ -32,11 +32,17 @@ const pixelsOf = (bytes: Uint8Array) => {
   return { width, height }
 }
 
+/** The parts of a Gemini request body these tests read. */
+interface UpstreamBody {
+  readonly contents: ReadonlyArray<{ readonly parts: Array<Record<string, unknown>> }>
+  readonly generationConfig: Record<string, unknown>
+}
+
 const upstreamBodies = () =>
   h.sim
     .requests()
     .filter((request) => request.route === "gemini")
-    .map((request) => request.body as Record<string, any>)
+    .map((request) => request.body as UpstreamBody)
 
 /** Every answer this file saw, to check no upstream key leaks. */
 const seen: Array<string> = []
@@ -51,7 +57,12 @@ const keep = (response: Response, body: string) => {
 describe("images.generate", () => {
   it("1536x1024 quality high is a 3:2 4K image (5056x3392 on Gemini 3 Pro), with the x-peel-* headers", async () => {
     const { data, response } = await client()
-      .images.generate({ model: "gemini-3-pro-image", prompt: "a red panda astronaut", size: "1536x1024", quality: "high" })
+      .images.generate({
+        model: "gemini-3-pro-image",
+        prompt: "a red panda astronaut",
+        size: "1536x1024",
+        quality: "high",
+      })
       .withResponse()
     keep(response, JSON.stringify(data))
     expect(data.data).toHaveLength(1)
@@ -117,7 +128,8 @@ describe("images.generate", () => {
       .images.generate({ prompt: "two foxes", n: 2, size: "1024x1024", quality: "low" })
       .withResponse()
     expect(data.data).toHaveLength(2)
-    for (const datum of data.data!) expect(pixelsOf(Buffer.from(datum.b64_json!, "base64"))).toEqual({ width: 1024, height: 1024 })
+    for (const datum of data.data!)
+      expect(pixelsOf(Buffer.from(datum.b64_json!, "base64"))).toEqual({ width: 1024, height: 1024 })
     expect(h.sim.ledger().totals.billedImages).toBe(2)
     expect(Number(response.headers.get("x-peel-cost-usd"))).toBeCloseTo(h.sim.ledger().totals.billedUsd, 5)
     expect(response.headers.get("x-peel-attempts")).toBe("2")
@@ -145,19 +157,17 @@ describe("images.edit", () => {
       quality: "low",
     })
     expect(response.data).toHaveLength(1)
-    const parts = upstreamBodies().at(-1)!.contents[0].parts as Array<Record<string, unknown>>
+    const parts = upstreamBodies().at(-1)!.contents[0]!.parts
     expect(parts.map((part) => Object.keys(part)[0])).toEqual(["text", "inlineData"])
     expect(parts[1]).toEqual({ inlineData: { mimeType: "image/png", data: png.toString("base64") } })
   })
 
   it("several images (image[]) reach the upstream in order, with n: 2", async () => {
-    const files = await Promise.all(
-      ["a.png", "b.png", "c.png"].map((name) => toFile(png, name, { type: "image/png" })),
-    )
+    const files = await Promise.all(["a.png", "b.png", "c.png"].map((name) => toFile(png, name, { type: "image/png" })))
     const response = await client().images.edit({ image: files, prompt: "combine them", n: 2, quality: "low" })
     expect(response.data).toHaveLength(2)
     for (const body of upstreamBodies()) {
-      const parts = body.contents[0].parts as Array<Record<string, unknown>>
+      const parts = body.contents[0]!.parts
       expect(parts.filter((part) => "inlineData" in part)).toHaveLength(3)
     }
     expect(h.sim.ledger().calls.map((call) => call.referenceImages)).toEqual([3, 3])
@@ -192,7 +202,7 @@ describe("chat.completions with modalities and image_config", () => {
       })
       .withResponse()
     keep(response, JSON.stringify(data))
-    const message = data.choices[0]!.message as typeof data.choices[0]["message"] & {
+    const message = data.choices[0]!.message as (typeof data.choices)[0]["message"] & {
       images: Array<{ type: string; image_url: { url: string } }>
     }
     expect(data.choices[0]!.finish_reason).toBe("stop")
@@ -224,7 +234,7 @@ describe("chat.completions with modalities and image_config", () => {
       modalities: ["image"],
     })
     const body = upstreamBodies().at(-1)!
-    expect((body.contents[0].parts as Array<Record<string, unknown>>).filter((part) => "inlineData" in part)).toHaveLength(1)
+    expect(body.contents[0]!.parts.filter((part) => "inlineData" in part)).toHaveLength(1)
     expect(body.generationConfig.responseModalities).toEqual(["IMAGE"])
   })
 
@@ -278,12 +288,14 @@ describe("GET /v1/models", () => {
 })
 
 describe("errors as the SDK's typed errors", () => {
-  const failure = (promise: Promise<unknown>) => promise.then(() => undefined, (error: unknown) => error)
+  const failure = (promise: Promise<unknown>) =>
+    promise.then(
+      () => undefined,
+      (error: unknown) => error,
+    )
 
   it("400 BadRequestError for a bad field, naming it; nothing spent", async () => {
-    const error = await failure(
-      client().images.generate({ prompt: "x", size: "1000x700" as "1024x1024" }),
-    )
+    const error = await failure(client().images.generate({ prompt: "x", size: "1000x700" as "1024x1024" }))
     expect(error).toBeInstanceOf(OpenAI.BadRequestError)
     expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe("size")
     expect((error as InstanceType<typeof OpenAI.BadRequestError>).type).toBe("invalid_request_error")

@@ -51,8 +51,7 @@ export const extensionOf = (mimeType: string): string =>
   mimeType === "image/jpeg" ? "jpg" : mimeType === "image/webp" ? "webp" : "png"
 
 /** The path an image is served at. @category paths */
-export const pathOf = (token: string, mimeType: string): string =>
-  `/v1/files/images/${token}.${extensionOf(mimeType)}`
+export const pathOf = (token: string, mimeType: string): string => `/v1/files/images/${token}.${extensionOf(mimeType)}`
 
 /** The token in a served path's last segment (`TOKEN.png`), if it has the shape of one. @category paths */
 export const tokenOf = (segment: string): string | undefined => {

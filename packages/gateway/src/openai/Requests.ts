@@ -327,9 +327,9 @@ export const imagesEdit = (
           ? false
           : part.value
   }
-  if (images.length === 0) return Result.fail(invalid("image is required: upload 1 to 14 images as image or image[]", "image"))
-  if (images.length > 14)
-    return Result.fail(invalid(`at most 14 reference images, got ${images.length}`, "image"))
+  if (images.length === 0)
+    return Result.fail(invalid("image is required: upload 1 to 14 images as image or image[]", "image"))
+  if (images.length > 14) return Result.fail(invalid(`at most 14 reference images, got ${images.length}`, "image"))
   const body = decodeStrict(ImagesEditFields)(fields)
   if (Result.isFailure(body)) return Result.fail(body.failure)
   return toImagesAsk(body.success, hints, images)
@@ -361,7 +361,10 @@ export const chatCompletion = (
   const modalities = body.modalities ?? ["image", "text"]
   if (!modalities.includes("image"))
     return Result.fail(
-      invalid('this gateway makes images: modalities must include "image" (["image","text"] or ["image"])', "modalities"),
+      invalid(
+        'this gateway makes images: modalities must include "image" (["image","text"] or ["image"])',
+        "modalities",
+      ),
     )
   const model = modelOf(body.model)
   if (Result.isFailure(model)) return Result.fail(model.failure)
@@ -386,7 +389,9 @@ export const chatCompletion = (
   }
   const prompt = texts.filter((text) => text.trim().length > 0).join("\n\n")
   if (prompt.length === 0)
-    return Result.fail(invalid("messages hold no text: a system or user message must say what image to make", "messages"))
+    return Result.fail(
+      invalid("messages hold no text: a system or user message must say what image to make", "messages"),
+    )
   if (images.length > 14) return Result.fail(invalid(`at most 14 reference images, got ${images.length}`, "messages"))
   const config = body.image_config ?? undefined
   const request: Request.ImageRequest = {

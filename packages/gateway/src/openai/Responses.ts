@@ -6,7 +6,7 @@
  *
  * @since 0.5.0
  */
-import { Catalog, Image, type Attempt } from "@peel/contract"
+import { type Attempt, Catalog, Image } from "@peel/contract"
 import * as Sizes from "./Sizes.ts"
 
 /** One image a run made. @category models */
@@ -97,7 +97,11 @@ export const chatCompletion = (input: {
             index,
             finish_reason: "content_filter",
             native_finish_reason: choice.reason,
-            message: { role: "assistant", content: `The upstream blocked this image (${choice.reason}).`, refusal: null },
+            message: {
+              role: "assistant",
+              content: `The upstream blocked this image (${choice.reason}).`,
+              refusal: null,
+            },
           }
         : {
             index,

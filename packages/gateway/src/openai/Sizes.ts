@@ -29,17 +29,18 @@ export interface Mapped {
 }
 
 /** OpenAI's named sizes and the ratio each means. @category tables */
-export const sizeTable: ReadonlyArray<readonly [openAi: string, aspectRatio: Catalog.AspectRatio | "pipeline default"]> =
-  [
-    ["auto", "pipeline default"],
-    ["1024x1024", "1:1"],
-    ["1536x1024", "3:2"],
-    ["1024x1536", "2:3"],
-    ["1792x1024", "16:9"],
-    ["1024x1792", "9:16"],
-    ["512x512", "1:1"],
-    ["256x256", "1:1"],
-  ]
+export const sizeTable: ReadonlyArray<
+  readonly [openAi: string, aspectRatio: Catalog.AspectRatio | "pipeline default"]
+> = [
+  ["auto", "pipeline default"],
+  ["1024x1024", "1:1"],
+  ["1536x1024", "3:2"],
+  ["1024x1536", "2:3"],
+  ["1792x1024", "16:9"],
+  ["1024x1792", "9:16"],
+  ["512x512", "1:1"],
+  ["256x256", "1:1"],
+]
 
 /** OpenAI's `quality` values and the tier each means. @category tables */
 export const qualityTable: ReadonlyArray<readonly [openAi: string, size: Catalog.Size | "pipeline default"]> = [
@@ -93,7 +94,8 @@ export const aspectRatioOf = (size: string): Catalog.AspectRatio | undefined | {
 /** The tier a `quality` means (`undefined`: the pipeline decides). @category mapping */
 export const sizeOf = (quality: string): Catalog.Size | undefined | { readonly problem: string } => {
   const named = qualityTable.find(([openAi]) => openAi === quality)
-  if (named === undefined) return { problem: `quality must be one of ${qualities.join(", ")}, got ${JSON.stringify(quality)}` }
+  if (named === undefined)
+    return { problem: `quality must be one of ${qualities.join(", ")}, got ${JSON.stringify(quality)}` }
   return named[1] === "pipeline default" ? undefined : named[1]
 }
 

@@ -18,7 +18,13 @@
  * @since 0.5.0
  */
 import { ByteSize, Clock, Effect, Layer, Option, Result, Stream } from "effect"
-import { HttpIncomingMessage, HttpRouter, type HttpServerRequest, HttpServerResponse, type Multipart } from "effect/http"
+import {
+  HttpIncomingMessage,
+  HttpRouter,
+  type HttpServerRequest,
+  HttpServerResponse,
+  type Multipart,
+} from "effect/http"
 import { BadRequest, type GatewayError, maxBodyBytes, NotFound, PayloadTooLarge } from "../Errors.ts"
 import { Execute, failureHeaders, failureOf, type Outcome, peelHeaders } from "../Execute.ts"
 import * as GeminiRoutes from "../gemini/routes.ts"
@@ -228,8 +234,7 @@ export const routes = HttpRouter.use(
       Effect.gen(function* () {
         call.setCaller(yield* policy.authenticate(Http.secretOf(call.request)))
         const headers = { "x-peel-request-id": call.requestId }
-        if (GeminiRoutes.isGeminiClient(call.request))
-          return Http.json(GeminiRoutes.listModels(channels), 200, headers)
+        if (GeminiRoutes.isGeminiClient(call.request)) return Http.json(GeminiRoutes.listModels(channels), 200, headers)
         return Http.json(Responses.models(GeminiRoutes.servedModels(channels)), 200, headers)
       }),
     )
