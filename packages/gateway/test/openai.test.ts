@@ -190,6 +190,40 @@ describe("images.edit", () => {
   })
 })
 
+describe("images.edit refusals before any call", () => {
+  it("a file that is not an image is a 400 naming it", async () => {
+    const error = await client()
+      .images.edit({ image: await toFile(Buffer.from("just some text"), "notes.txt"), prompt: "edit this" })
+      .catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError)
+    expect((error as Error).message).toMatch(/images\[0\].*not a complete PNG, JPEG or WebP image/)
+    expect(h.sim.ledger().totals.calls).toBe(0)
+  })
+
+  it("a multipart body over the limit is a 413, with or without a Content-Length", async () => {
+    const big = new Uint8Array(25 * 1024 * 1024)
+    const form = new FormData()
+    form.append("prompt", "too big")
+    form.append("image", new Blob([big], { type: "image/png" }), "big.png")
+    const declared = await fetch(`${h.url}/v1/images/edits`, {
+      method: "POST",
+      headers: { authorization: "Bearer k" },
+      body: form,
+    })
+    expect(declared.status).toBe(413)
+    const encoded = new Response(form)
+    const chunked = await fetch(`${h.url}/v1/images/edits`, {
+      method: "POST",
+      headers: { authorization: "Bearer k", "content-type": encoded.headers.get("content-type")! },
+      body: encoded.body,
+      duplex: "half",
+    } as RequestInit)
+    expect(chunked.status).toBe(413)
+    expect(((await chunked.json()) as { error: { code: string } }).error.code).toBe("request_too_large")
+    expect(h.sim.ledger().totals.calls).toBe(0)
+  })
+})
+
 describe("chat.completions with modalities and image_config", () => {
   it("answers message.images data URIs at the asked ratio and tier, usage with cost", async () => {
     const { data, response } = await client()
