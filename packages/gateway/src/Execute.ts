@@ -14,7 +14,7 @@
 import { randomBytes } from "node:crypto"
 import { Errors as ContractErrors } from "@peel/contract"
 import type { PipelineError } from "@peel/contract/Errors"
-import { Estimate, Request, type Runner } from "@peel/core"
+import { Estimate, Request, type Runner, VirtualKeys } from "@peel/core"
 import { Cause, Context, Effect, Exit, Fiber, FiberSet, Layer, Result, type Scope } from "effect"
 import {
   BadRequest,
@@ -25,7 +25,7 @@ import {
   Unavailable,
 } from "./Errors.ts"
 import { GatewayEvents } from "./Events.ts"
-import { type Caller, KeyPolicy } from "./KeyPolicy.ts"
+import { anonymous, type Caller, KeyPolicy } from "./KeyPolicy.ts"
 
 /** Optional routing hints a client may send beside the request (`x-peel-use`, `x-peel-priority`). @category models */
 export interface Hints {
@@ -249,7 +249,14 @@ export const make = Effect.fn("Execute.make")(function* (
       if (Result.isFailure(hinted)) return yield* fail(new BadRequest({ message: hinted.failure }))
       const decoded = Request.decodeRequest({ ...(hinted.success as object), id: input.requestId })
       if (Result.isFailure(decoded)) return yield* fail(new BadRequest({ message: decoded.failure }))
-      const request = decoded.success
+      // The virtual key's name rides in the metadata (not part of the identity) to the call log's lines.
+      const request =
+        input.caller.keyId === anonymous.keyId
+          ? decoded.success
+          : {
+              ...decoded.success,
+              metadata: { ...decoded.success.metadata, [VirtualKeys.metadataField]: input.caller.name },
+            }
       const asked = request.model
 
       const planned = yield* runner.prepare(request)
@@ -262,7 +269,12 @@ export const make = Effect.fn("Execute.make")(function* (
       const plannedModel = firstPlan !== undefined && !("_tag" in firstPlan) ? firstPlan.model : asked
 
       const admission = yield* policy
-        .admit(input.caller, request, estimateUsd)
+        // With no model asked for (`models/auto`), the model routing picked is the one a key's allow-list checks.
+        .admit(
+          input.caller,
+          asked === undefined && plannedModel !== undefined ? { ...request, model: plannedModel } : request,
+          estimateUsd,
+        )
         .pipe(Effect.catch((error) => fail(error, undefined, plannedModel)))
 
       // The run: outside the HTTP request's fiber, settled exactly once, whatever the client does.

@@ -17,17 +17,19 @@
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import type { ConfigError, MissingSecret, OutputError } from "@peel/contract/Errors"
-import { type Pipeline, type Runner, Session } from "@peel/core"
+import { type Pipeline, type Runner, Session, type VirtualKeys, WorkJournal } from "@peel/core"
 import { Context, Duration, Effect, Layer, type Scope } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import type { ServeError } from "effect/http/HttpServerError"
 import * as NetAddress from "effect/net/NetAddress"
+import * as AdminRoutes from "./admin/routes.ts"
 import { layer as eventsLayer, GatewayEvents, type GatewayEventsShape } from "./Events.ts"
 import { Execute, type ExecuteShape, layer as executeLayer } from "./Execute.ts"
 import * as GeminiRoutes from "./gemini/routes.ts"
 import * as Health from "./Health.ts"
 import * as Http from "./Http.ts"
 import { type KeyPolicy, layerOpen } from "./KeyPolicy.ts"
+import * as Keys from "./keys/Keys.ts"
 import * as OpenAiRoutes from "./openai/routes.ts"
 
 /**
@@ -35,7 +37,7 @@ import * as OpenAiRoutes from "./openai/routes.ts"
  * `HttpRouter.use`). Add one line per module; the catch-all 404 (`Health.routes`) may stay anywhere:
  * the router prefers exact paths.
  */
-const routeModules = [GeminiRoutes.routes, OpenAiRoutes.routes, Health.routes] as const
+const routeModules = [GeminiRoutes.routes, OpenAiRoutes.routes, AdminRoutes.routes, Health.routes] as const
 
 /** @category models */
 export interface GatewayOptions<E = never, R = never> {
@@ -51,8 +53,13 @@ export interface GatewayOptions<E = never, R = never> {
   readonly load?: Pipeline.LoadOptions | undefined
   /** Runner options (state Layers, base folder). */
   readonly runner?: Omit<Runner.RunnerOptions, "output" | "outDir" | "observers"> | undefined
-  /** Who may call and spend: everyone when unset ({@link layerOpen}). */
+  /** Who may call and spend: everyone when unset ({@link layerOpen}) and `keys` is unset too. */
   readonly keyPolicy?: Layer.Layer<KeyPolicy, E, R> | undefined
+  /**
+   * Virtual keys (`peel serve`'s default, mode `auto`): the key policy over the key store, and the admin
+   * API when `keys.adminKey` is set. Stores: the state folder's SQLite file unless `keys.stores` says.
+   */
+  readonly keys?: Keys.KeysConfig | undefined
   /** Readiness checks `/readyz` runs (stores reachable). */
   readonly readiness?: ReadonlyArray<Health.ReadinessCheck> | undefined
   /** Where access-log lines go (stderr by default); `false`: no access log. */
@@ -85,13 +92,36 @@ export interface Running {
 }
 
 /** @category errors */
-export type StartError<E = never> = ConfigError | MissingSecret | OutputError | ServeError | E
+export type StartError<E = never> =
+  | ConfigError
+  | MissingSecret
+  | OutputError
+  | ServeError
+  | VirtualKeys.KeyStoreError
+  | E
 
 /** The services every route module may read when it is built. @category models */
-export type RouteServices = Execute | KeyPolicy | GatewayEvents | Http.AccessLog | Http.Drain | Health.Readiness
+export type RouteServices =
+  | Execute
+  | KeyPolicy
+  | Keys.Admin
+  | GatewayEvents
+  | Http.AccessLog
+  | Http.Drain
+  | Health.Readiness
 
 const millis = (input: Duration.Input | undefined, fallback: number): number =>
   input === undefined ? fallback : Duration.toMillis(Duration.fromInputUnsafe(input))
+
+/** The key policy and admin API the options choose: a given policy, virtual keys, or open. */
+const keysLayer = <E, R>(
+  options: GatewayOptions<E, R>,
+): Layer.Layer<KeyPolicy | Keys.Admin, E | VirtualKeys.KeyStoreError, R> =>
+  options.keyPolicy !== undefined
+    ? Layer.merge(options.keyPolicy, Keys.layerAdminOff)
+    : options.keys !== undefined
+      ? Keys.layer(options.keys, options.stateDir ?? WorkJournal.defaultStateDir)
+      : Layer.merge(layerOpen, Keys.layerAdminOff)
 
 /**
  * Start a gateway in the current Scope; closing the Scope drains it (see the module's notes).
@@ -114,7 +144,7 @@ export const start = <E = never, R = never>(
         Layer.provideMerge(
           Layer.mergeAll(
             eventsLayer,
-            (options.keyPolicy ?? layerOpen) as Layer.Layer<KeyPolicy, E, R>,
+            keysLayer<E, R>(options),
             options.accessLog === false ? Http.layerAccessLogOff : Http.layerAccessLog(options.accessLog),
             Http.layerDrain,
             Health.layerReadiness(options.readiness ?? []),

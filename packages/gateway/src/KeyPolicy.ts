@@ -6,13 +6,13 @@
  * `settle` or `release` exactly once per admission, also when the client disconnected.
  *
  * {@link layerOpen} admits everyone as the anonymous caller (any key, or none): the gateway without
- * virtual keys. The virtual-key store provides the real layer.
+ * virtual keys. The real layer is `keys/VirtualKeyPolicy.ts` (virtual keys, per-key rpm and budgets).
  *
  * @since 0.1.0
  */
 import type { ImageRequest } from "@peel/contract/Request"
 import { Context, Effect, Layer } from "effect"
-import type { Forbidden, KeyBudgetExhausted, KeyRateLimited, Unauthorized } from "./Errors.ts"
+import type { Forbidden, KeyBudgetExhausted, KeyRateLimited, Unauthorized, Unavailable } from "./Errors.ts"
 
 /** Who is calling: a virtual key (never its secret). @category models */
 export interface Caller {
@@ -30,12 +30,13 @@ export interface Admission {
 
 /** @category models */
 export interface KeyPolicyShape {
-  readonly authenticate: (secret: string | undefined) => Effect.Effect<Caller, Unauthorized>
+  /** Unavailable: the key store cannot be read (fail closed: 503, nothing admitted). */
+  readonly authenticate: (secret: string | undefined) => Effect.Effect<Caller, Unauthorized | Unavailable>
   readonly admit: (
     caller: Caller,
     request: ImageRequest,
     estimateUsd: number,
-  ) => Effect.Effect<Admission, Forbidden | KeyRateLimited | KeyBudgetExhausted>
+  ) => Effect.Effect<Admission, Forbidden | KeyRateLimited | KeyBudgetExhausted | Unavailable>
 }
 
 /** @category services */

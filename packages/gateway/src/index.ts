@@ -5,6 +5,8 @@
  *
  * @since 0.1.0
  */
+
+export * as AdminRoutes from "./admin/routes.ts"
 export * as Errors from "./Errors.ts"
 export * as Events from "./Events.ts"
 export * as Execute from "./Execute.ts"
@@ -14,6 +16,8 @@ export * as GeminiRoutes from "./gemini/routes.ts"
 export * as Health from "./Health.ts"
 export * as Http from "./Http.ts"
 export * as KeyPolicy from "./KeyPolicy.ts"
+export * as Keys from "./keys/Keys.ts"
+export * as VirtualKeyPolicy from "./keys/VirtualKeyPolicy.ts"
 export * as OpenAiErrors from "./openai/Errors.ts"
 export * as OpenAiImageLinks from "./openai/ImageLinks.ts"
 export * as OpenAiRequests from "./openai/Requests.ts"
