@@ -53,6 +53,11 @@ export interface GatewayOptions<E = never, R = never> {
   readonly load?: Pipeline.LoadOptions | undefined
   /** Runner options (state Layers, base folder). */
   readonly runner?: Omit<Runner.RunnerOptions, "output" | "outDir" | "observers"> | undefined
+  /**
+   * The runner's observers (the call log: `peel serve --call-log`): every attempt and request of every
+   * run; a keyed request's lines carry its key's name (`peel stats --by key`).
+   */
+  readonly observers?: ReadonlyArray<Runner.Observer> | undefined
   /** Who may call and spend: everyone when unset ({@link layerOpen}) and `keys` is unset too. */
   readonly keyPolicy?: Layer.Layer<KeyPolicy, E, R> | undefined
   /**
@@ -136,6 +141,7 @@ export const start = <E = never, R = never>(
       load: options.load,
       runner: options.runner,
       onWarning: options.onWarning,
+      ...(options.observers === undefined ? {} : { observers: Effect.succeed(options.observers) }),
     })
     const drainMs = millis(options.drainTimeout, 30_000)
     // Built first, so they close last: runs in flight finish after the HTTP server has drained.
