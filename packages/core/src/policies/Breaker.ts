@@ -18,7 +18,7 @@ import { Unavailable } from "@peel/contract/Errors"
 import { Cause, Clock, Duration, Effect, Exit, type Scope } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { Journal } from "../engine/AttemptJournal.ts"
-import type { Breakers as BreakersStore } from "../state/Breakers.ts"
+import { type Breakers as BreakersStore, circuitKey } from "../state/Breakers.ts"
 import type { Answer, AttemptPolicy } from "./Call.ts"
 
 /** @category model */
@@ -58,9 +58,6 @@ export interface Breakers {
   readonly policy: AttemptPolicy
 }
 
-/** The circuit's key in the store. */
-const keyOf = (channel: string) => `peel:channel:${channel}`
-
 /** Build the breakers for a runner, their circuits in the context's store. @category constructors */
 export const make = (settings: BreakerSettings): Effect.Effect<Breakers, never, BreakersStore | Scope.Scope> =>
   Effect.gen(function* () {
@@ -76,7 +73,7 @@ export const make = (settings: BreakerSettings): Effect.Effect<Breakers, never, 
 
     const policy: AttemptPolicy = (call) => (channel, plan, markers) =>
       call(channel, plan, markers).pipe(
-        breaker.execute({ key: keyOf(channel.name), classify }),
+        breaker.execute({ key: circuitKey(channel.name), classify }),
         Effect.catchTag("CircuitBreakerError", (rejection) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
             const reason = rejection.reason
@@ -113,7 +110,7 @@ export const make = (settings: BreakerSettings): Effect.Effect<Breakers, never, 
       )
 
     const openUntil = (channel: string) =>
-      Effect.zip(Clock.currentTimeMillis, breaker.state(keyOf(channel))).pipe(
+      Effect.zip(Clock.currentTimeMillis, breaker.state(circuitKey(channel))).pipe(
         Effect.map(([now, state]) =>
           state._tag === "Open"
             ? now + Duration.toMillis(state.retryAfter)

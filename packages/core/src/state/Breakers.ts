@@ -14,5 +14,8 @@ export const Breakers = CircuitBreaker.CircuitBreakerStore
 /** @category services */
 export type Breakers = CircuitBreaker.CircuitBreakerStore
 
+/** The circuit's key in the store for a channel (what `policies/Breaker` executes under). @category keys */
+export const circuitKey = (channel: string): string => `peel:channel:${channel}`
+
 /** One process's circuits, in memory. @category layers */
 export const layerMemory: Layer.Layer<Breakers> = CircuitBreaker.layerStoreMemory()

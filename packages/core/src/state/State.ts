@@ -21,6 +21,14 @@ import * as QuotaPauses from "./QuotaPauses.ts"
 import * as RateLimits from "./RateLimits.ts"
 import * as SpendLedger from "./SpendLedger.ts"
 
+/**
+ * The breakers' store and the channel statistics, for readers outside the engine (a gateway's status page:
+ * `Breakers.circuitKey`, `ChannelStats.percentile`).
+ *
+ * @category services
+ */
+export { Breakers, ChannelStats }
+
 /** Every state service a stage may ask for. @category model */
 export type Services =
   | Breakers.Breakers
