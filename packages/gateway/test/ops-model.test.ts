@@ -21,6 +21,8 @@ const event = (overrides: Partial<GatewayEvent> = {}): GatewayEvent => ({
   costUsd: 0.134,
   cache: "miss",
   attempts: 1,
+  images: 1,
+  startedAt: Date.parse("2026-12-03T09:00:00.000Z"),
   ...overrides,
 })
 
@@ -96,6 +98,10 @@ describe("gateway metrics", () => {
   })
 })
 
+/** Record an event that ended at `at`. */
+const recordAt = (tracker: Status.Tracker, ended: GatewayEvent, at: number) =>
+  tracker.record({ ...ended, startedAt: at - ended.latencyMs })
+
 const t0 = Date.parse("2026-12-03T10:00:00.000Z")
 const closed = new Map<string, Status.ChannelView>([
   ["google", { breaker: "closed" }],
@@ -106,9 +112,13 @@ describe("status tracker", () => {
   it("adds up spend today per key and per channel, requests, cache answers and percentiles", () => {
     const tracker = Status.make({ pipeline: "realtime", channels: ["google", "vertex"], startedAt: t0 })
     for (let index = 0; index < 100; index++)
-      tracker.record(event({ requestId: `a${index}`, latencyMs: index + 1, costUsd: 0.1 }), t0 + index)
-    tracker.record(event({ keyName: "team-b", channel: "vertex", costUsd: 0.05, cache: "hit", latencyMs: 7 }), t0 + 200)
-    tracker.record(event({ keyName: undefined, costUsd: 0.2, channel: "vertex" }), t0 + 300)
+      recordAt(tracker, event({ requestId: `a${index}`, latencyMs: index + 1, costUsd: 0.1 }), t0 + index)
+    recordAt(
+      tracker,
+      event({ keyName: "team-b", channel: "vertex", costUsd: 0.05, cache: "hit", latencyMs: 7 }),
+      t0 + 200,
+    )
+    recordAt(tracker, event({ keyName: undefined, costUsd: 0.2, channel: "vertex" }), t0 + 300)
     const status = Schema.decodeUnknownSync(Status.Status)(
       JSON.parse(JSON.stringify(tracker.status(t0 + 1_000, closed))),
     )
@@ -138,21 +148,21 @@ describe("status tracker", () => {
   it("starts a new day at UTC midnight: spend today back to zero, counts kept", () => {
     const late = Date.parse("2026-12-03T23:59:00.000Z")
     const tracker = Status.make({ pipeline: "p", channels: ["google"], startedAt: late })
-    tracker.record(event({ costUsd: 1 }), late)
+    recordAt(tracker, event({ costUsd: 1 }), late)
     expect(tracker.status(late + 1_000, closed).totals.spendTodayUsd).toBe(1)
     const next = tracker.status(late + 120_000, closed)
     expect(next.day).toBe("2026-12-04")
     expect(next.totals).toMatchObject({ spendTodayUsd: 0, requests: 1 })
     expect(next.keys[0]).toMatchObject({ name: "team-a", spendTodayUsd: 0, requests: 1 })
-    tracker.record(event({ costUsd: 0.5 }), late + 180_000)
+    recordAt(tracker, event({ costUsd: 0.5 }), late + 180_000)
     expect(tracker.status(late + 181_000, closed).channels[0]).toMatchObject({ spendTodayUsd: 0.5, requests: 2 })
   })
 
   it("tells health from the breaker, the channel's 5xx rate and whether it was used", () => {
     const tracker = Status.make({ pipeline: "p", channels: ["google", "vertex", "openrouter", "proxy"], startedAt: t0 })
-    for (let index = 0; index < 10; index++) tracker.record(event({ channel: "proxy" }), t0)
-    tracker.record(event({ channel: "proxy", status: 503, error: "Unavailable" }), t0)
-    tracker.record(event({ channel: "openrouter" }), t0)
+    for (let index = 0; index < 10; index++) recordAt(tracker, event({ channel: "proxy" }), t0)
+    recordAt(tracker, event({ channel: "proxy", status: 503, error: "Unavailable" }), t0)
+    recordAt(tracker, event({ channel: "openrouter" }), t0)
     const status = tracker.status(
       t0,
       new Map<string, Status.ChannelView>([
@@ -181,8 +191,8 @@ describe("status tracker", () => {
   it("keeps the latest errors newest first, a client's 4xx not held against the channel", () => {
     const tracker = Status.make({ pipeline: "p", channels: ["google"], startedAt: t0 })
     for (let index = 0; index < 60; index++)
-      tracker.record(event({ requestId: `e${index}`, status: 400, error: "BadRequest", costUsd: 0 }), t0 + index)
-    tracker.record(event({ requestId: "last", status: 503, error: "Unavailable", costUsd: 0 }), t0 + 100)
+      recordAt(tracker, event({ requestId: `e${index}`, status: 400, error: "BadRequest", costUsd: 0 }), t0 + index)
+    recordAt(tracker, event({ requestId: "last", status: 503, error: "Unavailable", costUsd: 0 }), t0 + 100)
     const status = tracker.status(t0 + 200, closed)
     expect(status.recentErrors).toHaveLength(Status.errorsKept)
     expect(status.recentErrors[0]).toMatchObject({
@@ -199,7 +209,8 @@ describe("status tracker", () => {
   it("fires the failure-rate alerts once enough requests fail, and lists them", () => {
     const tracker = Status.make({ pipeline: "p", channels: ["google"], startedAt: t0 })
     for (let index = 0; index < 30; index++)
-      tracker.record(
+      recordAt(
+        tracker,
         event({
           requestId: `f${index}`,
           status: index % 3 === 0 ? 503 : 200,

@@ -76,12 +76,12 @@ export const make = (registry: Metric.MetricRegistry = new Map()): GatewayMetric
     registry,
     record: (event) => {
       const channel = event.channel ?? none
-      const model = event.model === "" ? none : event.model
+      const model = event.model === undefined || event.model === "" ? none : event.model
       const key = event.keyName ?? none
       bump(definitions.requests, { route: event.route, status: String(event.status), key, channel, model }, 1)
       bump(definitions.latency, { route: event.route, channel, model }, event.latencyMs)
       if (event.costUsd > 0) bump(definitions.costUsd, { key, channel, model }, event.costUsd)
-      if (event.status < 400) bump(definitions.cache, { result: event.cache }, 1)
+      if (event.status < 400 && event.cache !== "none") bump(definitions.cache, { result: event.cache }, 1)
       if (event.attempts > 0) bump(definitions.attempts, { channel }, event.attempts)
       if (event.error !== undefined) bump(definitions.errors, { route: event.route, error: event.error }, 1)
     },

@@ -58,9 +58,9 @@ export const layer = (
         channels: options.channels,
         startedAt: yield* Clock.currentTimeMillis,
       })
-      yield* events.subscribe((event, at) => {
+      yield* events.listen((event) => {
         metrics.record(event)
-        tracker.record(event, at)
+        tracker.record(event)
       })
 
       const views = Effect.forEach(

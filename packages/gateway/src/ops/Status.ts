@@ -181,8 +181,8 @@ const iso = (at: number) => new Date(at).toISOString()
 
 /** @category models */
 export interface Tracker {
-  /** One finished request, at `at` (epoch ms). */
-  readonly record: (event: GatewayEvent, at: number) => void
+  /** One finished request (it ended at `startedAt + latencyMs`). */
+  readonly record: (event: GatewayEvent) => void
   /** The status at `now`, with what the state says of each channel. */
   readonly status: (now: number, views: ReadonlyMap<string, ChannelView>) => Status
 }
@@ -238,7 +238,8 @@ export const make = (options: {
   }
 
   return {
-    record: (event, at) => {
+    record: (event) => {
+      const at = event.startedAt + event.latencyMs
       rollOver(at)
       const failed = event.status >= 500
       const key = event.keyName ?? anonymous
@@ -252,7 +253,7 @@ export const make = (options: {
       if (event.status < 400) {
         overall.latency.push(event.latencyMs)
         if (event.cache === "miss") cacheMisses++
-        else cacheHits++
+        else if (event.cache !== "none") cacheHits++
       }
       if (event.channel !== undefined) {
         let channelTally = channels.get(event.channel)
@@ -274,7 +275,7 @@ export const make = (options: {
           status: event.status,
           error: event.error ?? `HTTP ${event.status}`,
           key,
-          model: event.model,
+          model: event.model ?? "",
           ...(event.channel === undefined ? {} : { channel: event.channel }),
         })
         if (errors.length > errorsKept) errors.pop()
