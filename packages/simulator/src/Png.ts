@@ -131,6 +131,42 @@ export const jpeg = (width: number, height: number): Buffer => {
   return encoded
 }
 
+const paddedCache = new WeakMap<Buffer, Map<number, Buffer>>()
+
+/**
+ * The same PNG grown to at least `minimumBytes` with a `tEXt` comment chunk before `IEND` (pixels and
+ * dimensions unchanged), for benchmarks that need answers the size of a real model's (1–3 MB per 2K–4K
+ * image, where these flat images are a few hundred KB). Cached; `bytes` itself when already that large.
+ */
+export const padded = (bytes: Buffer, minimumBytes: number): Buffer => {
+  const missing = minimumBytes - bytes.length
+  if (missing <= 0) return bytes
+  let bySize = paddedCache.get(bytes)
+  const cached = bySize?.get(minimumBytes)
+  if (cached !== undefined) return cached
+  const keyword = Buffer.from("Comment\0", "latin1")
+  const fillLength = Math.max(1, missing - 12 - keyword.length)
+  const fill = Buffer.alloc(fillLength)
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+  let state = 0x2545f491
+  for (let index = 0; index < fillLength; index++) {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0
+    fill[index] = alphabet.charCodeAt((state >>> 16) % alphabet.length)
+  }
+  const end = bytes.length - 12 // IEND: length, type, CRC
+  const grown = Buffer.concat([
+    bytes.subarray(0, end),
+    chunk("tEXt", Buffer.concat([keyword, fill])),
+    bytes.subarray(end),
+  ])
+  if (bySize === undefined) {
+    bySize = new Map()
+    paddedCache.set(bytes, bySize)
+  }
+  bySize.set(minimumBytes, grown)
+  return grown
+}
+
 const base64Cache = new WeakMap<Buffer, string>()
 
 /** Base64 of a (cached) encoded image, itself cached: 4K answers never re-encode. */

@@ -61,6 +61,11 @@ export interface Options {
   readonly rpm?: number
   /** Batch job schedule. */
   readonly batch?: BatchOptions
+  /**
+   * Grow every PNG answer to at least this many bytes (a `tEXt` comment; pixels unchanged), so benchmarks
+   * move what a real model answers (1–3 MB per 2K–4K image). Default 0: the flat images as they are.
+   */
+  readonly imageBytes?: number
   /** Ledger entries kept per list (calls, billed); totals stay exact. Default 10,000. */
   readonly ledgerLimit?: number
   /**
@@ -150,6 +155,8 @@ export const start = async (options: Options = {}): Promise<Handle> => {
       : (options.latency ?? { _tag: "Fixed", millis: 0 })
   const rules = faultRules(options.faults)
   const timeScale = options.timeScale ?? 1
+  const imageBytes = options.imageBytes ?? 0
+  if (!(imageBytes >= 0)) throw new Error(`image bytes must be a non-negative number, got ${imageBytes}`)
   if (!(timeScale >= 0)) throw new Error(`time scale must be a non-negative number, got ${timeScale}`)
   const plan = new FaultPlan(rules, random)
   const ledger = new Ledger(options.ledgerLimit)
@@ -304,8 +311,8 @@ export const start = async (options: Options = {}): Promise<Handle> => {
     }
     const fault = plan.next(matched.route, ask.model)
     const answer = geminiShaped
-      ? Gemini.answer(ask, fault, matched.stream === true, matched.credential, timeScale)
-      : OpenAi.answer(flavour, ask, fault, matched.credential, timeScale)
+      ? Gemini.answer(ask, fault, matched.stream === true, matched.credential, timeScale, imageBytes)
+      : OpenAi.answer(flavour, ask, fault, matched.credential, timeScale, imageBytes)
     const delay = (sampleLatency(latency, random) + (answer.delayMillis ?? 0)) * timeScale
     const wentAway = await wait(response, answer.hang === true ? undefined : delay)
     if (wentAway) return finish(0, fault, true)

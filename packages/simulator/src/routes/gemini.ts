@@ -9,7 +9,7 @@
 import { Catalog, Pricing } from "@peel/contract"
 import { type Answer, badInlineImage, commonFault, type ImageAsk, json, unmakeable } from "../Exchange.ts"
 import type { FaultKind } from "../Faults.ts"
-import { base64Of, colourOf, jpeg, png } from "../Png.ts"
+import { base64Of, colourOf, jpeg, padded, png } from "../Png.ts"
 import { retryDelayText, scaledMillis } from "../RetryHint.ts"
 
 const statusNames: Record<number, string> = {
@@ -161,20 +161,27 @@ export const usageOf = (ask: ImageAsk) => {
   }
 }
 
-/** The image bytes for an ask: exact catalog dimensions, colour from the prompt. */
-export const imageFor = (ask: ImageAsk, format: "png" | "jpeg" = "png"): { bytes: Buffer; mimeType: string } => {
+/**
+ * The image bytes for an ask: exact catalog dimensions, colour from the prompt; a PNG grown to at least
+ * `imageBytes` when given (the simulator's `imageBytes` option).
+ */
+export const imageFor = (
+  ask: ImageAsk,
+  format: "png" | "jpeg" = "png",
+  imageBytes = 0,
+): { bytes: Buffer; mimeType: string } => {
   const [width, height] = Catalog.dimensionsOf(ask.model, ask.size, ask.aspectRatio as Catalog.AspectRatio)!
   return format === "jpeg"
     ? { bytes: jpeg(width, height), mimeType: "image/jpeg" }
-    : { bytes: png(width, height, colourOf(ask.prompt)), mimeType: "image/png" }
+    : { bytes: padded(png(width, height, colourOf(ask.prompt)), imageBytes), mimeType: "image/png" }
 }
 
 let responseCounter = 0
 
 /** A successful GenerateContentResponse (as JSON), or a 200 that carries a content fault. */
-export const generateResponse = (ask: ImageAsk, fault: FaultKind): Record<string, unknown> => {
+export const generateResponse = (ask: ImageAsk, fault: FaultKind, imageBytes = 0): Record<string, unknown> => {
   const { usageMetadata } = usageOf(ask)
-  const image = imageFor(ask, fault === "jpeg" ? "jpeg" : "png")
+  const image = imageFor(ask, fault === "jpeg" ? "jpeg" : "png", imageBytes)
   const base64 = base64Of(image.bytes)
   const thoughts = Catalog.findModel(ask.model)!.acceptsImageSize
     ? [{ text: "Composing the scene and lighting.", thought: true }]
@@ -263,9 +270,16 @@ export const generateResponse = (ask: ImageAsk, fault: FaultKind): Record<string
 /**
  * The answer a Gemini-shaped route gives for a fault (or success). `credential` is what the caller sent
  * (API key or Bearer token): only the `echo-key` faults use it, to test that clients never repeat it.
- * `timeScale` scales the retry delay a 429 advertises.
+ * `timeScale` scales the retry delay a 429 advertises; `imageBytes` grows each PNG to at least that size.
  */
-export const answer = (ask: ImageAsk, fault: FaultKind, stream: boolean, credential = "", timeScale = 1): Answer => {
+export const answer = (
+  ask: ImageAsk,
+  fault: FaultKind,
+  stream: boolean,
+  credential = "",
+  timeScale = 1,
+  imageBytes = 0,
+): Answer => {
   const common = commonFault(fault)
   if (common !== undefined) return common
   switch (fault) {
@@ -315,7 +329,7 @@ export const answer = (ask: ImageAsk, fault: FaultKind, stream: boolean, credent
     case "error-in-200":
       return json(200, { error: { code: 503, message: "upstream overloaded", status: "UNAVAILABLE" } })
     default: {
-      const response = generateResponse(ask, fault)
+      const response = generateResponse(ask, fault, imageBytes)
       const delayMillis = fault === "slow" ? 120_000 : 0
       if (stream)
         return {

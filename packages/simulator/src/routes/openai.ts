@@ -131,7 +131,7 @@ let completionCounter = 0
 /**
  * The answer for a fault (or success) in this flavour's shape. `credential` is the caller's Bearer token:
  * only the `echo-key` faults use it (an error that repeats it, with an HTTP 401 or inside an HTTP 200).
- * `timeScale` scales the `Retry-After` a 429 or 503 advertises.
+ * `timeScale` scales the `Retry-After` a 429 or 503 advertises; `imageBytes` grows each PNG to at least that size.
  */
 export const answer = (
   flavour: "openrouter" | "proxy-chat",
@@ -139,6 +139,7 @@ export const answer = (
   fault: FaultKind,
   credential = "",
   timeScale = 1,
+  imageBytes = 0,
 ): Answer => {
   const common = commonFault(fault)
   if (common !== undefined) return common
@@ -189,7 +190,7 @@ export const answer = (
     default:
       break
   }
-  const image = imageFor(ask, fault === "jpeg" ? "jpeg" : "png")
+  const image = imageFor(ask, fault === "jpeg" ? "jpeg" : "png", imageBytes)
   const base64 = base64Of(image.bytes)
   const data = fault === "truncated" ? base64.slice(0, Math.floor(base64.length / 2)) : base64
   const dataUri = `data:${image.mimeType};base64,${data}`
