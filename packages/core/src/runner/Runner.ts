@@ -123,6 +123,12 @@ export interface Observer {
 export interface RunnerShape {
   readonly pipeline: Pipeline.Pipeline
   readonly channels: ReadonlyMap<string, Channel>
+  /**
+   * The state services this runner decides with (built once from {@link RunnerOptions.state} or the
+   * pipeline's `state:` block), for readers beside the engine: a gateway's status page reads the breakers'
+   * circuits and the channel statistics here.
+   */
+  readonly state: Context.Context<State.Services>
   /** What plugins warned about while building their channels (settings they ignore, doubtful values). */
   readonly warnings: ReadonlyArray<string>
   /** Plan a request without calling anybody (`--dry-run`, estimates). */
@@ -410,7 +416,7 @@ export const make = Effect.fn("Runner.make")(function* (
     })
   }
 
-  return { pipeline, channels, warnings, plan, prepare, run, runPlanned, runAll, lookup }
+  return { pipeline, channels, state: services, warnings, plan, prepare, run, runPlanned, runAll, lookup }
 })
 
 /**

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { State } from "@peel/core"
+import { type Runner, State } from "@peel/core"
 import { Clock, Context, Duration, Effect, Layer } from "effect"
 import type { CircuitBreaker } from "effect/persistence"
 import { GatewayEvents } from "../Events.ts"
@@ -24,38 +24,30 @@ export interface OpsShape {
 /** @category services */
 export class Ops extends Context.Service<Ops, OpsShape>()("@peel/gateway/Ops") {}
 
-/** @category models */
-export interface OpsOptions {
-  /** The pipeline's name, shown on the page. */
-  readonly pipeline: string
-  /** The pipeline's channels, listed before their first request. */
-  readonly channels: ReadonlyArray<string>
-}
-
 const circuitOf = (state: CircuitBreaker.State) =>
   state._tag === "Open"
     ? { breaker: "open" as const, reopensInMs: Duration.toMillis(state.retryAfter) }
     : { breaker: state._tag === "HalfOpen" ? ("half-open" as const) : ("closed" as const) }
 
 /**
- * Build the view: subscribes to the gateway's events before it is provided (no request is missed) and
- * keeps listening for the life of the Layer.
+ * The view of a runner's pipeline (its channels listed before their first request; its state's breakers
+ * and statistics read when asked): subscribes to the gateway's events before it is provided (no request is
+ * missed) and keeps listening for the life of the Layer.
  *
  * @category layers
  */
-export const layer = (
-  options: OpsOptions,
-): Layer.Layer<Ops, never, GatewayEvents | State.Breakers.Breakers | State.ChannelStats.ChannelStats> =>
+export const layer = (runner: Runner.RunnerShape): Layer.Layer<Ops, never, GatewayEvents> =>
   Layer.effect(
     Ops,
     Effect.gen(function* () {
-      const breakers = yield* State.Breakers.Breakers
-      const stats = yield* State.ChannelStats.ChannelStats
+      const breakers = Context.get(runner.state, State.Breakers.Breakers)
+      const stats = Context.get(runner.state, State.ChannelStats.ChannelStats)
+      const channels = [...runner.channels.keys()]
       const events = yield* GatewayEvents
       const metrics = GatewayMetrics.make()
       const tracker = Status.make({
-        pipeline: options.pipeline,
-        channels: options.channels,
+        pipeline: runner.pipeline.name,
+        channels,
         startedAt: yield* Clock.currentTimeMillis,
       })
       yield* events.listen((event) => {
@@ -64,7 +56,7 @@ export const layer = (
       })
 
       const views = Effect.forEach(
-        options.channels,
+        channels,
         (channel) =>
           Effect.all({
             circuit: breakers.state(State.Breakers.circuitKey(channel)).pipe(
