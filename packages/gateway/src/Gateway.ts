@@ -31,13 +31,15 @@ import * as Http from "./Http.ts"
 import { type KeyPolicy, layerOpen } from "./KeyPolicy.ts"
 import * as Keys from "./keys/Keys.ts"
 import * as OpenAiRoutes from "./openai/routes.ts"
+import * as Ops from "./ops/Ops.ts"
+import * as OpsRoutes from "./ops/routes.ts"
 
 /**
  * Every route module, mounted in this order (a module is a Layer that adds its routes with
- * `HttpRouter.use`). Add one line per module; the catch-all 404 (`Health.routes`) may stay anywhere:
- * the router prefers exact paths.
+ * `HttpRouter.use`). Add one line per module; keep the catch-all 404 (`Health.routes`) last: the router
+ * prefers exact paths, except `/` (the status page), which a `/*` registered before it would shadow.
  */
-const routeModules = [GeminiRoutes.routes, OpenAiRoutes.routes, AdminRoutes.routes, Health.routes] as const
+const routeModules = [GeminiRoutes.routes, OpenAiRoutes.routes, AdminRoutes.routes, OpsRoutes.routes, Health.routes] as const
 
 /** @category models */
 export interface GatewayOptions<E = never, R = never> {
@@ -114,6 +116,7 @@ export type RouteServices =
   | Http.AccessLog
   | Http.Drain
   | Health.Readiness
+  | Ops.Ops
 
 const millis = (input: Duration.Input | undefined, fallback: number): number =>
   input === undefined ? fallback : Duration.toMillis(Duration.fromInputUnsafe(input))
@@ -146,7 +149,7 @@ export const start = <E = never, R = never>(
     const drainMs = millis(options.drainTimeout, 30_000)
     // Built first, so they close last: runs in flight finish after the HTTP server has drained.
     const services = yield* Layer.build(
-      executeLayer(session.runner).pipe(
+      Layer.mergeAll(executeLayer(session.runner), Ops.layer(session.runner)).pipe(
         Layer.provideMerge(
           Layer.mergeAll(
             eventsLayer,
