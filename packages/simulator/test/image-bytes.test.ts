@@ -48,8 +48,8 @@ describe("simulator imageBytes", () => {
       messages: [{ role: "user", content: "a red fox" }],
       modalities: ["image", "text"],
     } as never)
-    const url = (completion.choices[0]?.message as unknown as { images: Array<{ image_url: { url: string } }> })
-      .images[0]!.image_url.url
+    const message = completion.choices[0]!.message as unknown as { images: Array<{ image_url: { url: string } }> }
+    const url = message.images[0]!.image_url.url
     const png = Buffer.from(url.slice(url.indexOf(",") + 1), "base64")
     expect(png.length).toBeGreaterThanOrEqual(minimum)
     expect(imageSize(png).type).toBe("png")
