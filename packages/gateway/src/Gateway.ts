@@ -39,7 +39,13 @@ import * as OpsRoutes from "./ops/routes.ts"
  * `HttpRouter.use`). Add one line per module; keep the catch-all 404 (`Health.routes`) last: the router
  * prefers exact paths, except `/` (the status page), which a `/*` registered before it would shadow.
  */
-const routeModules = [GeminiRoutes.routes, OpenAiRoutes.routes, AdminRoutes.routes, OpsRoutes.routes, Health.routes] as const
+const routeModules = [
+  GeminiRoutes.routes,
+  OpenAiRoutes.routes,
+  AdminRoutes.routes,
+  OpsRoutes.routes,
+  Health.routes,
+] as const
 
 /** @category models */
 export interface GatewayOptions<E = never, R = never> {
