@@ -288,17 +288,6 @@ describe("chat completion bodies", () => {
   })
 })
 
-describe("variants of n", () => {
-  it("are n requests, one variant each, seeds counting up", () => {
-    expect(Requests.variants({ prompt: "p" }, 1)).toEqual([{ prompt: "p" }])
-    expect(Requests.variants({ prompt: "p", seed: 5 }, 3)).toEqual([
-      { prompt: "p", seed: 5, variant: 1 },
-      { prompt: "p", seed: 6, variant: 2 },
-      { prompt: "p", seed: 7, variant: 3 },
-    ])
-  })
-})
-
 describe("OpenAI-shaped errors", () => {
   it("carry each class's status, type and code; 429 and 503 carry Retry-After", () => {
     const cases = [

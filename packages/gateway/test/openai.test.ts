@@ -319,6 +319,12 @@ describe("GET /v1/models", () => {
     expect(ids).toContain("gemini-3.1-flash-image")
     expect(ids.every((id) => !id.endsWith("-preview"))).toBe(true)
   })
+
+  it("answers a Gemini client on the same path with Gemini's list", async () => {
+    const response = await fetch(`${h.url}/v1/models`, { headers: { "x-goog-api-key": "k" } })
+    const body = (await response.json()) as { models: Array<{ name: string }> }
+    expect(body.models.map((model) => model.name)).toContain("models/gemini-3-pro-image")
+  })
 })
 
 describe("errors as the SDK's typed errors", () => {

@@ -406,18 +406,3 @@ export const chatCompletion = (
   }
   return Result.succeed({ request, n: body.n ?? 1, stream: body.stream === true })
 }
-
-/**
- * `n` runs of one request: each its own image and cache entry (`variant` 1…n, seeds `seed`…`seed+n-1`
- * when a seed is given), like `Request.expand` without naming output files.
- *
- * @category mapping
- */
-export const variants = (request: Request.ImageRequest, n: number): ReadonlyArray<Request.ImageRequest> =>
-  n <= 1
-    ? [request]
-    : Array.from({ length: n }, (_, index) => ({
-        ...request,
-        variant: index + 1,
-        ...(request.seed === undefined ? {} : { seed: request.seed + index }),
-      }))
