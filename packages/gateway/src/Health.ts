@@ -8,7 +8,7 @@
  */
 import { Context, Effect, Layer } from "effect"
 import { HttpRouter } from "effect/http"
-import { NotFound } from "./Errors.ts"
+import { httpStatus, NotFound } from "./Errors.ts"
 import { Execute } from "./Execute.ts"
 import * as GeminiWire from "./gemini/GeminiWire.ts"
 import * as Http from "./Http.ts"
@@ -26,6 +26,11 @@ export class Readiness extends Context.Service<Readiness, ReadonlyArray<Readines
 export const layerReadiness = (checks: ReadonlyArray<ReadinessCheck>): Layer.Layer<Readiness> =>
   Layer.succeed(Readiness, checks)
 
+const healthWire: Http.Wire = {
+  renderError: (error, requestId) =>
+    Http.json(GeminiWire.errorBody(error), httpStatus(error), Http.errorHeaders(error, requestId)),
+}
+
 const notFoundWire: Http.Wire = {
   renderError: (error, requestId) => Http.json(GeminiWire.errorBody(error), 404, { "x-peel-request-id": requestId }),
 }
@@ -36,10 +41,10 @@ export const routes = HttpRouter.use(
     const execute = yield* Execute
     const drain = yield* Http.Drain
     const checks = yield* Readiness
-    yield* router.add("GET", "/healthz", Effect.succeed(Http.json({ status: "ok" }, 200)))
-    yield* router.add(
-      "GET",
-      "/readyz",
+    const healthz = yield* Http.handler({ route: "healthz", wire: healthWire, duringDrain: true }, () =>
+      Effect.succeed(Http.json({ status: "ok" }, 200)),
+    )
+    const readyz = yield* Http.handler({ route: "readyz", wire: healthWire, duringDrain: true }, () =>
       Effect.gen(function* () {
         const results: Record<string, boolean> = {
           channels: execute.runner.channels.size > 0,
@@ -54,6 +59,8 @@ export const routes = HttpRouter.use(
         return Http.json({ status: ready ? "ready" : "not ready", checks: results }, ready ? 200 : 503)
       }),
     )
+    yield* router.add("GET", "/healthz", healthz)
+    yield* router.add("GET", "/readyz", readyz)
     const notFound = yield* Http.handler({ route: "notFound", wire: notFoundWire }, (call) =>
       Effect.fail(new NotFound({ message: `no route for ${call.request.method} ${Http.pathOf(call.request)}` })),
     )

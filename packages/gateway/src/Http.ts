@@ -206,6 +206,18 @@ export const readJson = (
 // ---------------------------------------------------------------------------------------------------
 // handler
 
+/**
+ * Every answer carries the six `x-peel-*` headers: a route that made no image (a model list, a health
+ * check) gets the request id, `0.000000`, `none` and `0`. @category responses
+ */
+export const withPeelHeaders = (
+  response: HttpServerResponse.HttpServerResponse,
+  requestId: string,
+): HttpServerResponse.HttpServerResponse => {
+  const missing = Object.entries(failureHeaders(requestId)).filter(([name]) => response.headers[name] === undefined)
+  return missing.length === 0 ? response : HttpServerResponse.setHeaders(response, Object.fromEntries(missing))
+}
+
 /** What a handler gets for one request. @category handler */
 export interface Call {
   readonly request: HttpServerRequest.HttpServerRequest
@@ -225,7 +237,12 @@ export interface Call {
  * @category handler
  */
 export const handler = <R>(
-  options: { readonly route: string; readonly wire: Wire },
+  options: {
+    readonly route: string
+    readonly wire: Wire
+    /** Answer while draining too (health checks, metrics); other routes refuse new work then. */
+    readonly duringDrain?: boolean | undefined
+  },
   handle: (call: Call) => Effect.Effect<HttpServerResponse.HttpServerResponse, GatewayError, R>,
 ): Effect.Effect<
   (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>,
@@ -273,14 +290,15 @@ export const handler = <R>(
           error: failed?._tag,
         }
       }
-      const answer = drain.draining()
-        ? Effect.fail(
-            new Unavailable({
-              retryAfterSeconds: 5,
-              message: "the gateway is shutting down; retry on another instance",
-            }),
-          )
-        : handle(call)
+      const answer =
+        drain.draining() && options.duringDrain !== true
+          ? Effect.fail(
+              new Unavailable({
+                retryAfterSeconds: 5,
+                message: "the gateway is shutting down; retry on another instance",
+              }),
+            )
+          : handle(call)
       return answer.pipe(
         Effect.catch((error: GatewayError) =>
           Effect.gen(function* () {
@@ -312,6 +330,7 @@ export const handler = <R>(
             return options.wire.renderError(failed, requestId)
           }),
         ),
+        Effect.map((response) => withPeelHeaders(response, requestId)),
         Effect.tap((response) => Effect.sync(() => log.write(entry(response.status, response)))),
         Effect.onInterrupt(() => Effect.sync(() => log.write({ ...entry(499), clientGone: true }))),
       )

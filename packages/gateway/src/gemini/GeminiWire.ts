@@ -42,15 +42,16 @@ const Content = Schema.Struct({
   parts: Schema.Array(Part),
 })
 
+// Checked here, under Gemini's field names (the model's own limits are checked when the request is planned).
 const ImageConfig = Schema.Struct({
-  aspectRatio: Schema.optional(Schema.String),
-  imageSize: Schema.optional(Schema.String),
+  aspectRatio: Schema.optional(Schema.Literals(Catalog.AspectRatios)),
+  imageSize: Schema.optional(Schema.Literals(Catalog.Sizes)),
 })
 
 const GenerationConfig = Schema.Struct({
   responseModalities: Schema.optional(Schema.Array(Schema.Literals(["TEXT", "IMAGE", "AUDIO"]))),
   imageConfig: Schema.optional(ImageConfig),
-  seed: Schema.optional(Schema.Int),
+  seed: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 2_147_483_647 }))),
   candidateCount: Schema.optional(Schema.Int),
   temperature: Schema.optional(Schema.Number),
   topP: Schema.optional(Schema.Number),
