@@ -318,8 +318,7 @@ export const handler = <R>(
                 images: 0,
                 startedAt,
               })
-            const rendered = options.wire.renderError(error, requestId)
-            return drain.draining() ? HttpServerResponse.setHeader(rendered, "connection", "close") : rendered
+            return options.wire.renderError(error, requestId)
           }),
         ),
         Effect.catchDefect((defect) =>
@@ -330,7 +329,11 @@ export const handler = <R>(
             return options.wire.renderError(failed, requestId)
           }),
         ),
-        Effect.map((response) => withPeelHeaders(response, requestId)),
+        Effect.map((response) => {
+          const answered = withPeelHeaders(response, requestId)
+          // While draining, every answer closes its connection, so the server's close is not held open by keep-alive.
+          return drain.draining() ? HttpServerResponse.setHeader(answered, "connection", "close") : answered
+        }),
         Effect.tap((response) => Effect.sync(() => log.write(entry(response.status, response)))),
         Effect.onInterrupt(() => Effect.sync(() => log.write({ ...entry(499), clientGone: true }))),
       )

@@ -16,8 +16,7 @@ afterAll(async () => {
 
 const path = "/v1beta/models/gemini-3-pro-image:generateContent"
 const text = (value: string) => ({ contents: [{ parts: [{ text: value }] }] })
-const png1x1 =
-  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+const png1x1 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
 /** 30 bodies of the wrong shape, each with what its error must mention. */
 const malformed: ReadonlyArray<readonly [string, unknown, RegExp]> = [
@@ -35,18 +34,63 @@ const malformed: ReadonlyArray<readonly [string, unknown, RegExp]> = [
   ["an unknown role", { contents: [{ role: "system", parts: [{ text: "a fox" }] }] }, /role/],
   ["no text at all", { contents: [{ parts: [{ inlineData: { mimeType: "image/png", data: png1x1 } }] }] }, /prompt/],
   ["only whitespace", text("   "), /prompt/],
-  ["inlineData without data", { contents: [{ parts: [{ text: "a" }, { inlineData: { mimeType: "image/png" } }] }] }, /data/],
-  ["inlineData that is not an image", { contents: [{ parts: [{ text: "a" }, { inlineData: { mimeType: "image/png", data: "aGVsbG8=" } }] }] }, /image/],
-  ["15 reference images", { contents: [{ parts: [{ text: "a" }, ...Array.from({ length: 15 }, () => ({ inlineData: { mimeType: "image/png", data: png1x1 } }))] }] }, /14/],
+  [
+    "inlineData without data",
+    { contents: [{ parts: [{ text: "a" }, { inlineData: { mimeType: "image/png" } }] }] },
+    /data/,
+  ],
+  [
+    "inlineData that is not an image",
+    { contents: [{ parts: [{ text: "a" }, { inlineData: { mimeType: "image/png", data: "aGVsbG8=" } }] }] },
+    /image/,
+  ],
+  [
+    "15 reference images",
+    {
+      contents: [
+        {
+          parts: [
+            { text: "a" },
+            ...Array.from({ length: 15 }, () => ({ inlineData: { mimeType: "image/png", data: png1x1 } })),
+          ],
+        },
+      ],
+    },
+    /14/,
+  ],
   ["fileData", { contents: [{ parts: [{ text: "a" }, { fileData: { fileUri: "gs://x/y.png" } }] }] }, /fileData/],
   ["an unknown top-level field", { ...text("a fox"), generation_konfig: {} }, /generationKonfig/],
   ["generationConfig not an object", { ...text("a fox"), generationConfig: "4K" }, /generationConfig/],
-  ["imageSize lowercase", { ...text("a fox"), generationConfig: { imageConfig: { imageSize: "4k" } } }, /generationConfig\.imageConfig\.imageSize/],
-  ["imageSize 8K", { ...text("a fox"), generationConfig: { imageConfig: { imageSize: "8K" } } }, /imageSize: Expected "512" \| "1K" \| "2K" \| "4K", got "8K"/],
-  ["an unknown aspect ratio", { ...text("a fox"), generationConfig: { imageConfig: { aspectRatio: "7:3" } } }, /generationConfig\.imageConfig\.aspectRatio/],
-  ["an unknown imageConfig field", { ...text("a fox"), generationConfig: { imageConfig: { personGeneration: "ALLOW" } } }, /personGeneration/],
-  ["responseModalities without IMAGE", { ...text("a fox"), generationConfig: { responseModalities: ["TEXT"] } }, /IMAGE/],
-  ["an unknown modality", { ...text("a fox"), generationConfig: { responseModalities: ["VIDEO"] } }, /responseModalities/],
+  [
+    "imageSize lowercase",
+    { ...text("a fox"), generationConfig: { imageConfig: { imageSize: "4k" } } },
+    /generationConfig\.imageConfig\.imageSize/,
+  ],
+  [
+    "imageSize 8K",
+    { ...text("a fox"), generationConfig: { imageConfig: { imageSize: "8K" } } },
+    /imageSize: Expected "512" \| "1K" \| "2K" \| "4K", got "8K"/,
+  ],
+  [
+    "an unknown aspect ratio",
+    { ...text("a fox"), generationConfig: { imageConfig: { aspectRatio: "7:3" } } },
+    /generationConfig\.imageConfig\.aspectRatio/,
+  ],
+  [
+    "an unknown imageConfig field",
+    { ...text("a fox"), generationConfig: { imageConfig: { personGeneration: "ALLOW" } } },
+    /personGeneration/,
+  ],
+  [
+    "responseModalities without IMAGE",
+    { ...text("a fox"), generationConfig: { responseModalities: ["TEXT"] } },
+    /IMAGE/,
+  ],
+  [
+    "an unknown modality",
+    { ...text("a fox"), generationConfig: { responseModalities: ["VIDEO"] } },
+    /responseModalities/,
+  ],
   ["a fractional seed", { ...text("a fox"), generationConfig: { seed: 1.5 } }, /seed/],
   ["a negative seed", { ...text("a fox"), generationConfig: { seed: -1 } }, /generationConfig\.seed/],
   ["candidateCount 4", { ...text("a fox"), generationConfig: { candidateCount: 4 } }, /candidateCount/],
