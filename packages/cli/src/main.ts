@@ -255,6 +255,7 @@ const serveCommand = Command.make(
       Flag.withDescription("After SIGINT/SIGTERM, how long requests and runs in flight may take to finish"),
       Flag.withDefault("30s"),
     ),
+    callLog: optionalString("call-log", "Append a JSON line per attempt and per request (with the key's name) to FILE"),
     noAccessLog: Flag.Boolean("no-access-log").pipe(
       Flag.withDescription("Do not write the access log (one JSON line per request on stderr)"),
       Flag.withDefault(false),
@@ -268,6 +269,7 @@ const serveCommand = Command.make(
       drainTimeout: flags.drainTimeout,
       accessLog: !flags.noAccessLog,
       ...(Option.isSome(flags.state) ? { state: flags.state.value } : {}),
+      ...(Option.isSome(flags.callLog) ? { callLog: flags.callLog.value } : {}),
     }).pipe(Effect.flatMap(setExit)),
 ).pipe(
   Command.withDescription(

@@ -3,6 +3,8 @@
  * are answered, and SIGTERM drains — the request in flight finishes (paid once), new work is refused, the
  * process exits 0. The access log on stderr is JSON lines without the upstream key.
  */
+import { mkdtempSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Simulator } from "@peel/simulator"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -25,7 +27,8 @@ const until = async (condition: () => boolean): Promise<void> => {
 
 describe("peel serve", () => {
   it("prints its URL first, answers, and drains on SIGTERM: the request in flight finishes, paid once; exit 0", async () => {
-    const running = spawnPeel(["serve", pipeline, "--port", "0"], {
+    const callLog = join(mkdtempSync(join(tmpdir(), "peel-serve-")), "calls.jsonl")
+    const running = spawnPeel(["serve", pipeline, "--port", "0", "--call-log", callLog], {
       GEMINI_BASE_URL: sim.url,
       GEMINI_API_KEY: upstreamKey,
     })
@@ -68,6 +71,13 @@ describe("peel serve", () => {
     ])
     expect(finished.stdout + finished.stderr).not.toContain(upstreamKey)
     expect(finished.stderr).not.toContain("a night train")
+    // The call log has the request's line (no key name: no virtual keys here).
+    const lines = readFileSync(callLog, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+    expect(lines).toContainEqual(expect.objectContaining({ type: "request", outcome: "ok" }))
+    expect(readFileSync(callLog, "utf8")).not.toContain(upstreamKey)
   })
 
   it("exits 2 with the located problem when the pipeline does not load", async () => {

@@ -9,6 +9,7 @@
  * @since 0.5.0
  */
 import { Units } from "@peel/core"
+import { Observe } from "@peel/observability"
 import { Deferred, Effect, Result } from "effect"
 import { ExitCode, printOpenError } from "../output.ts"
 import { loadOptions } from "../plugins.ts"
@@ -21,6 +22,8 @@ export interface ServeOptions {
   readonly state?: string
   readonly drainTimeout: string
   readonly accessLog: boolean
+  /** Append the call log here: a JSON line per attempt and per request, with the key's name. */
+  readonly callLog?: string
 }
 
 export const serve = Effect.fn("serve")(function* (options: ServeOptions) {
@@ -38,6 +41,16 @@ export const serve = Effect.fn("serve")(function* (options: ServeOptions) {
   // Loaded only for this command, so the other commands start without the gateway's code.
   const { Gateway } = yield* Effect.promise(() => import("@peel/gateway"))
   const signal = yield* Signals.firstSignal
+  // The call log is opened before the gateway starts: a path that cannot be written is a usage error.
+  const observing =
+    options.callLog === undefined
+      ? undefined
+      : yield* Effect.result(Observe.make({ callLog: options.callLog, pipeline: options.file }))
+  if (observing !== undefined && Result.isFailure(observing)) {
+    process.stderr.write(`peel serve: --call-log: ${observing.failure.message}\n`)
+    return ExitCode.usage
+  }
+  const observed = observing?.success
   const started = yield* Effect.result(
     Gateway.start({
       pipeline: options.file,
@@ -47,6 +60,7 @@ export const serve = Effect.fn("serve")(function* (options: ServeOptions) {
       load: loadOptions,
       drainTimeout: drainTimeoutMs,
       accessLog: options.accessLog ? undefined : false,
+      ...(observed === undefined ? {} : { observers: observed.observers }),
       onWarning: (line) => process.stderr.write(`${line}\n`),
     }),
   )
