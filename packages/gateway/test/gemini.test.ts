@@ -3,7 +3,7 @@
  * front of the simulator: sizes and ratios reach the upstream and come back at the right pixel size, the
  * answer has Gemini's shape and the x-peel-* headers.
  */
-import { GoogleGenAI } from "@google/genai"
+import { GoogleGenAI, HarmBlockThreshold, HarmCategory } from "@google/genai"
 import { imageSize } from "image-size"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Harness, startGateway, upstreamKey } from "./harness.ts"
@@ -80,7 +80,12 @@ describe("POST /v1beta/models/{model}:generateContent through @google/genai", ()
 })
 
 describe("the rest of the Gemini request reaches the upstream", () => {
-  const lastUpstreamBody = () => h.sim.requests().at(-1)!.body as Record<string, any>
+  interface UpstreamBody {
+    readonly contents: ReadonlyArray<{
+      readonly parts: ReadonlyArray<{ readonly text?: string; readonly inlineData?: { readonly data: string } }>
+    }>
+  }
+  const lastUpstreamBody = () => h.sim.requests().at(-1)!.body as UpstreamBody
 
   it("an edit with reference images: every inlineData part, in order, at the asked size", async () => {
     const first = await client().models.generateContent({
@@ -104,9 +109,9 @@ describe("the rest of the Gemini request reaches the upstream", () => {
       config: { imageConfig: { aspectRatio: "4:3", imageSize: "2K" } },
     })
     expect(pixelsOf(response.data!)).toEqual({ width: 2400, height: 1792 })
-    const parts = lastUpstreamBody().contents[0].parts
-    expect(parts[0].text).toBe("the same fox, in snow, in the style of the second image")
-    expect(parts.slice(1).map((part: any) => part.inlineData.data)).toEqual([fox, fox])
+    const parts = lastUpstreamBody().contents[0]!.parts
+    expect(parts[0]!.text).toBe("the same fox, in snow, in the style of the second image")
+    expect(parts.slice(1).map((part) => part.inlineData?.data)).toEqual([fox, fox])
   })
 
   it("seed, responseModalities IMAGE, safetySettings and systemInstruction", async () => {
@@ -117,7 +122,9 @@ describe("the rest of the Gemini request reaches the upstream", () => {
         seed: 1234,
         responseModalities: ["IMAGE"],
         systemInstruction: "flat vector style",
-        safetySettings: [{ category: "HARM_CATEGORY_HARASSMENT" as any, threshold: "BLOCK_ONLY_HIGH" as any }],
+        safetySettings: [
+          { category: HarmCategory.HARM_CATEGORY_HARASSMENT, threshold: HarmBlockThreshold.BLOCK_ONLY_HIGH },
+        ],
       },
     })
     expect(response.data).toBeDefined()
@@ -163,8 +170,11 @@ describe("the rest of the Gemini request reaches the upstream", () => {
     })
     expect(response.status).toBe(200)
     expect(response.headers.get("x-peel-model")).toBe("gemini-3.1-flash-image")
-    const body = (await response.json()) as any
-    const image = body.candidates[0].content.parts.find((part: any) => part.inlineData).inlineData.data
+    const body = (await response.json()) as {
+      candidates: Array<{ content: { parts: Array<{ inlineData?: { data: string } }> } }>
+      modelVersion: string
+    }
+    const image = body.candidates[0]!.content.parts.find((part) => part.inlineData)!.inlineData!.data
     expect(pixelsOf(image)).toEqual({ width: 4096, height: 4096 })
     expect(body.modelVersion).toBe("gemini-3.1-flash-image")
     const bad = await fetch(`${h.url}/v1beta/models/auto:generateContent`, {
