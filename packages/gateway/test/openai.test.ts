@@ -5,6 +5,7 @@
  * through `toFile`), the mask refusal, chat completions with `message.images`, the model list, each error
  * class as the SDK's typed error, bad bodies costing nothing, and no upstream key anywhere.
  */
+import { GoogleGenAI } from "@google/genai"
 import { imageSize } from "image-size"
 import OpenAI, { toFile } from "openai"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
@@ -318,6 +319,31 @@ describe("GET /v1/models", () => {
     expect(ids).toContain("gemini-3-pro-image")
     expect(ids).toContain("gemini-3.1-flash-image")
     expect(ids.every((id) => !id.endsWith("-preview"))).toBe(true)
+  })
+
+  it("retrieves one served model through client.models.retrieve(), 404 for others", async () => {
+    const model = await client().models.retrieve("gemini-3-pro-image")
+    expect(model).toMatchObject({ id: "gemini-3-pro-image", object: "model", owned_by: "google" })
+    expect((await client().models.retrieve("google/gemini-3.1-flash-image")).id).toBe("gemini-3.1-flash-image")
+    const missing = await client()
+      .models.retrieve("gpt-4o")
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      )
+    expect(missing).toBeInstanceOf(OpenAI.NotFoundError)
+    expect((missing as InstanceType<typeof OpenAI.NotFoundError>).code).toBe("model_not_found")
+  })
+
+  it("answers a Gemini client on the same paths with Gemini's shapes (SDK 3 models.get)", async () => {
+    const ai = new GoogleGenAI({ apiKey: "k", httpOptions: { baseUrl: h.url } })
+    const model = await ai.models.get({ model: "gemini-3-pro-image" })
+    expect(model.name).toBe("models/gemini-3-pro-image")
+    const missing = await ai.models.get({ model: "gemini-1.0-pro" }).then(
+      () => undefined,
+      (error: unknown) => error,
+    )
+    expect((missing as { status?: number }).status).toBe(404)
   })
 
   it("answers a Gemini client on the same path with Gemini's list", async () => {

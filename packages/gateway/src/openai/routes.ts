@@ -3,8 +3,8 @@
  *
  * - `POST /v1/images/generations`, `POST /v1/images/edits` (multipart) — the Images API;
  * - `POST /v1/chat/completions` — images in `message.images[].image_url.url` (OpenRouter's shape);
- * - `GET /v1/models` — the models the pipeline's channels serve (a Gemini client asking the same path gets
- *   Gemini's list, see `GeminiRoutes.isGeminiClient`);
+ * - `GET /v1/models` and `GET /v1/models/{id}` — the models the pipeline's channels serve (a Gemini client
+ *   asking the same paths gets Gemini's shapes, see `GeminiRoutes.isGeminiClient`);
  * - `GET /v1/files/images/{token}.{ext}` — the images of `response_format: "url"` answers, for one hour
  *   ({@link ImageLinks}).
  *
@@ -17,6 +17,7 @@
  *
  * @since 0.5.0
  */
+import { Catalog } from "@peel/contract"
 import { ByteSize, Clock, Effect, Layer, Option, Result, Stream } from "effect"
 import {
   HttpIncomingMessage,
@@ -41,6 +42,7 @@ export const routeNames = {
   edits: "openai.images.edits",
   chat: "openai.chat.completions",
   models: "openai.models",
+  model: "openai.models.retrieve",
   files: "openai.files",
 } as const
 
@@ -239,6 +241,30 @@ export const routes = HttpRouter.use(
       }),
     )
 
+    /** `GET /v1/models/{id}`: one served model, for an OpenAI client or (Gemini SDK 3's `models.get`) a Gemini one. */
+    const modelOf = (wireOf: Http.Wire, route: string) =>
+      Http.handler({ route, wire: wireOf }, (call) =>
+        Effect.gen(function* () {
+          call.setCaller(yield* policy.authenticate(Http.secretOf(call.request)))
+          const asked = decodeURIComponent(Http.pathOf(call.request).slice("/v1/models/".length)).replace(
+            /^models\//,
+            "",
+          )
+          const bare = asked.replace(/^google\//, "")
+          const id = Catalog.findModel(bare) === undefined ? undefined : Catalog.resolveModel(bare)
+          const headers = { "x-peel-request-id": call.requestId }
+          if (id === undefined || !GeminiRoutes.servedModels(channels).includes(id))
+            return yield* Effect.fail(
+              new NotFound({ message: `The model \`${asked}\` does not exist or is not served by this pipeline` }),
+            )
+          if (wireOf === wire) return Http.json(Responses.models([id]).data[0], 200, headers)
+          const entry = GeminiRoutes.listModels(channels).models.find((model) => model.name === `models/${id}`)
+          return Http.json(entry, 200, headers)
+        }),
+      )
+    const model = yield* modelOf(wire, routeNames.model)
+    const geminiModel = yield* modelOf(GeminiRoutes.wire, "gemini.models.get")
+
     const files = yield* Http.handler({ route: routeNames.files, wire }, (call) =>
       Effect.gen(function* () {
         const token = ImageLinks.tokenOf(Http.pathOf(call.request).split("/").at(-1) ?? "")
@@ -259,7 +285,14 @@ export const routes = HttpRouter.use(
     yield* router.add("POST", "/v1/images/generations", generations)
     yield* router.add("POST", "/v1/images/edits", edits)
     yield* router.add("POST", "/v1/chat/completions", chat)
-    yield* router.add("GET", "/v1/models", models)
+    // One registration answers both `/v1/models` (the list) and `/v1/models/{id}`.
+    yield* router.add("GET", "/v1/models/*", (request) =>
+      /\/models\/?$/.test(Http.pathOf(request))
+        ? models(request)
+        : GeminiRoutes.isGeminiClient(request)
+          ? geminiModel(request)
+          : model(request),
+    )
     yield* router.add("GET", "/v1/files/images/*", files)
   }),
 ).pipe(Layer.provide(ImageLinks.layerMemory()))
