@@ -117,6 +117,14 @@ const runCommand = Command.make(
       Flag.withDescription("Shortest pause between polls of batch jobs (backoff ×1.5, at most 5m)"),
       Flag.optional,
     ),
+    postgres: optionalString(
+      "postgres",
+      "postgres:// URL: the work journal and the spend ledger in Postgres (wins over the pipeline's state: block); workers given the same URL and --input split the work",
+    ),
+    lease: optionalString(
+      "lease",
+      "With Postgres: how long a worker's claim on a request lasts unless renewed; a killed worker's requests are claimed again after it (default 30s)",
+    ),
     drainTimeout: Flag.String("drain-timeout").pipe(
       Flag.withDescription(
         "After SIGINT/SIGTERM, how long requests in flight may take to finish (500ms, 30s, 2m; default 30s)",
@@ -152,6 +160,8 @@ const runCommand = Command.make(
             "maxSpend",
             "state",
             "pollEvery",
+            "postgres",
+            "lease",
           ] as const
         )
           .map((key) => [key, orUndefined(flags[key])])
@@ -319,6 +329,12 @@ const stateFlag = Flag.String("state").pipe(
   ),
   Flag.withDefault(Batch.defaultStateDir),
 )
+const postgresFlag = Flag.String("postgres").pipe(
+  Flag.withDescription(
+    "postgres:// URL: the work journal in Postgres, shared by every worker (wins over the pipeline's state: block)",
+  ),
+  Flag.optional,
+)
 const jsonFlag = Flag.Boolean("json").pipe(Flag.withDescription("Print JSON lines"), Flag.withDefault(false))
 const jobArgument = Argument.String("job").pipe(
   Argument.withDescription("Job: Peel's key, its display name (peel-KEY) or the upstream name (batches/...)"),
@@ -338,6 +354,7 @@ const batchCommand = Command.make("batch").pipe(
         ),
         out: Flag.String("out").pipe(Flag.withDescription("Folder for images"), Flag.withDefault("./out")),
         state: stateFlag,
+        postgres: postgresFlag,
         json: jsonFlag,
         pollEvery: Flag.String("poll-every").pipe(
           Flag.withDescription("Shortest pause between polls with --wait (backoff ×1.5 up to --poll-max)"),
@@ -348,14 +365,18 @@ const batchCommand = Command.make("batch").pipe(
           Flag.withDefault("5m"),
         ),
       },
-      (flags) => Batch.submit(flags).pipe(Effect.flatMap(setExit)),
+      (flags) => Batch.submit({ ...flags, postgres: orUndefined(flags.postgres) }).pipe(Effect.flatMap(setExit)),
     ).pipe(Command.withDescription("Send a JSONL file of requests as batch jobs (never twice)")),
-    Command.make("status", { job: jobArgument.pipe(Argument.optional), state: stateFlag, json: jsonFlag }, (flags) =>
-      Batch.status({
-        state: flags.state,
-        json: flags.json,
-        ...(Option.isSome(flags.job) ? { job: flags.job.value } : {}),
-      }).pipe(Effect.flatMap(setExit)),
+    Command.make(
+      "status",
+      { job: jobArgument.pipe(Argument.optional), state: stateFlag, postgres: postgresFlag, json: jsonFlag },
+      (flags) =>
+        Batch.status({
+          state: flags.state,
+          postgres: orUndefined(flags.postgres),
+          json: flags.json,
+          ...(Option.isSome(flags.job) ? { job: flags.job.value } : {}),
+        }).pipe(Effect.flatMap(setExit)),
     ).pipe(Command.withDescription("Poll live jobs; print every job (or one job and its requests)")),
     Command.make(
       "collect",
@@ -363,11 +384,13 @@ const batchCommand = Command.make("batch").pipe(
         job: jobArgument.pipe(Argument.optional),
         out: optionalString("out", "Folder for images (default: the one given at submit)"),
         state: stateFlag,
+        postgres: postgresFlag,
         json: jsonFlag,
       },
       (flags) =>
         Batch.collect({
           state: flags.state,
+          postgres: orUndefined(flags.postgres),
           json: flags.json,
           ...(Option.isSome(flags.job) ? { job: flags.job.value } : {}),
           ...(Option.isSome(flags.out) ? { out: flags.out.value } : {}),
@@ -377,11 +400,11 @@ const batchCommand = Command.make("batch").pipe(
         "Write the images of finished jobs (idempotent); resubmit or report what did not come back",
       ),
     ),
-    Command.make("cancel", { job: jobArgument, state: stateFlag, json: jsonFlag }, (flags) =>
-      Batch.cancel(flags).pipe(Effect.flatMap(setExit)),
+    Command.make("cancel", { job: jobArgument, state: stateFlag, postgres: postgresFlag, json: jsonFlag }, (flags) =>
+      Batch.cancel({ ...flags, postgres: orUndefined(flags.postgres) }).pipe(Effect.flatMap(setExit)),
     ).pipe(Command.withDescription("Cancel a job")),
-    Command.make("list", { state: stateFlag, json: jsonFlag }, (flags) =>
-      Batch.list(flags).pipe(Effect.flatMap(setExit)),
+    Command.make("list", { state: stateFlag, postgres: postgresFlag, json: jsonFlag }, (flags) =>
+      Batch.list({ ...flags, postgres: orUndefined(flags.postgres) }).pipe(Effect.flatMap(setExit)),
     ).pipe(Command.withDescription("Every job in the journal")),
   ]),
 )

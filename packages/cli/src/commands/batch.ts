@@ -19,6 +19,8 @@
  *
  * @since 0.3.0
  */
+import { randomUUID } from "node:crypto"
+import { hostname } from "node:os"
 import { resolve } from "node:path"
 import {
   BatchWork,
@@ -91,8 +93,23 @@ const open = (
     return { runner, work, output: output! }
   })
 
-const openJournal = (stateDir: string) =>
-  Effect.result(WorkJournal.make(WorkJournal.fileIn(stateDir))).pipe(
+/** This process as a worker sharing an input: host, pid and a random part (unique among workers). */
+export const workerName = (): string => `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`
+
+/** One warning when the Postgres journal stops answering (work pauses and retries), one when it is back. */
+export const outageWarnings = (command: string) => ({
+  onUnreachable: (message: string) =>
+    process.stderr.write(`warning: ${command}: ${message}; the work is paused and retried until it answers\n`),
+  onReachable: () => process.stderr.write(`${command}: Postgres answers again; the work goes on\n`),
+})
+
+/** The journal: in Postgres with `--postgres URL` (shared by every worker), else the state folder's SQLite file. */
+const openJournal = (stateDir: string, postgres: string | undefined) =>
+  Effect.result(
+    postgres === undefined
+      ? WorkJournal.make(WorkJournal.fileIn(stateDir))
+      : WorkJournal.makePostgres(postgres, outageWarnings("peel batch")),
+  ).pipe(
     Effect.map((opened) => {
       if (Result.isSuccess(opened)) return opened.success
       complain(`peel batch: ${opened.failure.message}`)
@@ -214,6 +231,8 @@ export interface SubmitOptions {
   readonly wait: boolean
   readonly out: string
   readonly state: string
+  /** `--postgres URL`: the journal in Postgres, shared by every worker (any worker can then check and collect). */
+  readonly postgres?: string | undefined
   readonly json: boolean
   /** Shortest pause between polls (`5s`); backoff ×1.5 up to `pollMax`. */
   readonly pollEvery: string
@@ -242,7 +261,7 @@ export const submit = Effect.fn("batch.submit")(function* (options: SubmitOption
   const requests = read.success.map((request): Request.ImageRequest => ({ ...request, urgency: "batch" }))
   return yield* Effect.scoped(
     Effect.gen(function* () {
-      const journal = yield* openJournal(options.state)
+      const journal = yield* openJournal(options.state, options.postgres)
       if (journal === undefined) return ExitCode.usage
       const reporter = makeReporter(options.json)
       const context = yield* open(options.pipeline, options.out, journal, reporter.onEvent)
@@ -300,6 +319,8 @@ export const submit = Effect.fn("batch.submit")(function* (options: SubmitOption
 
 export interface StateOptions {
   readonly state: string
+  /** `--postgres URL`: the journal in Postgres, shared by every worker. */
+  readonly postgres?: string | undefined
   readonly json: boolean
 }
 
@@ -383,7 +404,7 @@ const findJob = (journal: WorkJournal.WorkJournalShape, reference: string) =>
 export const status = Effect.fn("batch.status")(function* (options: StateOptions & { readonly job?: string }) {
   return yield* Effect.scoped(
     Effect.gen(function* () {
-      const journal = yield* openJournal(options.state)
+      const journal = yield* openJournal(options.state, options.postgres)
       if (journal === undefined) return ExitCode.usage
       const selected =
         options.job === undefined
@@ -436,7 +457,7 @@ export interface CollectOptions extends StateOptions {
 export const collect = Effect.fn("batch.collect")(function* (options: CollectOptions) {
   return yield* Effect.scoped(
     Effect.gen(function* () {
-      const journal = yield* openJournal(options.state)
+      const journal = yield* openJournal(options.state, options.postgres)
       if (journal === undefined) return ExitCode.usage
       let jobs: ReadonlyArray<WorkJournal.JobRecord>
       if (options.job !== undefined) {
@@ -485,7 +506,7 @@ export const collect = Effect.fn("batch.collect")(function* (options: CollectOpt
 export const cancel = Effect.fn("batch.cancel")(function* (options: StateOptions & { readonly job: string }) {
   return yield* Effect.scoped(
     Effect.gen(function* () {
-      const journal = yield* openJournal(options.state)
+      const journal = yield* openJournal(options.state, options.postgres)
       if (journal === undefined) return ExitCode.usage
       const job = yield* findJob(journal, options.job)
       if (job === undefined) return ExitCode.usage
@@ -522,7 +543,7 @@ export const cancel = Effect.fn("batch.cancel")(function* (options: StateOptions
 export const list = Effect.fn("batch.list")(function* (options: StateOptions) {
   return yield* Effect.scoped(
     Effect.gen(function* () {
-      const journal = yield* openJournal(options.state)
+      const journal = yield* openJournal(options.state, options.postgres)
       if (journal === undefined) return ExitCode.usage
       yield* printJobs(journal, yield* journal.jobs(), options.json)
       return ExitCode.ok

@@ -46,6 +46,13 @@ export interface RunOptions {
   readonly drainTimeout?: string
   /** The work journal's folder (bulk runs and batch work); `./.peel` when unset. */
   readonly state?: string
+  /**
+   * `--postgres URL`: the work journal and the spend ledger in Postgres (wins over the pipeline's
+   * `state: { postgres }`). Workers given the same URL and input split the work.
+   */
+  readonly postgres?: string
+  /** `--lease`: how long a worker's claim on a request lasts unless renewed (30s when unset). */
+  readonly lease?: string
   /** Shortest pause between polls of batch jobs (`5s` when unset). */
   readonly pollEvery?: string
   /** Append the call log here (`--call-log`): a JSON line per attempt, per request, per alert. */
@@ -153,6 +160,13 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
     )
     return ExitCode.usage
   }
+  const leaseMillis = Units.parseMillis(options.lease ?? "30s")
+  if (leaseMillis === undefined || leaseMillis < 1000) {
+    process.stderr.write(
+      `peel run: --lease must be a duration of 1s or more, such as 10s or 1m (got "${options.lease}")\n`,
+    )
+    return ExitCode.usage
+  }
   const maxSpend = options.maxSpend === undefined ? undefined : Number(options.maxSpend)
   if (maxSpend !== undefined && !(Number.isFinite(maxSpend) && maxSpend > 0)) {
     process.stderr.write(
@@ -188,7 +202,8 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
       const opened = yield* Effect.result(
         Session.open(options.file, {
           out: options.out,
-          load: loadOptions,
+          load:
+            options.postgres === undefined ? loadOptions : { ...loadOptions, stores: { postgres: options.postgres } },
           onWarning: (line) => process.stderr.write(`${line}\n`),
           observers: Effect.map(
             Observe.make({ callLog: options.callLog, pipeline: options.file, requests: requests.length }),
@@ -211,10 +226,16 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
       const several = bulk || requests.some((request) => (request.n ?? 1) > 1)
       const pollEvery = Units.parseMillis(options.pollEvery ?? "5s") ?? 5000
       // The work journal (bulk runs and batch work): resume and totals across runs, batch jobs.
+      // With Postgres (--postgres, or the pipeline's state: block) it is shared: workers split the input.
       const stateDir = options.state ?? Batch.defaultStateDir
+      const postgres = opened.success.pipeline.state?.postgres
       const journaling =
         bulk || requests.some((request) => request.urgency === "batch")
-          ? yield* Effect.result(WorkJournal.make(WorkJournal.fileIn(stateDir)))
+          ? yield* Effect.result(
+              postgres === undefined
+                ? WorkJournal.make(WorkJournal.fileIn(stateDir))
+                : WorkJournal.makePostgres(postgres, Batch.outageWarnings("peel run")),
+            )
           : undefined
       if (journaling !== undefined && Result.isFailure(journaling)) {
         process.stderr.write(`peel run: ${journaling.failure.message}\n`)
@@ -264,7 +285,13 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
       }
       // Each request is planned once here (reference images read once); that plan routes, admits and runs it.
       const preparing = yield* Effect.result(
-        Bulk.make({ runner, output: out, pipelineFile: options.file, journal }).prepare(requests, { onEvent }),
+        Bulk.make({
+          runner,
+          output: out,
+          pipelineFile: options.file,
+          journal,
+          claims: postgres === undefined ? undefined : { worker: Batch.workerName(), leaseMillis },
+        }).prepare(requests, { onEvent }),
       )
       if (Result.isFailure(preparing)) {
         process.stderr.write(`peel run: ${preparing.failure.message}\n`)
@@ -367,7 +394,12 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
       if (journal !== undefined) {
         const totals = yield* Effect.orDie(prepared.totals)
         const counts = progress.counts()
-        if (prepared.batch.length > 0 || counts.skipped > 0 || totals.done + totals.failed < totals.total)
+        if (
+          postgres !== undefined ||
+          prepared.batch.length > 0 ||
+          counts.skipped > 0 ||
+          totals.done + totals.failed < totals.total
+        )
           process.stderr.write(`${Batch.bulkTotalsLine(totals)}\n`)
       }
       observed.end(stopping ?? (progress.counts().failed > 0 ? "failed" : "ok"))

@@ -4,11 +4,11 @@
  * `FILE:LINE:COL: message` on stderr, then build each channel (nothing is called) and print what the plugins
  * warn about as `FILE: channels.NAME: warning: message`. Exit 2 when any file has an error; warnings
  * leave it 0. `--offline` checks structure, plugins and cross-references without secrets: an unset
- * `${VAR}` is no error (CI can lint committed pipelines).
+ * `${VAR}` is no error (CI can lint committed pipelines). Online, a `state: { postgres }` server must answer.
  *
  * @since 0.1.0
  */
-import { Pipeline } from "@peel/core"
+import { Pipeline, State } from "@peel/core"
 import { Effect, Result } from "effect"
 import { ExitCode, printProblems } from "../output.ts"
 import { loadOptions } from "../plugins.ts"
@@ -61,6 +61,16 @@ export const validate = Effect.fn("validate")(function* (
       continue
     }
     for (const warning of built.success) process.stderr.write(`${warning}\n`)
+    // The stores its state: block names answer (not offline: the URL is usually a secret from the environment).
+    const postgres = pipeline.state?.postgres
+    if (!offline && postgres !== undefined) {
+      const problem = yield* State.checkPostgres(postgres)
+      if (problem !== undefined) {
+        failed = true
+        process.stderr.write(`${file}: state.postgres: ${problem}\n`)
+        continue
+      }
+    }
     const warnings = pipeline.warnings.length + built.success.length
     process.stdout.write(
       `${file}: ok${offline ? " offline" : ""} (${pipeline.channels.length} channel${pipeline.channels.length === 1 ? "" : "s"}, ${pipeline.stages.length} stage${pipeline.stages.length === 1 ? "" : "s"}${

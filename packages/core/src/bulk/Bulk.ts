@@ -17,12 +17,18 @@
  *   skipped; one whose request changed since is made again (an event says so).
  * - **Stopping**: when `stop` completes, no request starts; those in flight have `drainMillis` to finish,
  *   then they are abandoned. With `maxSpendUsd`, no request starts that could pass the cap.
+ * - **Several workers** ({@link Options.claims}): processes sharing one input and one journal (Postgres, or
+ *   a SQLite file on one machine) split the work. Each request is claimed in the journal before it starts
+ *   and made by the worker that holds the claim; a claim is a lease the worker renews while it lives, so
+ *   the requests of a worker that died are claimed again once its lease expires. A worker ends when every
+ *   request of the input is done or failed (waiting while others still hold some); the totals come from
+ *   the journal, so they cover every worker.
  *
  * @since 0.4.0
  */
 import type { InvalidRequest } from "@peel/contract/Errors"
 import type { ImageRequest } from "@peel/contract/Request"
-import { Context, Effect, Layer, Option, Schema, Semaphore, Stream } from "effect"
+import { Context, Effect, Layer, Option, Schedule, Schema, Semaphore, Stream } from "effect"
 import type { OutputDirectory } from "../output/Output.ts"
 import * as Plan from "../plan/Plan.ts"
 import type { Outcome, Planned, RunnerShape } from "../runner/Runner.ts"
@@ -57,6 +63,15 @@ export interface Options {
   readonly pipelineFile: string
   /** The work journal: resume and totals across runs, batch jobs. Without one, batch work is made in real time. */
   readonly journal?: WorkJournalShape | undefined
+  /**
+   * Share the input with other workers through the journal: claim each request before making it. `worker`
+   * names this process (unique among the workers); a claim lasts `leaseMillis` (30 s by default) and is
+   * renewed every third of it while this process lives; a worker whose remaining requests are all held by
+   * others looks again every `pollMillis` (1 s). Needs `journal`.
+   */
+  readonly claims?:
+    | { readonly worker: string; readonly leaseMillis?: number | undefined; readonly pollMillis?: number | undefined }
+    | undefined
   /** Test hook for batch work: called at named points to crash there ({@link BatchWork.Options}). */
   readonly failpoint?: ((point: string) => void) | undefined
 }
@@ -141,9 +156,103 @@ const noTotals: Totals = { total: 0, done: 0, failed: 0, cancelled: 0, queued: 0
 const costOf = (outcome: Outcome): number =>
   outcome._tag === "Done" ? outcome.result.costUsd : outcome._tag === "Failed" ? outcome.failure.costUsd : 0
 
+/** The default claim lease of a worker sharing an input: its requests are claimed again this long after it dies. */
+export const defaultLeaseMillis = 30_000
+
+const keyName = (key: RequestKey) => `${key.id}\u0000${key.hash}`
+
+/** States a request of this run does not leave again. */
+const ended = (record: RequestRecord, startedAt: number) =>
+  record.state === "done" ||
+  record.state === "cancelled" ||
+  record.state === "queued" ||
+  (record.state === "failed" && record.updatedAt >= startedAt)
+
 /** @category constructors */
 export const make = (options: Options): BulkShape => {
   const { runner, output, journal } = options
+  const claims = journal === undefined ? undefined : options.claims
+  const leaseMillis = claims?.leaseMillis ?? defaultLeaseMillis
+  const startedAt = Date.now()
+
+  /**
+   * The requests this worker makes, claimed one at a time as permits free up: a request that cannot be
+   * planned first (nothing to claim: it fails at once, in every worker, without a call), then each open
+   * request in input order that the journal lets this worker claim. When every request left is held by
+   * another worker, look again every `pollMillis`; end when none is left (or on `stop`, or when `admit`
+   * refuses: the claim is given back).
+   */
+  const claimed = (
+    todo: ReadonlyArray<Planned>,
+    journal: WorkJournalShape,
+    worker: string,
+    permits: Semaphore.Semaphore,
+    admit: (item: Planned) => Effect.Effect<Planned | undefined>,
+    stopping: () => boolean,
+    /** Whether a claimed request's image is already in the output folder (then recorded, not made). */
+    onDisk: (item: Planned) => Effect.Effect<boolean, JournalError>,
+  ): Stream.Stream<Planned> => {
+    const unplanned = todo.filter((item) => "_tag" in item.plan)
+    const byKey = new Map<string, Planned>()
+    let open: Array<RequestKey> = []
+    for (const item of todo) {
+      if ("_tag" in item.plan) continue
+      const key = BatchWork.keyOf(item.request, item.plan)
+      byKey.set(keyName(key), item)
+      open.push(key)
+    }
+    const held = new Set<string>()
+    const forget = (names: ReadonlySet<string>) => {
+      open = open.filter((key) => !names.has(keyName(key)))
+    }
+    const pollMillis = claims?.pollMillis ?? 1000
+    const next: Effect.Effect<Planned | undefined, JournalError> = Effect.gen(function* () {
+      const first = unplanned.shift()
+      if (first !== undefined) return first
+      while (open.length > 0) {
+        if (stopping()) return undefined
+        const window = open.filter((key) => !held.has(keyName(key))).slice(0, 32)
+        if (window.length === 0) {
+          // every request left is held by another worker: look again later (one that dies loses its claims)
+          yield* Effect.sleep(pollMillis)
+          held.clear()
+          const records = yield* journal.requests({ keys: open })
+          forget(new Set(records.filter((record) => ended(record, startedAt)).map(keyName)))
+          continue
+        }
+        const [got] = yield* journal.claim({ worker, keys: window, limit: 1, leaseMillis, failedBefore: startedAt })
+        if (got !== undefined) {
+          forget(new Set([keyName(got)]))
+          const item = byKey.get(keyName(got))
+          // a worker that died after saving its image and before journaling it: the image is done
+          if (item !== undefined && (yield* onDisk(item))) continue
+          return item
+        }
+        // nothing in the window could be claimed: forget what ended, the rest is held by others
+        const records = yield* journal.requests({ keys: window })
+        const over = new Set<string>()
+        for (const record of records) (ended(record, startedAt) ? over : held).add(keyName(record))
+        forget(over)
+      }
+      return undefined
+    })
+    return Stream.unfold(undefined, () =>
+      Effect.gen(function* () {
+        yield* Semaphore.take(permits, 1)
+        const item = stopping() ? undefined : yield* Effect.orDie(next)
+        const admitted = item === undefined ? undefined : yield* admit(item)
+        if (admitted === undefined) {
+          if (item !== undefined && !("_tag" in item.plan))
+            yield* Effect.orDie(
+              journal.updateRequest(BatchWork.keyOf(item.request, item.plan), { onlyIf: "running", state: "pending" }),
+            )
+          yield* Semaphore.release(permits, 1)
+          return undefined
+        }
+        return [admitted, undefined] as const
+      }),
+    )
+  }
 
   const prepare: BulkShape["prepare"] = (requests, prepareOptions = {}) =>
     Effect.gen(function* () {
@@ -177,10 +286,15 @@ export const make = (options: Options): BulkShape => {
       const keys = planned.map((item) => keyOf(item.request))
       if (journal !== undefined) {
         // Requests an earlier run had in flight when it stopped (kill -9): the upstream may have billed them.
+        // (Sharing the input with other workers: only those whose claim expired, or that nobody claimed.)
         const inFlight = (yield* journal.requests({
           keys: fresh.map((entry) => entry.key),
           states: ["running"],
-        })).filter((record) => output.lookup(record.id, record.hash)._tag !== "Current")
+        })).filter(
+          (record) =>
+            output.lookup(record.id, record.hash)._tag !== "Current" &&
+            (claims === undefined || record.leaseUntil === undefined || record.leaseUntil <= Date.now()),
+        )
         if (inFlight.length > 0)
           emit({
             _tag: "InFlightBefore",
@@ -285,25 +399,44 @@ export const make = (options: Options): BulkShape => {
             const usd = "_tag" in item.plan ? 0 : Budget.reservationOf(item.plan, runner.channels)
             return Effect.map(cap.admit([item.id], usd), (admitted) => (admitted ? item : undefined))
           }
-          const source = Stream.fromIterable(todo).pipe(
-            Stream.rechunk(1),
-            Stream.mapEffect((item) => Semaphore.take(permits, 1).pipe(Effect.as(item))),
-            Stream.takeWhile(() => !stopping),
-            Stream.mapEffect(admit),
-            Stream.takeWhile((item) => item !== undefined),
-            Stream.map((item) => item!),
-            Stream.tap((item) =>
-              Effect.sync(() => {
-                started += 1
-              }).pipe(
-                Effect.andThen(
-                  journal === undefined
-                    ? Effect.void
-                    : Effect.orDie(journal.updateRequest(keyOf(item.request), { state: "running" })),
-                ),
+          const markRunning = (item: Planned) =>
+            Effect.sync(() => {
+              started += 1
+            }).pipe(
+              Effect.andThen(
+                journal === undefined || claims !== undefined
+                  ? Effect.void
+                  : Effect.orDie(journal.updateRequest(keyOf(item.request), { state: "running" })),
               ),
-            ),
-          )
+            )
+          const source =
+            claims === undefined || journal === undefined
+              ? Stream.fromIterable(todo).pipe(
+                  Stream.rechunk(1),
+                  Stream.mapEffect((item) => Semaphore.take(permits, 1).pipe(Effect.as(item))),
+                  Stream.takeWhile(() => !stopping),
+                  Stream.mapEffect(admit),
+                  Stream.takeWhile((item) => item !== undefined),
+                  Stream.map((item) => item!),
+                  Stream.tap(markRunning),
+                )
+              : claimed(
+                  todo,
+                  journal,
+                  claims.worker,
+                  permits,
+                  admit,
+                  () => stopping,
+                  (item) =>
+                    Effect.flatMap(runner.lookup(item), (found) => {
+                      if (found._tag !== "Current") return Effect.succeed(false)
+                      const skipped: Outcome = { _tag: "Skipped", request: item.request, id: item.id, file: found.file }
+                      return Effect.as(
+                        Effect.tap(record(skipped), () => Effect.sync(() => report(skipped))),
+                        true,
+                      )
+                    }),
+                ).pipe(Stream.tap(markRunning))
           const work = runner
             .runAll(source, {
               concurrency: runOptions.concurrency,
@@ -346,7 +479,16 @@ export const make = (options: Options): BulkShape => {
                     Effect.sync(() => emit({ _tag: "Abandoned", count: started - finished, drainMillis })),
                   ),
                 )
-          yield* Effect.raceFirst(work, drain)
+          // A worker sharing the input renews its claims while it lives (a failed renewal is tried again
+          // at the next turn; the journal itself pauses while its server is away).
+          const renewing =
+            claims === undefined || journal === undefined
+              ? Effect.never
+              : Effect.ignore(journal.renew(claims.worker, leaseMillis)).pipe(
+                  Effect.repeat(Schedule.spaced(Math.max(1, Math.floor(leaseMillis / 3)))),
+                  Effect.andThen(Effect.never),
+                )
+          yield* Effect.raceFirst(Effect.raceFirst(work, renewing), drain)
           const refused = cap?.refused()
           return {
             toRun,

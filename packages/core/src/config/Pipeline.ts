@@ -72,6 +72,8 @@ export interface LoadOptions {
    * `${VAR}` is not an error and stands in as a placeholder value.
    */
   readonly offline?: boolean
+  /** Stores chosen on the command line (`--postgres URL`): they win over the pipeline's `state:` block. */
+  readonly stores?: { readonly postgres?: string | undefined } | undefined
 }
 
 /** What an unset variable becomes when loading offline. @category loading */
@@ -103,11 +105,29 @@ const NetworkBlock = Schema.Struct({
 })
 
 const StateBlock = Schema.Struct({
-  store: Schema.Literals(["memory"]).annotate({
-    description:
-      "Where circuit breakers, rate limits, quota pauses, concurrency slots, hedge budget and channel statistics live: memory (this process; the default)",
-  }),
+  store: Schema.optional(
+    Schema.Literals(["memory"]).annotate({
+      description:
+        "Where circuit breakers, rate limits, quota pauses, concurrency slots, hedge budget and channel statistics live: memory (this process; the default)",
+    }),
+  ),
+  postgres: Schema.optional(
+    Schema.String.annotate({
+      description:
+        "A postgres:// URL (usually ${DATABASE_URL}): the spend ledger (every budget) and the work journal of bulk runs and batch work live there, shared by every worker that uses it",
+    }),
+  ),
 })
+
+/** The `state:` block as the runner takes it, the command line's stores winning. */
+const stateOf = (
+  block: { readonly store?: "memory" | undefined; readonly postgres?: string | undefined } | undefined,
+  flags: LoadOptions["stores"],
+): { readonly state?: StateConfig } => {
+  const postgres = flags?.postgres ?? block?.postgres
+  if (block === undefined && postgres === undefined) return {}
+  return { state: { store: block?.store ?? "memory", ...(postgres === undefined ? {} : { postgres }) } }
+}
 
 /** @category schemas */
 export const PipelineShape = Schema.Struct({
@@ -461,7 +481,7 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
       ...(shape.limits?.maxPromptChars === undefined ? {} : { maxPromptChars: shape.limits.maxPromptChars }),
     },
     warnings,
-    ...(shape.state === undefined ? {} : { state: { store: shape.state.store } }),
+    ...stateOf(shape.state, options.stores),
     ...(shape.network === undefined
       ? {}
       : {

@@ -196,7 +196,7 @@ export const make = Effect.fn("Runner.make")(function* (
   const context: StageContext = { channels, pipelineFile: pipeline.file, pipelineDir: dirname(pipeline.file), today }
   const stages: Array<Stage> = []
   // One set of state services for every stage of this runner: memory unless the caller chose other Layers.
-  const services = yield* Layer.build(options.state ?? State.layerOf(pipeline.state))
+  const services = yield* Layer.build(options.state ?? State.layerOf(pipeline.state, pipeline.file))
   const outputLookup = Context.get(services, OutputLookup.OutputLookup)
   for (const declaration of pipeline.stages)
     stages.push(yield* declaration.make(context).pipe(Effect.provideContext(services)))

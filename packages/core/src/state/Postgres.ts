@@ -121,7 +121,21 @@ export interface Connection {
   readonly durable: <A, R>(effect: Effect.Effect<A, SqlError, R>) => Effect.Effect<A, SqlError, R>
 }
 
-const retryable = (error: SqlError): boolean => error.isRetryable
+/**
+ * Worth sending again: what Effect's SQL layer calls retryable (connection lost, deadlock, serialization,
+ * lock timeout), and a server that is starting or shutting down (SQLSTATE class 57: a restart), which it
+ * reports as a failed connection of another kind.
+ */
+const retryable = (error: SqlError): boolean => {
+  if (error.isRetryable) return true
+  const cause = (error.reason as { readonly cause?: unknown }).cause
+  const code = typeof cause === "object" && cause !== null ? (cause as { readonly code?: unknown }).code : undefined
+  const text = `${error.message} ${cause instanceof Error ? cause.message : ""}`
+  return (
+    (typeof code === "string" && (code.startsWith("57") || code.startsWith("08"))) ||
+    /failed to connect|starting up|shutting down|terminating connection|ECONNREFUSED|ECONNRESET|EPIPE/i.test(text)
+  )
+}
 
 /**
  * Connect to `url` and migrate the schema. Fails when the server cannot be reached now (a clear error
@@ -177,7 +191,7 @@ export const check = (url: string): Effect.Effect<string | undefined> =>
       return undefined
     }),
   ).pipe(
-    Effect.timeout("15 seconds"),
+    Effect.timeout("5 seconds"),
     Effect.catchCause((cause) => {
       const error = Cause.squash(cause)
       return Effect.succeed(

@@ -10,6 +10,7 @@
  *
  * @since 0.4.0
  */
+import { ConfigError, ConfigProblem } from "@peel/contract/Errors"
 import { Effect, Layer, Schema, type Scope } from "effect"
 import * as Breakers from "./Breakers.ts"
 import * as ChannelStats from "./ChannelStats.ts"
@@ -49,6 +50,8 @@ export type Services =
  */
 export interface StateConfig {
   readonly store: "memory"
+  /** A `postgres://` URL: the spend ledger lives there (and bulk runs journal their work there). */
+  readonly postgres?: string | undefined
 }
 
 /** Each state service in memory: one process, nothing to set up. @category layers */
@@ -64,12 +67,33 @@ export const layerMemory: Layer.Layer<Services> = Layer.mergeAll(
   OutputLookup.layerFolder,
 )
 
-/** The state Layers a pipeline's `state:` block chooses (memory when it has none). @category layers */
-export const layerOf = (config: StateConfig | undefined): Layer.Layer<Services> => {
-  switch (config?.store ?? "memory") {
-    case "memory":
-      return layerMemory
-  }
+/**
+ * The state Layers a pipeline's `state:` block chooses (memory when it has none): with `postgres`, the
+ * spend ledger is in Postgres (building the Layer fails when the server cannot be reached).
+ *
+ * @category layers
+ */
+export const layerOf = (
+  config: StateConfig | undefined,
+  /** The pipeline file, named in the error when a store cannot be reached. */
+  file = "state:",
+): Layer.Layer<Services, ConfigError> => {
+  const base = (() => {
+    switch (config?.store ?? "memory") {
+      case "memory":
+        return layerMemory
+    }
+  })()
+  if (config?.postgres === undefined) return base
+  const unreachable = (error: StoreUnavailable) =>
+    new ConfigError({
+      file,
+      problems: [new ConfigProblem({ file, line: 1, column: 1, message: error.message, severity: "error" })],
+    })
+  return Layer.merge(
+    base,
+    Layer.effect(SpendLedger.SpendLedger, Effect.mapError(makeSpendLedgerPostgres(config.postgres), unreachable)),
+  )
 }
 
 /** A shared store could not be opened. @category errors */
@@ -103,3 +127,15 @@ export const makeSpendLedgerPostgres = (
 /** @category layers */
 export const spendLedgerPostgres = (url: string): Layer.Layer<SpendLedger.SpendLedger, StoreUnavailable> =>
   Layer.effect(SpendLedger.SpendLedger, makeSpendLedgerPostgres(url))
+
+/**
+ * Whether the Postgres server at `url` answers and its tables can be migrated (`peel validate`):
+ * `undefined` when it does, else why not (the URL's password never in it).
+ *
+ * @category accessors
+ */
+export const checkPostgres = (url: string): Effect.Effect<string | undefined> =>
+  Effect.flatMap(
+    Effect.promise(() => import("./Postgres.ts")),
+    (module) => module.check(url),
+  )
