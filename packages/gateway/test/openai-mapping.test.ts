@@ -256,6 +256,28 @@ describe("chat completion bodies", () => {
     ).toBe(true)
   })
 
+  it("accept the text-model knobs chat clients send by default, and refuse tools", () => {
+    const base = { model: "auto", messages: [{ role: "user", content: "a kite" }] }
+    const knobs = {
+      temperature: 0.7,
+      top_p: 1,
+      max_tokens: 1000,
+      frequency_penalty: 0,
+      presence_penalty: 0,
+      stop: ["\n"],
+      logit_bias: {},
+      response_format: { type: "text" },
+      store: false,
+      metadata: { team: "web" },
+      user: "u1",
+    }
+    expect(ok(Requests.chatCompletion({ ...base, ...knobs })).request).toEqual({ prompt: "a kite" })
+    expect(refused(Requests.chatCompletion({ ...base, tools: [] })).message).toContain('unknown field "tools"')
+    expect(refused(Requests.chatCompletion({ ...base, response_format: { type: "json_object" } })).param).toMatch(
+      /^response_format/,
+    )
+  })
+
   it("refuse what cannot make an image", () => {
     const user = { role: "user", content: "a cat" }
     expect(refused(Requests.chatCompletion({ model: "auto", modalities: ["text"], messages: [user] }))).toMatchObject({

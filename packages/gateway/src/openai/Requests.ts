@@ -180,11 +180,25 @@ export const ChatCompletionBody = Schema.Struct({
   /** `true`: the answer is server-sent events, one chunk per choice with its images, then `[DONE]`. */
   stream: nullable(Schema.Boolean),
   stream_options: nullable(Schema.Struct({ include_usage: Schema.optional(Schema.Boolean) })),
-  /** Accepted and ignored (sampling knobs of text models). */
+  /**
+   * Accepted and ignored: text-model knobs that do not change an image, which chat clients (LangChain and
+   * others) send by default. Fields a run cannot honour (`tools`, `functions`, `audio`, `logprobs`) stay
+   * unknown fields: a 400 naming them.
+   */
   temperature: nullable(Schema.Number),
   top_p: nullable(Schema.Number),
   max_tokens: nullable(Schema.Number),
   max_completion_tokens: nullable(Schema.Number),
+  frequency_penalty: nullable(Schema.Number),
+  presence_penalty: nullable(Schema.Number),
+  stop: nullable(Schema.Union([Schema.String, Schema.Array(Schema.String)])),
+  logit_bias: nullable(Schema.Record(Schema.String, Schema.Number)),
+  response_format: nullable(Schema.Struct({ type: Schema.Literal("text") })),
+  reasoning_effort: nullable(Schema.String),
+  verbosity: nullable(Schema.String),
+  store: nullable(Schema.Boolean),
+  service_tier: nullable(Schema.String),
+  metadata: nullable(Schema.Record(Schema.String, Schema.String)),
   user: nullable(Schema.String),
   /** OpenRouter's usage accounting switch: usage (with `cost`) is always in the answer. */
   usage: nullable(Schema.Struct({ include: Schema.optional(Schema.Boolean) })),
