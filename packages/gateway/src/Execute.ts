@@ -94,7 +94,7 @@ export class Execute extends Context.Service<Execute, ExecuteShape>()("@peel/gat
 /** A fresh request id: `req-` and 20 hex digits (a valid ImageRequest id). @category ids */
 export const newRequestId = (): string => `req-${randomBytes(10).toString("hex")}`
 
-/** The `x-peel-*` headers of an answer. @category headers */
+/** The `x-peel-*` headers of an answer (and `x-peel-placeholder: true` when a fallback placeholder stands in). @category headers */
 export const peelHeaders = (outcome: Outcome): Record<string, string> => ({
   "x-peel-request-id": outcome.requestId,
   "x-peel-cost-usd": costText(outcome.costUsd),
@@ -102,6 +102,7 @@ export const peelHeaders = (outcome: Outcome): Record<string, string> => ({
   "x-peel-model": outcome.model,
   "x-peel-attempts": String(outcome.attempts),
   "x-peel-cache": outcome.cache,
+  ...(outcome.images.some((image) => image.placeholder) ? { "x-peel-placeholder": "true" } : {}),
 })
 
 /**

@@ -177,6 +177,8 @@ export const start = <E = never, R = never>(
       () =>
         createServer({
           headersTimeout: millis(options.headersTimeout, 30_000),
+          // How often Node checks those deadlines (its default, 30 s, would let a slow client hold a socket twice as long).
+          connectionsCheckingInterval: Math.max(50, Math.min(5_000, millis(options.headersTimeout, 30_000) / 2)),
           requestTimeout: millis(options.requestTimeout, 300_000),
           keepAliveTimeout: millis(options.keepAliveTimeout, 65_000),
         }),

@@ -1,6 +1,6 @@
 /**
- * `/healthz` (the process answers) and `/readyz` (it should get traffic: channels built, every readiness
- * check passing — stores reachable — and not draining). Both answer JSON and need no key; neither says
+ * `/healthz` (the process answers) and `/readyz` (it should get traffic: channels built, the key store
+ * answering, every readiness check passing — other stores reachable — and not draining). Both answer JSON and need no key; neither says
  * anything secret. A route nobody registered gets a 404 in Google's error shape (which the OpenAI SDKs
  * read as well: `error.message`).
  *
@@ -12,6 +12,7 @@ import { httpStatus, NotFound } from "./Errors.ts"
 import { Execute } from "./Execute.ts"
 import * as GeminiWire from "./gemini/GeminiWire.ts"
 import * as Http from "./Http.ts"
+import { KeyPolicy } from "./KeyPolicy.ts"
 
 /** One readiness check: true when the thing it checks is usable (a store answers, a folder is writable). @category readiness */
 export interface ReadinessCheck {
@@ -41,6 +42,7 @@ export const routes = HttpRouter.use(
     const execute = yield* Execute
     const drain = yield* Http.Drain
     const checks = yield* Readiness
+    const policy = yield* KeyPolicy
     const healthz = yield* Http.handler({ route: "healthz", wire: healthWire, duringDrain: true }, () =>
       Effect.succeed(Http.json({ status: "ok" }, 200)),
     )
@@ -49,6 +51,13 @@ export const routes = HttpRouter.use(
         const results: Record<string, boolean> = {
           channels: execute.runner.channels.size > 0,
           accepting: !drain.draining(),
+          // The key store answers: authenticating nobody is a refusal or the anonymous caller, never "unavailable".
+          keys: yield* policy.authenticate(undefined).pipe(
+            Effect.as(true),
+            Effect.catch((error) => Effect.succeed(error._tag !== "Unavailable")),
+            Effect.timeoutOrElse({ duration: "2 seconds", orElse: () => Effect.succeed(false) }),
+            Effect.catchCause(() => Effect.succeed(false)),
+          ),
         }
         for (const { name, check } of checks)
           results[name] = yield* check.pipe(

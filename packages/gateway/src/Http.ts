@@ -15,6 +15,7 @@
  *
  * @since 0.1.0
  */
+import { Errors } from "@peel/contract"
 import { ByteSize, Context, Effect, Layer } from "effect"
 import { HttpIncomingMessage, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import {
@@ -53,6 +54,8 @@ export interface AccessEntry {
   readonly cache?: string | undefined
   readonly attempts?: number | undefined
   readonly error?: string | undefined
+  /** A bug's message (redacted), when the answer was a 500. */
+  readonly defect?: string | undefined
   /** The client left before the answer (its run, if any, still finished). */
   readonly clientGone?: boolean | undefined
 }
@@ -259,6 +262,7 @@ export const handler = <R>(
       let caller: Caller | undefined
       let model: string | undefined
       let failed: GatewayError | undefined
+      let defectText: string | undefined
       const call: Call = {
         request,
         requestId,
@@ -288,6 +292,7 @@ export const handler = <R>(
           cache: headers["x-peel-cache"],
           attempts: attempts === undefined ? undefined : Number(attempts),
           error: failed?._tag,
+          ...(defectText === undefined ? {} : { defect: defectText }),
         }
       }
       const answer =
@@ -326,6 +331,8 @@ export const handler = <R>(
             failed = isGatewayError(defect)
               ? defect
               : new Internal({ message: "the gateway failed on this request (a bug: see its log)" })
+            // For the operator, in the access log: the defect's own message, redacted and cut (never its stack).
+            defectText = Errors.redact(defect instanceof Error ? `${defect.name}: ${defect.message}` : String(defect))
             return options.wire.renderError(failed, requestId)
           }),
         ),

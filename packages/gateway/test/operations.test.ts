@@ -63,7 +63,7 @@ describe("health", () => {
     expect(await (await fetch(`${h.url}/healthz`)).json()).toEqual({ status: "ok" })
     const ready = await fetch(`${h.url}/readyz`)
     expect(ready.status).toBe(200)
-    expect(await ready.json()).toEqual({ status: "ready", checks: { channels: true, accepting: true } })
+    expect(await ready.json()).toEqual({ status: "ready", checks: { channels: true, accepting: true, keys: true } })
   })
 })
 
