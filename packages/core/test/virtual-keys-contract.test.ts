@@ -1,12 +1,16 @@
 /**
  * The virtual key store contract (`contracts/VirtualKeysContract.ts`) against each store Peel ships: memory,
- * and the SQLite table in a state folder's journal file (shared by connections). A Postgres or Redis store
- * adds one line here. Then the pieces around the store: secrets, budgets as written on the command line.
+ * the SQLite table in a state folder's journal file (shared by connections), and a real Postgres server
+ * (started for this file, a database per case). A Redis store adds one line here. Then the pieces around the store: secrets, budgets as written on the command line.
  */
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { afterAll, beforeAll } from "vitest"
+import { type PostgresServer, startPostgres } from "../../testkit/src/Postgres.ts"
+import * as State from "../src/state/State.ts"
 import * as VirtualKeys from "../src/state/VirtualKeys.ts"
 import * as VirtualKeysSqlite from "../src/state/VirtualKeysSqlite.ts"
 import * as WorkJournal from "../src/work/WorkJournal.ts"
@@ -17,6 +21,28 @@ virtualKeysContract("memory", () => ({ connect: VirtualKeys.makeMemory, shared: 
 virtualKeysContract("SQLite file", () => {
   const path = WorkJournal.fileIn(join(mkdtempSync(join(tmpdir(), "peel-keys-contract-")), "state"))
   return { connect: VirtualKeysSqlite.make(path), shared: true }
+})
+
+let server: PostgresServer
+let databases = 0
+beforeAll(async () => {
+  server = await startPostgres()
+}, 60_000)
+afterAll(() => server?.close())
+
+virtualKeysContract("Postgres", () => {
+  // one database per case, made on the first connection; every connection of the case reaches it
+  let url: Promise<string> | undefined
+  return {
+    connect: Effect.flatMap(
+      Effect.promise(() => {
+        url ??= server.database(`keys_${++databases}`)
+        return url
+      }),
+      (url) => State.makeVirtualKeysPostgres(url),
+    ),
+    shared: true,
+  }
 })
 
 describe("virtual key secrets and budgets", () => {

@@ -12,7 +12,8 @@
  *
  * Tables (all `peel_`-prefixed, so a shared database holds them beside others): `peel_requests` and
  * `peel_jobs` (the work journal, the SQLite journal's columns), `peel_budget_spend` and
- * `peel_budget_reservations` (the spend ledger, the SQLite ledger's columns). Times are epoch ms from the
+ * `peel_budget_reservations` (the spend ledger, the SQLite ledger's columns), `peel_keys` (virtual keys:
+ * hashes, never secrets, names unique among active keys). Times are epoch ms from the
  * server's clock, so workers on several machines agree on when a claim or a reservation expires.
  *
  * @since 0.5.0
@@ -90,6 +91,22 @@ CREATE TABLE IF NOT EXISTS peel_budget_reservations (
   expires bigint NOT NULL
 );
 CREATE INDEX IF NOT EXISTS peel_budget_reservations_window ON peel_budget_reservations (name, window_index);
+`),
+  "3_virtual_keys": statements(`
+CREATE TABLE IF NOT EXISTS peel_keys (
+  id text PRIMARY KEY,
+  seq bigserial NOT NULL,
+  name text NOT NULL,
+  prefix text NOT NULL,
+  hash text NOT NULL UNIQUE,
+  budget_micros bigint,
+  budget_window text,
+  rpm integer,
+  models text,
+  created_at bigint NOT NULL,
+  revoked_at bigint
+);
+CREATE UNIQUE INDEX IF NOT EXISTS peel_keys_active_name ON peel_keys (name) WHERE revoked_at IS NULL;
 `),
 })
 

@@ -21,6 +21,7 @@ import * as OutputLookup from "./OutputLookup.ts"
 import * as QuotaPauses from "./QuotaPauses.ts"
 import * as RateLimits from "./RateLimits.ts"
 import * as SpendLedger from "./SpendLedger.ts"
+import * as VirtualKeys from "./VirtualKeys.ts"
 
 /**
  * The breakers' store and the channel statistics, for readers outside the engine (a gateway's status page:
@@ -139,3 +140,22 @@ export const checkPostgres = (url: string): Effect.Effect<string | undefined> =>
     Effect.promise(() => import("./Postgres.ts")),
     (module) => module.check(url),
   )
+
+/**
+ * Virtual keys in Postgres at `url` (tables migrated): shared by every gateway replica and `peel keys`
+ * that connect. The driver loads only here.
+ *
+ * @category constructors
+ */
+export const makeVirtualKeysPostgres = (
+  url: string,
+  outage?: { readonly onUnreachable?: (message: string) => void; readonly onReachable?: () => void },
+): Effect.Effect<VirtualKeys.VirtualKeysShape, VirtualKeys.KeyStoreError, Scope.Scope> =>
+  Effect.flatMap(
+    Effect.promise(() => import("./VirtualKeysPg.ts")),
+    (module) => module.make(url, outage),
+  )
+
+/** @category layers */
+export const virtualKeysPostgres = (url: string): Layer.Layer<VirtualKeys.VirtualKeys, VirtualKeys.KeyStoreError> =>
+  Layer.effect(VirtualKeys.VirtualKeys, makeVirtualKeysPostgres(url))
