@@ -270,6 +270,16 @@ const serveCommand = Command.make(
       Flag.withDescription("Do not write the access log (one JSON line per request on stderr)"),
       Flag.withDefault(false),
     ),
+    keys: Flag.String("keys").pipe(
+      Flag.withDescription(
+        "Virtual keys: auto (required once the state holds any key; open until then), required, or off (open)",
+      ),
+      Flag.withDefault("auto"),
+    ),
+    adminKeyEnv: optionalString(
+      "admin-key-env",
+      "Enable the admin API (/admin/keys) with the admin key in this environment variable, e.g. PEEL_ADMIN_KEY",
+    ),
   },
   (flags) =>
     serve({
@@ -278,6 +288,8 @@ const serveCommand = Command.make(
       port: flags.port,
       drainTimeout: flags.drainTimeout,
       accessLog: !flags.noAccessLog,
+      keys: flags.keys,
+      ...(Option.isSome(flags.adminKeyEnv) ? { adminKeyEnv: flags.adminKeyEnv.value } : {}),
       ...(Option.isSome(flags.state) ? { state: flags.state.value } : {}),
       ...(Option.isSome(flags.callLog) ? { callLog: flags.callLog.value } : {}),
     }).pipe(Effect.flatMap(setExit)),

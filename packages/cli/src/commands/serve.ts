@@ -3,6 +3,12 @@
  * front of the pipeline's runner. The first line on stdout is `peel gateway listening on http://HOST:PORT`;
  * the access log (one JSON line per request, no prompt, no key) and warnings go to stderr.
  *
+ * Virtual keys (`--keys`, default `auto`): the keys `peel keys` keeps in the state folder (`--state`), read
+ * live — required once the folder holds any key, open until then; `required` closes it from the start, `off`
+ * leaves it open. `--admin-key-env VAR` enables the admin API (`/admin/keys`) with the admin key in the
+ * environment variable VAR (unset or empty: a usage error). `--call-log FILE` writes the call log `peel
+ * stats` reads, each keyed request's lines with its key's name (`peel stats --by key`).
+ *
  * Stopping: the first SIGINT or SIGTERM drains — new requests get 503, requests and runs in flight finish
  * (up to `--drain-timeout`, each paid once) — then exits 0. A second signal aborts at once.
  *
@@ -22,6 +28,10 @@ export interface ServeOptions {
   readonly state?: string
   readonly drainTimeout: string
   readonly accessLog: boolean
+  /** `auto` | `required` | `off`. */
+  readonly keys?: string
+  /** The environment variable holding the admin key. */
+  readonly adminKeyEnv?: string
   /** Append the call log here: a JSON line per attempt and per request, with the key's name. */
   readonly callLog?: string
 }
@@ -37,6 +47,25 @@ export const serve = Effect.fn("serve")(function* (options: ServeOptions) {
       `peel serve: --drain-timeout must be a duration such as 500ms, 30s or 2m (got "${options.drainTimeout}")\n`,
     )
     return ExitCode.usage
+  }
+  const keys = options.keys ?? "auto"
+  if (keys !== "auto" && keys !== "required" && keys !== "off") {
+    process.stderr.write(`peel serve: --keys takes auto, required or off (got "${keys}")\n`)
+    return ExitCode.usage
+  }
+  let adminKey: string | undefined
+  if (options.adminKeyEnv !== undefined) {
+    adminKey = process.env[options.adminKeyEnv]
+    if (adminKey === undefined || adminKey.trim() === "") {
+      process.stderr.write(
+        `peel serve: --admin-key-env ${options.adminKeyEnv}: the environment variable is not set (it holds the admin key)\n`,
+      )
+      return ExitCode.usage
+    }
+    if (keys === "off") {
+      process.stderr.write("peel serve: --admin-key-env manages virtual keys: it needs --keys auto or required\n")
+      return ExitCode.usage
+    }
   }
   // Loaded only for this command, so the other commands start without the gateway's code.
   const { Gateway } = yield* Effect.promise(() => import("@peel/gateway"))
@@ -62,6 +91,7 @@ export const serve = Effect.fn("serve")(function* (options: ServeOptions) {
       accessLog: options.accessLog ? undefined : false,
       ...(observed === undefined ? {} : { observers: observed.observers }),
       onWarning: (line) => process.stderr.write(`${line}\n`),
+      ...(keys === "off" ? {} : { keys: { mode: keys, adminKey } }),
     }),
   )
   if (Result.isFailure(started)) {
