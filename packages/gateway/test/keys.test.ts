@@ -243,6 +243,14 @@ describe("virtual keys through @google/genai", () => {
   })
 })
 
+describe("/readyz with virtual keys", () => {
+  it("checks that the key store answers", async () => {
+    const ready = await fetch(`${h.url}/readyz`)
+    expect(ready.status).toBe(200)
+    expect(((await ready.json()) as { checks: Record<string, boolean> }).checks.keys).toBe(true)
+  })
+})
+
 describe("a gateway without an admin key", () => {
   it("has no /admin routes", async () => {
     const open = await startGateway({
