@@ -428,6 +428,11 @@ const keysStateFlag = Flag.String("state").pipe(
   Flag.withDefault(Batch.defaultStateDir),
 )
 
+const keysPostgresFlag = Flag.String("postgres").pipe(
+  Flag.withDescription("postgres:// URL: the keys (and their spend) in Postgres, shared by every gateway replica"),
+  Flag.optional,
+)
+
 const keysCommand = Command.make("keys").pipe(
   Command.withDescription("The gateway's virtual keys: create, list, revoke (read live by a running peel serve)"),
   Command.withSubcommands([
@@ -439,26 +444,29 @@ const keysCommand = Command.make("keys").pipe(
         rpm: Flag.Int("rpm").pipe(Flag.withDescription("Requests admitted in any 60 s"), Flag.optional),
         models: optionalString("models", "Models it may use, comma-separated: gemini-3-pro-image,nano-banana-2"),
         state: keysStateFlag,
+        postgres: keysPostgresFlag,
       },
       (flags) =>
         Keys.create({
           name: flags.name,
           state: flags.state,
+          postgres: orUndefined(flags.postgres),
           ...(Option.isSome(flags.budget) ? { budget: flags.budget.value } : {}),
           ...(Option.isSome(flags.rpm) ? { rpm: flags.rpm.value } : {}),
           ...(Option.isSome(flags.models) ? { models: flags.models.value } : {}),
         }).pipe(Effect.flatMap(setExit)),
     ).pipe(Command.withDescription("Make a key; prints it alone on the last line, once (only its hash is kept)")),
-    Command.make("list", { state: keysStateFlag, json: jsonFlag }, (flags) =>
-      Keys.list(flags).pipe(Effect.flatMap(setExit)),
+    Command.make("list", { state: keysStateFlag, postgres: keysPostgresFlag, json: jsonFlag }, (flags) =>
+      Keys.list({ ...flags, postgres: orUndefined(flags.postgres) }).pipe(Effect.flatMap(setExit)),
     ).pipe(Command.withDescription("Every key: name, prefix, status, limits, spend this window")),
     Command.make(
       "revoke",
       {
         name: Argument.String("name").pipe(Argument.withDescription("The key's name")),
         state: keysStateFlag,
+        postgres: keysPostgresFlag,
       },
-      (flags) => Keys.revoke(flags).pipe(Effect.flatMap(setExit)),
+      (flags) => Keys.revoke({ ...flags, postgres: orUndefined(flags.postgres) }).pipe(Effect.flatMap(setExit)),
     ).pipe(Command.withDescription("Revoke a key: its next request is refused (401)")),
   ]),
 )

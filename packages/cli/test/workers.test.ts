@@ -96,6 +96,25 @@ describe("a pipeline's state: { postgres }", () => {
   })
 })
 
+describe("peel keys --postgres", () => {
+  it("keys made by one process are listed and revoked by another, through the server; no secret at rest", async () => {
+    const url = await server.database(`keys_${++databases}`)
+    const made = await peel(["keys", "create", "--name", "team-a", "--budget", "2/1d", "--rpm", "5", "--postgres", url])
+    expect(made.code, made.stderr).toBe(0)
+    const secret = made.stdout.trim().split("\n").at(-1)!
+    expect(secret).toMatch(/^peel_/)
+    const taken = await peel(["keys", "create", "--name", "team-a", "--postgres", url])
+    expect(taken.code).not.toBe(0)
+    const listed = await peel(["keys", "list", "--json", "--postgres", url])
+    expect(listed.code, listed.stderr).toBe(0)
+    expect(listed.stdout).toContain('"team-a"')
+    expect(listed.stdout).not.toContain(secret)
+    const revoked = await peel(["keys", "revoke", "team-a", "--postgres", url])
+    expect(revoked.code, revoked.stderr).toBe(0)
+    expect((await peel(["keys", "list", "--json", "--postgres", url])).stdout).toMatch(/revoked/)
+  })
+})
+
 describe.concurrent("peel run --input --postgres: several workers, one input", () => {
   it("three workers split the input: each request made once, each worker ends when all are done", async () => {
     const { sim, folder, ids, env, args } = await setUp(24, "300ms")

@@ -17,6 +17,7 @@ import {
   Money,
   type SpendLedger,
   SpendLedgerSqlite,
+  State,
   VirtualKeys,
   VirtualKeysSqlite,
   WorkJournal,
@@ -24,15 +25,26 @@ import {
 import { Effect, type Scope } from "effect"
 import { ExitCode } from "../output.ts"
 
-/** The key store and the key spend ledger of a state folder (one SQLite file). */
+/**
+ * The key store and the key spend ledger: of a state folder (one SQLite file), or in Postgres with
+ * `--postgres URL` (what every gateway replica given that URL reads).
+ */
 export const openState = (
   state: string,
+  postgres?: string | undefined,
 ): Effect.Effect<
   { readonly keys: VirtualKeys.VirtualKeysShape; readonly ledger: SpendLedger.SpendLedgerShape },
   VirtualKeys.KeyStoreError,
   Scope.Scope
 > =>
   Effect.gen(function* () {
+    if (postgres !== undefined) {
+      const keys = yield* State.makeVirtualKeysPostgres(postgres)
+      const ledger = yield* State.makeSpendLedgerPostgres(postgres).pipe(
+        Effect.mapError((error) => new VirtualKeys.KeyStoreError({ message: error.message })),
+      )
+      return { keys, ledger }
+    }
     const file = WorkJournal.fileIn(state)
     const keys = yield* VirtualKeysSqlite.make(file)
     const ledger = yield* SpendLedgerSqlite.make(file)
@@ -60,6 +72,8 @@ export interface CreateOptions {
   readonly rpm?: number
   readonly models?: string
   readonly state: string
+  /** `--postgres URL`: the keys in Postgres instead of the state folder. */
+  readonly postgres?: string | undefined
 }
 
 export const create = (options: CreateOptions): Effect.Effect<number> =>
@@ -75,7 +89,7 @@ export const create = (options: CreateOptions): Effect.Effect<number> =>
       ...(options.rpm === undefined ? {} : { rpm: options.rpm }),
       ...(options.models === undefined ? {} : { models: options.models.split(",") }),
     }
-    const { keys } = yield* openState(options.state)
+    const { keys } = yield* openState(options.state, options.postgres)
     const { record, secret } = yield* VirtualKeys.create(keys, options.name, limits)
     process.stdout.write(
       `created key "${record.name}" (${record.prefix}…): ${limitsText(record.limits)}\n` +
@@ -107,11 +121,13 @@ const pad = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
 export interface ListOptions {
   readonly state: string
   readonly json: boolean
+  /** `--postgres URL`: the keys in Postgres instead of the state folder. */
+  readonly postgres?: string | undefined
 }
 
 export const list = (options: ListOptions): Effect.Effect<number> =>
   Effect.gen(function* () {
-    const { keys, ledger } = yield* openState(options.state)
+    const { keys, ledger } = yield* openState(options.state, options.postgres)
     const views = yield* Effect.forEach(yield* keys.list, (record) => KeySpend.view(ledger, record))
     if (options.json) {
       for (const view of views) process.stdout.write(`${JSON.stringify(view)}\n`)
@@ -148,11 +164,13 @@ export const list = (options: ListOptions): Effect.Effect<number> =>
 export interface RevokeOptions {
   readonly name: string
   readonly state: string
+  /** `--postgres URL`: the keys in Postgres instead of the state folder. */
+  readonly postgres?: string | undefined
 }
 
 export const revoke = (options: RevokeOptions): Effect.Effect<number> =>
   Effect.gen(function* () {
-    const { keys } = yield* openState(options.state)
+    const { keys } = yield* openState(options.state, options.postgres)
     const record = yield* keys.revoke(options.name)
     process.stdout.write(`revoked key "${record.name}" (${record.prefix}…): requests with it are refused from now on\n`)
     return ExitCode.ok
