@@ -72,6 +72,8 @@ const loadAtStart = load()
 const simulator = await startServer([join(here, "upstream.ts"), String(imageBytes)], /^simulator listening on (\S+)$/)
 const servers: Array<Server> = [simulator]
 const pipeline = join(tmpdir(), `peel-gateway-bench-${process.pid}.yaml`)
+/** The gateway's stderr: its access log (one JSON line per request, written as in production). */
+const accessLog = join(tmpdir(), `peel-gateway-bench-${process.pid}.log`)
 writeFileSync(
   pipeline,
   [
@@ -82,7 +84,8 @@ writeFileSync(
     "stages:",
     "  - resolution: { default: 1K }",
     "  - route: { default: gemini-3-pro-image }",
-    "  - generate: { timeout: 60s }",
+    // A fixed attempt timeout: the adaptive one (p99 × factor) learnt at c=1 would cut c=64's queued calls.
+    "  - generate: { timeout: 60s, adaptiveTimeout: false }",
   ].join("\n"),
 )
 
@@ -97,6 +100,7 @@ if (targets.includes("gateway")) {
   const gateway = await startServer(
     [...nodeFlags, binPath, "serve", pipeline, "--host", "127.0.0.1", "--port", "0"],
     /^peel gateway listening on (\S+)$/,
+    accessLog,
   )
   servers.push(gateway)
   all.push({ name: "gateway", url: gateway.url, pid: gateway.pid })

@@ -4,7 +4,7 @@
  * measured from /proc (CPU in clock ticks of 10 ms, resident memory), stopped with SIGTERM.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { openSync, readFileSync } from "node:fs"
 import { createInterface } from "node:readline"
 
 export interface Server {
@@ -13,13 +13,17 @@ export interface Server {
   readonly stop: () => Promise<void>
 }
 
-/** Spawn `node ARGS`; resolves once a stdout line matches `listening` (its first group is the URL). */
+/**
+ * Spawn `node ARGS`; resolves once a stdout line matches `listening` (its first group is the URL). Its
+ * stderr goes to `stderrFile` when given (an access log), else to ours.
+ */
 export const startServer = async (
   args: ReadonlyArray<string>,
   listening: RegExp,
-  env: Record<string, string | undefined> = process.env,
+  stderrFile?: string,
 ): Promise<Server> => {
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"], env })
+  const stderr = stderrFile === undefined ? "inherit" : openSync(stderrFile, "w")
+  const child: ChildProcess = spawn(process.execPath, args, { stdio: ["ignore", "pipe", stderr] })
   const kill = () => child.kill("SIGKILL")
   process.once("exit", kill)
   const url = await new Promise<string>((resolve, reject) => {
@@ -28,7 +32,13 @@ export const startServer = async (
       const found = listening.exec(line.trim())
       if (found !== null) resolve(found[1]!)
     })
-    child.once("exit", (code) => reject(new Error(`${args.join(" ")} exited (${code}) before listening`)))
+    child.once("exit", (code) =>
+      reject(
+        new Error(
+          `${args.join(" ")} exited (${code}) before listening${stderrFile === undefined ? "" : `: see ${stderrFile}`}`,
+        ),
+      ),
+    )
     child.once("error", reject)
   })
   // Keep draining stdout (an access log) so the child never blocks on a full pipe.

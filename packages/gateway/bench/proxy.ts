@@ -21,8 +21,8 @@ const server = createServer((incoming, outgoing) => {
       answer.pipe(outgoing)
     },
   )
-  forward.on("error", (e) => {
-    console.error("proxy", e)
+  forward.on("error", (error) => {
+    process.stderr.write(`proxy: ${error.message}\n`)
     outgoing.destroy()
   })
   incoming.pipe(forward)

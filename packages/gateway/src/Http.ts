@@ -31,6 +31,7 @@ import {
 } from "./Errors.ts"
 import { GatewayEvents } from "./Events.ts"
 import { failureHeaders, failureOf, newRequestId, wasPublished } from "./Execute.ts"
+import * as JsonBytes from "./JsonBytes.ts"
 import type { Caller } from "./KeyPolicy.ts"
 
 // ---------------------------------------------------------------------------------------------------
@@ -110,13 +111,13 @@ export interface Wire {
   readonly renderError: (error: GatewayError, requestId: string) => HttpServerResponse.HttpServerResponse
 }
 
-/** A JSON answer with headers. @category responses */
+/** A JSON answer with headers; images in it as {@link JsonBytes.Base64} are written once, as bytes. @category responses */
 export const json = (
   body: unknown,
   status: number,
   headers: Record<string, string> = {},
 ): HttpServerResponse.HttpServerResponse =>
-  HttpServerResponse.text(JSON.stringify(body), {
+  HttpServerResponse.uint8Array(JsonBytes.encode(body), {
     status,
     contentType: "application/json; charset=utf-8",
     headers,

@@ -23,6 +23,7 @@ import type { ImageRequest } from "@peel/contract/Request"
 import { Result, Schema } from "effect"
 import { BadRequest, type GatewayError, httpStatus, NotFound } from "../Errors.ts"
 import type { Outcome } from "../Execute.ts"
+import { Base64 } from "../JsonBytes.ts"
 
 // ---------------------------------------------------------------------------------------------------
 // request
@@ -215,15 +216,12 @@ export const toImageRequest = (
 // ---------------------------------------------------------------------------------------------------
 // response
 
-const base64Of = (bytes: Uint8Array): string =>
-  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")
-
 /** Gemini's `GenerateContentResponse` for an outcome: the model's text first, then each image. @category response */
 export const toResponse = (outcome: Outcome): Record<string, unknown> => {
   const parts: Array<Record<string, unknown>> = []
   if (outcome.text !== undefined) parts.push({ text: outcome.text })
   for (const image of outcome.images)
-    parts.push({ inlineData: { mimeType: image.mimeType, data: base64Of(image.bytes) } })
+    parts.push({ inlineData: { mimeType: image.mimeType, data: new Base64(image.bytes) } })
   const usage = outcome.usage
   const prompt = usage?.inputTokens ?? 0
   const imageTokens = usage?.outputImageTokens ?? 0
