@@ -280,6 +280,10 @@ const serveCommand = Command.make(
       "admin-key-env",
       "Enable the admin API (/admin/keys) with the admin key in this environment variable, e.g. PEEL_ADMIN_KEY",
     ),
+    postgres: optionalString(
+      "postgres",
+      "postgres:// URL: virtual keys, their spend and the budgets in Postgres, shared by every replica (wins over the pipeline's state: block)",
+    ),
   },
   (flags) =>
     serve({
@@ -292,6 +296,7 @@ const serveCommand = Command.make(
       ...(Option.isSome(flags.adminKeyEnv) ? { adminKeyEnv: flags.adminKeyEnv.value } : {}),
       ...(Option.isSome(flags.state) ? { state: flags.state.value } : {}),
       ...(Option.isSome(flags.callLog) ? { callLog: flags.callLog.value } : {}),
+      ...(Option.isSome(flags.postgres) ? { postgres: flags.postgres.value } : {}),
     }).pipe(Effect.flatMap(setExit)),
 ).pipe(
   Command.withDescription(

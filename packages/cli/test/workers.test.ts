@@ -11,7 +11,7 @@ import { join } from "node:path"
 import { Simulator } from "@peel/simulator"
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from "vitest"
 import { type PostgresServer, startPostgres } from "../../testkit/src/Postgres.ts"
-import { peel, spawnPeel } from "./cli.ts"
+import { peel, root, simulatorEnv, spawnPeel, startSimulator } from "./cli.ts"
 
 vi.setConfig({ testTimeout: 180_000 })
 
@@ -112,6 +112,51 @@ describe("peel keys --postgres", () => {
     const revoked = await peel(["keys", "revoke", "team-a", "--postgres", url])
     expect(revoked.code, revoked.stderr).toBe(0)
     expect((await peel(["keys", "list", "--json", "--postgres", url])).stdout).toMatch(/revoked/)
+  })
+})
+
+describe("peel serve --postgres: two replicas, one key store", () => {
+  it("a key made through Postgres works on both replicas at once, its spend is one account, a revoke counts on both", async () => {
+    const url = await server.database(`serve_${++databases}`)
+    const simulator = await startSimulator()
+    onTestFinished(() => {
+      simulator.process.kill()
+    })
+    const pipeline = join(root, "packages", "cli", "test", "fixtures", "google-only.yaml")
+    const replicas = [0, 1].map(() =>
+      spawnPeel(
+        ["serve", pipeline, "--port", "0", "--keys", "required", "--postgres", url, "--state", scratch()],
+        simulatorEnv(simulator.url),
+      ),
+    )
+    onTestFinished(() => {
+      for (const replica of replicas) if (replica.child.exitCode === null) replica.child.kill("SIGKILL")
+    })
+    const urls: Array<string> = []
+    for (const replica of replicas) {
+      expect(await replica.waitForStdout(/peel gateway listening on http:\/\/\S+\n/)).toBe(true)
+      urls.push(/peel gateway listening on (http:\/\/\S+)\n/.exec(replica.output().stdout)![1]!)
+    }
+    const generate = (base: string, key: string | undefined, prompt: string) =>
+      fetch(`${base}/v1beta/models/gemini-3-pro-image:generateContent`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(key === undefined ? {} : { "x-goog-api-key": key }) },
+        body: JSON.stringify({ contents: [{ parts: [{ text: prompt }] }] }),
+      })
+    const made = await peel(["keys", "create", "--name", "shared", "--budget", "1/1d", "--postgres", url])
+    expect(made.code, made.stderr).toBe(0)
+    const secret = made.stdout.trimEnd().split("\n").at(-1)!
+    let spent = 0
+    for (const [index, base] of urls.entries()) {
+      const answer = await generate(base, secret, `a kite ${index}`)
+      expect(answer.status).toBe(200)
+      spent += Number(answer.headers.get("x-peel-cost-usd"))
+    }
+    // one account for the key, whichever replica served it
+    const listed = await peel(["keys", "list", "--json", "--postgres", url])
+    expect(JSON.parse(listed.stdout.trim()).spentUsd).toBeCloseTo(spent, 5)
+    expect((await peel(["keys", "revoke", "shared", "--postgres", url])).code).toBe(0)
+    for (const base of urls) expect((await generate(base, secret, "after the revoke")).status).toBe(401)
   })
 })
 

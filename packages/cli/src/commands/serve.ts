@@ -14,9 +14,9 @@
  *
  * @since 0.5.0
  */
-import { Units } from "@peel/core"
+import { RateLimits, SpendLedger, State, Units, VirtualKeys } from "@peel/core"
 import { Observe } from "@peel/observability"
-import { Deferred, Effect, Result } from "effect"
+import { Deferred, Effect, Layer, Result } from "effect"
 import { ExitCode, printOpenError } from "../output.ts"
 import { loadOptions } from "../plugins.ts"
 import * as Signals from "../signals.ts"
@@ -34,7 +34,26 @@ export interface ServeOptions {
   readonly adminKeyEnv?: string
   /** Append the call log here: a JSON line per attempt and per request, with the key's name. */
   readonly callLog?: string
+  /**
+   * `--postgres URL`: the virtual keys, their spend and every budget in Postgres, shared by every replica
+   * given the URL (wins over the pipeline's `state: { postgres }` for the budgets).
+   */
+  readonly postgres?: string
 }
+
+/** The virtual keys and their spend in Postgres (rate limits per process until a shared store is chosen). */
+const postgresKeyStores = (url: string) =>
+  Layer.mergeAll(
+    State.virtualKeysPostgres(url),
+    Layer.effect(
+      SpendLedger.SpendLedger,
+      Effect.mapError(
+        State.makeSpendLedgerPostgres(url),
+        (error) => new VirtualKeys.KeyStoreError({ message: error.message }),
+      ),
+    ),
+    RateLimits.layerMemory,
+  )
 
 export const serve = Effect.fn("serve")(function* (options: ServeOptions) {
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535) {
@@ -86,12 +105,20 @@ export const serve = Effect.fn("serve")(function* (options: ServeOptions) {
       host: options.host,
       port: options.port,
       stateDir: options.state,
-      load: loadOptions,
+      load: options.postgres === undefined ? loadOptions : { ...loadOptions, stores: { postgres: options.postgres } },
       drainTimeout: drainTimeoutMs,
       accessLog: options.accessLog ? undefined : false,
       ...(observed === undefined ? {} : { observers: observed.observers }),
       onWarning: (line) => process.stderr.write(`${line}\n`),
-      ...(keys === "off" ? {} : { keys: { mode: keys, adminKey } }),
+      ...(keys === "off"
+        ? {}
+        : {
+            keys: {
+              mode: keys,
+              adminKey,
+              ...(options.postgres === undefined ? {} : { stores: postgresKeyStores(options.postgres) }),
+            },
+          }),
     }),
   )
   if (Result.isFailure(started)) {
