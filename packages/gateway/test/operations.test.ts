@@ -58,6 +58,26 @@ describe("a client that disconnects", () => {
   })
 })
 
+describe("identical requests in flight", () => {
+  it("share one upstream call: one answer is the miss that paid, the other a $0 hit", async () => {
+    h.sim.reset()
+    const ask = () =>
+      client().models.generateContent({
+        model: "gemini-3-pro-image",
+        contents: "two clients, one fox",
+        config: { seed: 77 },
+      })
+    const answers = await Promise.all([ask(), ask()])
+    const caches = answers.map((answer) => answer.sdkHttpResponse?.headers?.["x-peel-cache"]).sort()
+    expect(caches).toEqual(["hit", "miss"])
+    const costs = answers.map((answer) => Number(answer.sdkHttpResponse?.headers?.["x-peel-cost-usd"])).sort()
+    expect(costs[0]).toBe(0)
+    expect(costs[1]).toBeCloseTo(h.sim.ledger().totals.billedUsd, 6)
+    expect(h.sim.ledger().totals.calls).toBe(1)
+    expect(answers[0]!.data).toBe(answers[1]!.data)
+  })
+})
+
 describe("health", () => {
   it("/healthz and /readyz answer without a key", async () => {
     expect(await (await fetch(`${h.url}/healthz`)).json()).toEqual({ status: "ok" })
