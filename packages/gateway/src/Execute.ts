@@ -25,7 +25,7 @@ import {
   Unavailable,
 } from "./Errors.ts"
 import { GatewayEvents } from "./Events.ts"
-import { anonymous, type Caller, KeyPolicy } from "./KeyPolicy.ts"
+import { type Admission, anonymous, type Caller, KeyPolicy } from "./KeyPolicy.ts"
 
 /** Optional routing hints a client may send beside the request (`x-peel-use`, `x-peel-priority`). @category models */
 export interface Hints {
@@ -269,47 +269,43 @@ export const make = Effect.fn("Execute.make")(function* (
       const firstPlan = planned[0]?.plan
       const plannedModel = firstPlan !== undefined && !("_tag" in firstPlan) ? firstPlan.model : asked
 
-      const admission = yield* policy
-        // With no model asked for (`models/auto`), the model routing picked is the one a key's allow-list checks.
-        .admit(
-          input.caller,
-          asked === undefined && plannedModel !== undefined ? { ...request, model: plannedModel } : request,
-          estimateUsd,
-        )
-        .pipe(Effect.catch((error) => fail(error, undefined, plannedModel)))
-
       // The run: outside the HTTP request's fiber, settled exactly once, whatever the client does.
-      const run: Effect.Effect<Ran> = Effect.forEach(planned, (item) => Effect.exit(runner.runPlanned(item)), {
-        concurrency: "unbounded",
-      }).pipe(
-        Effect.map((exits) => {
-          const results: Array<Request.ImageResult> = []
-          const failures: Array<Runner.RunFailure> = []
-          for (const exit of exits) {
-            if (Exit.isSuccess(exit)) results.push(exit.value)
-            else {
-              const found = Cause.findErrorOption(exit.cause)
-              if (found._tag === "Some") failures.push(found.value)
+      const runOf = (admission: Admission): Effect.Effect<Ran> =>
+        Effect.forEach(planned, (item) => Effect.exit(runner.runPlanned(item)), {
+          concurrency: "unbounded",
+        }).pipe(
+          Effect.map((exits) => {
+            const results: Array<Request.ImageResult> = []
+            const failures: Array<Runner.RunFailure> = []
+            for (const exit of exits) {
+              if (Exit.isSuccess(exit)) results.push(exit.value)
+              else {
+                const found = Cause.findErrorOption(exit.cause)
+                if (found._tag === "Some") failures.push(found.value)
+              }
             }
-          }
-          return { results, failures }
-        }),
-        Effect.tap((ran) =>
-          admission.settle(
-            ran.results.reduce((sum, result) => sum + result.costUsd, 0) +
-              ran.failures.reduce((sum, failure) => sum + failure.costUsd, 0),
-          ),
-        ),
-        Effect.onInterrupt(() => admission.release),
-      )
-      const fiber = yield* FiberSet.run(runs, run)
-      let clientGone = true
-      const ran = yield* Fiber.join(fiber).pipe(
-        Effect.ensuring(
-          Effect.sync(() => {
-            clientGone = false
+            return { results, failures }
           }),
-        ),
+          Effect.tap((ran) =>
+            admission.settle(
+              ran.results.reduce((sum, result) => sum + result.costUsd, 0) +
+                ran.failures.reduce((sum, failure) => sum + failure.costUsd, 0),
+            ),
+          ),
+          Effect.onInterrupt(() => admission.release),
+        )
+      // Admitted and started as one step no interruption can split: an admission is never left unsettled.
+      const fiber = yield* Effect.uninterruptible(
+        policy
+          // With no model asked for (`models/auto`), the model routing picked is the one a key's allow-list checks.
+          .admit(
+            input.caller,
+            asked === undefined && plannedModel !== undefined ? { ...request, model: plannedModel } : request,
+            estimateUsd,
+          )
+          .pipe(Effect.flatMap((admission) => FiberSet.run(runs, Effect.interruptible(runOf(admission))))),
+      ).pipe(Effect.catch((error) => fail(error, undefined, plannedModel)))
+      const ran = yield* Fiber.join(fiber).pipe(
         Effect.onInterrupt(() =>
           // The client left: publish the request's event once the run has finished, with what it cost.
           FiberSet.run(
@@ -320,7 +316,6 @@ export const make = Effect.fn("Execute.make")(function* (
           ).pipe(Effect.asVoid),
         ),
       )
-      void clientGone
       const costUsd =
         ran.results.reduce((sum, result) => sum + result.costUsd, 0) +
         ran.failures.reduce((sum, failure) => sum + failure.costUsd, 0)
