@@ -19,7 +19,8 @@
  *
  * Run: `npx pnpm --filter @peel/gateway bench` (or `pnpm bench` at the root, every package's benchmarks).
  * Flags: `--soak 10m` (or `0` to skip it), `--requests N` (per target and concurrency, default 300; at
- * least 6 × concurrency), `--only gateway,proxy,direct`, `--rows 1,8,64`. `PEEL_BENCH_GATEWAY_NODE_FLAGS`
+ * least 6 × concurrency), `--only gateway,proxy,direct`, `--rows 1,8,64`, `--image-bytes N` (answers' minimum
+ * size; 0: the simulator's flat PNGs, tens of KB, to see the per-request cost apart from the bytes). `PEEL_BENCH_GATEWAY_NODE_FLAGS`
  * passes node flags to the gateway's process (`--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { writeFileSync } from "node:fs"
@@ -36,6 +37,7 @@ const { values: flags } = parseArgs({
     requests: { type: "string", default: process.env.PEEL_BENCH_REQUESTS ?? "300" },
     only: { type: "string", default: "direct,proxy,gateway" },
     rows: { type: "string", default: "1,8,64" },
+    "image-bytes": { type: "string", default: String(2 * 1024 * 1024) },
   },
 })
 
@@ -50,7 +52,7 @@ const soakMs = duration(flags.soak)
 const perRow = Number(flags.requests)
 const targets = flags.only.split(",").map((name) => name.trim()) as Array<TargetName>
 const rows = flags.rows.split(",").map(Number)
-const imageBytes = 2 * 1024 * 1024
+const imageBytes = Number(flags["image-bytes"])
 const rounds = 3
 const here = fileURLToPath(new URL(".", import.meta.url))
 const binPath = join(here, "../../cli/src/bin.ts")

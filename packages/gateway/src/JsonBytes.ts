@@ -10,20 +10,33 @@
  * @since 0.1.0
  */
 
+/** Input bytes per base64 piece: a multiple of 3, so pieces join without padding; 64 KB of text each. */
+const pieceBytes = 49_152
+
 /** Bytes to be written as a base64 JSON string, after an optional ASCII `prefix` (`data:image/png;base64,`). @category models */
 export class Base64 {
-  readonly bytes: Uint8Array
+  readonly bytes: Buffer
   readonly prefix: string
   constructor(bytes: Uint8Array, prefix = "") {
-    this.bytes = bytes
+    this.bytes = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     this.prefix = prefix
   }
-  /** The base64 text, without copying the bytes first. */
-  encode(): string {
-    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength).toString("base64")
+  /** Bytes of the text (prefix and base64). */
+  get length(): number {
+    return this.prefix.length + 4 * Math.ceil(this.bytes.length / 3)
+  }
+  /**
+   * Write the text at `offset` in pieces of 64 KB: each piece a small string the young generation frees at
+   * once, never one string of megabytes in the old generation (which only a full collection frees).
+   */
+  writeInto(out: Buffer, offset: number): number {
+    let at = offset + out.write(this.prefix, offset, "latin1")
+    for (let from = 0; from < this.bytes.length; from += pieceBytes)
+      at += out.write(this.bytes.toString("base64", from, Math.min(this.bytes.length, from + pieceBytes)), at, "latin1")
+    return at - offset
   }
   toJSON(): string {
-    return this.prefix + this.encode()
+    return this.prefix + this.bytes.toString("base64")
   }
 }
 
@@ -56,17 +69,15 @@ export const encode = (body: unknown): Buffer => {
     from = at + text.length
   }
   pieces.push(skeleton.slice(from))
-  const encoded = pieces.map((piece) => (typeof piece === "string" ? piece : piece.prefix + piece.encode()))
   let length = 0
-  for (let index = 0; index < encoded.length; index++)
-    length += index % 2 === 0 ? Buffer.byteLength(encoded[index]!, "utf8") : encoded[index]!.length + 2
+  for (const piece of pieces) length += typeof piece === "string" ? Buffer.byteLength(piece, "utf8") : piece.length + 2
   const out = Buffer.allocUnsafe(length)
   let offset = 0
-  for (let index = 0; index < encoded.length; index++) {
-    if (index % 2 === 0) offset += out.write(encoded[index]!, offset, "utf8")
+  for (const piece of pieces) {
+    if (typeof piece === "string") offset += out.write(piece, offset, "utf8")
     else {
       out[offset++] = 0x22 // "
-      offset += out.write(encoded[index]!, offset, "latin1")
+      offset += piece.writeInto(out, offset)
       out[offset++] = 0x22
     }
   }
