@@ -228,6 +228,19 @@ describe("VirtualKeyPolicy.admit", () => {
     }),
   )
 
+  it.effect("a NaN or negative amount (a pricing bug) counts as $0 and never poisons the key's ledger", () =>
+    Effect.gen(function* () {
+      const { keys, ledger, policy } = yield* setup()
+      const { record, secret } = yield* VirtualKeys.create(keys, "k", { budget: { limitUsd: 1, window: "1d" } })
+      const caller = yield* policy.authenticate(secret)
+      const first = yield* policy.admit(caller, pro, Number.NaN)
+      yield* first.settle(Number.NaN)
+      const second = yield* policy.admit(caller, pro, -1)
+      yield* second.settle(0.25)
+      expect(yield* KeySpendStatus(ledger, record)).toMatchObject({ spentUsd: 0.25, reservedUsd: 0 })
+    }),
+  )
+
   it.effect("a key revoked between authenticate and admit is refused at admit", () =>
     Effect.gen(function* () {
       const { keys, policy } = yield* setup()

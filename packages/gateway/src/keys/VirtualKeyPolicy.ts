@@ -70,6 +70,9 @@ const rpmKey = (keyId: string) => `vkey:${keyId}`
 
 const wholeSeconds = (millis: number) => Math.max(1, Math.ceil(millis / 1000))
 
+/** Dollars a ledger can hold: a negative, NaN or infinite amount (a pricing bug) counts as 0, never poisons a sum. */
+const dollars = (usd: number) => (Number.isFinite(usd) && usd > 0 ? usd : 0)
+
 /**
  * The policy over the three services it is given.
  *
@@ -155,7 +158,7 @@ export const make = (
       }
 
       const account = KeySpend.account(ledger, record, leaseMillis)
-      const reserved = yield* account.reserve(Math.max(0, estimateUsd))
+      const reserved = yield* account.reserve(dollars(estimateUsd))
       const now = yield* Clock.currentTimeMillis
       if ("_tag" in reserved) return yield* refuseBudget(record, reserved, now)
 
@@ -178,7 +181,7 @@ export const make = (
           return effect
         })
       return {
-        settle: (costUsd) => once(account.settle(reserved, Math.max(0, costUsd))),
+        settle: (costUsd) => once(account.settle(reserved, dollars(costUsd))),
         release: once(account.release(reserved)),
       }
     })
