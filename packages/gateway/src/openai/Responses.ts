@@ -7,6 +7,7 @@
  * @since 0.5.0
  */
 import { type Attempt, Catalog, Image } from "@peel/contract"
+import * as JsonBytes from "../JsonBytes.ts"
 import * as Sizes from "./Sizes.ts"
 
 /** One image a run made. @category models */
@@ -25,12 +26,14 @@ export interface Made {
   readonly costUsd: number
 }
 
-/** Base64 of bytes without copying them first. @category encoding */
-export const base64 = (bytes: Uint8Array): string =>
-  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")
-
-/** `data:MIME;base64,…`. @category encoding */
-export const dataUri = (image: MadeImage): string => `data:${image.mimeType};base64,${base64(image.bytes)}`
+/**
+ * A `data:MIME;base64,…` URI of an image, as a `JsonBytes.Base64`: `Http.json` writes its base64 straight
+ * into the answer's bytes (no `JSON.stringify` pass over megabytes).
+ *
+ * @category encoding
+ */
+export const dataUri = (image: MadeImage): JsonBytes.Base64 =>
+  new JsonBytes.Base64(image.bytes, `data:${image.mimeType};base64,`)
 
 /** The Images API's `output_format` for a MIME type (`image/jpeg` → `jpeg`). @category encoding */
 export const formatOf = (mimeType: string): string => mimeType.replace(/^image\//, "")
@@ -42,7 +45,7 @@ const outputTokens = (usage: Attempt.Usage | undefined): number =>
   sum([usage?.outputImageTokens, usage?.outputTextTokens, usage?.thoughtTokens])
 
 /** One `data[]` entry: the bytes inline, or a link the gateway serves. @category models */
-export type ImageDatum = { readonly b64_json: string } | { readonly url: string }
+export type ImageDatum = { readonly b64_json: JsonBytes.Base64 } | { readonly url: string }
 
 /**
  * `POST /v1/images/generations` and `/edits` answer. `size` and `output_format` describe the first image
@@ -152,22 +155,25 @@ export const listedModels = (): ReadonlyArray<string> =>
  *
  * @category builders
  */
-export const chatCompletionEvents = (completion: ReturnType<typeof chatCompletion>): string => {
-  const chunk = (choices: ReadonlyArray<unknown>, usage?: unknown) =>
-    `data: ${JSON.stringify({
+export const chatCompletionEvents = (completion: ReturnType<typeof chatCompletion>): Uint8Array => {
+  const chunk = (choices: ReadonlyArray<unknown>, usage?: unknown) => [
+    Buffer.from("data: "),
+    JsonBytes.encode({
       id: completion.id,
       object: "chat.completion.chunk",
       created: completion.created,
       model: completion.model,
       choices,
       ...(usage === undefined ? {} : { usage }),
-    })}\n\n`
-  const deltas = completion.choices.map((choice) =>
+    }),
+    Buffer.from("\n\n"),
+  ]
+  const deltas = completion.choices.flatMap((choice) =>
     chunk([{ index: choice.index, delta: choice.message, finish_reason: null }]),
   )
   const finish = chunk(
     completion.choices.map((choice) => ({ index: choice.index, delta: {}, finish_reason: choice.finish_reason })),
     completion.usage,
   )
-  return `${deltas.join("")}${finish}data: [DONE]\n\n`
+  return Buffer.concat([...deltas, ...finish, Buffer.from("data: [DONE]\n\n")])
 }

@@ -30,6 +30,7 @@ import { BadRequest, type GatewayError, maxBodyBytes, NotFound, PayloadTooLarge 
 import { Execute, failureHeaders, failureOf, type Outcome, peelHeaders } from "../Execute.ts"
 import * as GeminiRoutes from "../gemini/routes.ts"
 import * as Http from "../Http.ts"
+import * as JsonBytes from "../JsonBytes.ts"
 import { KeyPolicy } from "../KeyPolicy.ts"
 import * as OpenAiErrors from "./Errors.ts"
 import * as ImageLinks from "./ImageLinks.ts"
@@ -123,7 +124,7 @@ const chatAnswer = (
   headers: Record<string, string>,
 ) =>
   ask.stream
-    ? HttpServerResponse.text(Responses.chatCompletionEvents(completion), {
+    ? HttpServerResponse.uint8Array(Responses.chatCompletionEvents(completion), {
         status: 200,
         contentType: "text/event-stream",
         headers: { ...headers, "cache-control": "no-cache" },
@@ -163,7 +164,7 @@ export const routes = HttpRouter.use(
           if (ask.responseFormat === "url") {
             const token = yield* links.put(image)
             data.push({ url: `${originOf(call.request)}${ImageLinks.pathOf(token, image.mimeType)}` })
-          } else data.push({ b64_json: Responses.base64(image.bytes) })
+          } else data.push({ b64_json: new JsonBytes.Base64(image.bytes) })
         }
         const created = yield* secondsNow
         return Http.json(Responses.images({ created, data, made: [outcome] }), 200, answerHeaders(outcome, ask.n))
