@@ -8,13 +8,15 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, type Scope } from "effect"
+import { Context, Effect, Exit, Layer, type Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { afterAll, beforeAll } from "vitest"
 import { type PostgresServer, startPostgres } from "../../testkit/src/Postgres.ts"
+import { type RedisServer, startRedis } from "../../testkit/src/RedisServer.ts"
 import { Budget, Pipeline, Runner, State } from "../src/index.ts"
 import * as SpendLedger from "../src/state/SpendLedger.ts"
 import * as SpendLedgerSqlite from "../src/state/SpendLedgerSqlite.ts"
+import * as RedisState from "../src/state/redis/RedisState.ts"
 
 const day = { budget: "daily", index: 20_000 }
 const hour = 60 * 60 * 1000
@@ -141,6 +143,33 @@ contract(
     Effect.gen(function* () {
       const url = server.database(`ledger_${++databases}`)
       return [yield* postgresLedger(url), yield* postgresLedger(url)] as const
+      }),
+  )
+
+// A real redis-server on a loopback port; each test its own key prefix; each connection its own client
+// (a worker), with no fallback (a Redis failure is a defect).
+let redis: RedisServer
+beforeAll(async () => {
+  redis = await startRedis()
+})
+afterAll(async () => {
+  await redis?.close()
+})
+let prefixes = 0
+const redisLedger = (prefix: string) =>
+  Effect.map(
+    Layer.build(
+      RedisState.layerDirect({ prefix }).pipe(Layer.provide(Layer.orDie(RedisState.layerClient(redis.url)))),
+    ),
+    (context) => Context.get(context, SpendLedger.SpendLedger),
+  )
+contract(
+  "redis",
+  () => redisLedger(`l${process.pid}-${prefixes++}:`),
+  () =>
+    Effect.gen(function* () {
+      const prefix = `l${process.pid}-${prefixes++}:`
+      return [yield* redisLedger(prefix), yield* redisLedger(prefix)] as const
     }),
 )
 

@@ -56,3 +56,4 @@ export {
   withChannel,
 } from "./Harness.ts"
 export { binDir as postgresBinDir, type PostgresServer, startPostgres } from "./Postgres.ts"
+export { type RedisServer, startRedis } from "./RedisServer.ts"

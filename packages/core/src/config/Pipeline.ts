@@ -72,8 +72,8 @@ export interface LoadOptions {
    * `${VAR}` is not an error and stands in as a placeholder value.
    */
   readonly offline?: boolean
-  /** Stores chosen on the command line (`--postgres URL`): they win over the pipeline's `state:` block. */
-  readonly stores?: { readonly postgres?: string | undefined } | undefined
+  /** Stores chosen on the command line (`--postgres URL`, `--redis URL`): they win over the pipeline's `state:` block. */
+  readonly stores?: { readonly postgres?: string | undefined; readonly redis?: string | undefined } | undefined
 }
 
 /** What an unset variable becomes when loading offline. @category loading */
@@ -117,16 +117,46 @@ const StateBlock = Schema.Struct({
         "A postgres:// URL (usually ${DATABASE_URL}): the spend ledger (every budget) and the work journal of bulk runs and batch work live there, shared by every worker that uses it",
     }),
   ),
+  redis: Schema.optional(
+    Schema.String.check(
+      Schema.makeFilter((url) =>
+        url === offlinePlaceholder || /^rediss?:\/\/[^\s]+$/.test(url) ? true : "expected a Redis URL (redis://host:port or rediss://…)",
+      ),
+    ),
+  ).annotate({
+    description:
+      "A Redis URL (e.g. ${REDIS_URL}): breakers, rate limits, quota pauses, concurrency, hedge budget, channel statistics, budgets and the memory image cache live there, shared by every worker naming it (--redis URL wins)",
+    examples: ["${REDIS_URL}", "redis://127.0.0.1:6379"],
+  }),
+  failOpen: Schema.optional(Schema.Boolean).annotate({
+    description:
+      "While Redis is unreachable, budgets spend against this worker's own ledger instead of refusing new requests (default false: no request starts without a reservation)",
+  }),
 })
 
 /** The `state:` block as the runner takes it, the command line's stores winning. */
 const stateOf = (
-  block: { readonly store?: "memory" | undefined; readonly postgres?: string | undefined } | undefined,
+  block:
+    | {
+        readonly store?: "memory" | undefined
+        readonly postgres?: string | undefined
+        readonly redis?: string | undefined
+        readonly failOpen?: boolean | undefined
+      }
+    | undefined,
   flags: LoadOptions["stores"],
 ): { readonly state?: StateConfig } => {
   const postgres = flags?.postgres ?? block?.postgres
-  if (block === undefined && postgres === undefined) return {}
-  return { state: { store: block?.store ?? "memory", ...(postgres === undefined ? {} : { postgres }) } }
+  const redis = flags?.redis ?? block?.redis
+  if (block === undefined && postgres === undefined && redis === undefined) return {}
+  return {
+    state: {
+      store: block?.store ?? "memory",
+      ...(postgres === undefined ? {} : { postgres }),
+      ...(redis === undefined ? {} : { redis }),
+      ...(block?.failOpen === undefined ? {} : { failOpen: block.failOpen }),
+    },
+  }
 }
 
 /** @category schemas */

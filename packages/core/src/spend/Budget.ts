@@ -59,6 +59,8 @@ export interface Refused {
   readonly _tag: "Refused"
   readonly status: Status
   readonly requestedUsd: number
+  /** The ledger could not be asked (its store is unreachable and the budget fails closed). */
+  readonly unavailable?: string | undefined
 }
 
 /**
@@ -116,7 +118,12 @@ export const account = (
           ledger.reserve({ budget, index }, toMicros(usd), limit, leaseMillis),
           (reserved): Reservation | Refused =>
             "_tag" in reserved
-              ? { _tag: "Refused", status: statusOf(cap, index, reserved.balance), requestedUsd: usd }
+              ? {
+                  _tag: "Refused",
+                  status: statusOf(cap, index, reserved.balance),
+                  requestedUsd: usd,
+                  ...(reserved.unavailable === undefined ? {} : { unavailable: reserved.unavailable }),
+                }
               : reserved,
         ),
       ),
@@ -211,6 +218,8 @@ export const fromLedger = (ledger: Ledger): Account => ({
 export const refusalMessage = (refused: Refused, what = "budget"): string => {
   const status = refused.status
   const usd = Money.format
+  if (refused.unavailable !== undefined)
+    return `${what}: the spend ledger cannot be reached (${refused.unavailable}), so no request starts without a reservation (set state.failOpen: true to spend against this process's own ledger meanwhile)`
   const window = Number.isFinite(status.windowEnd)
     ? ` in the window ${new Date(status.windowStart).toISOString()} – ${new Date(status.windowEnd).toISOString()}`
     : ""

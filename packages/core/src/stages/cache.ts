@@ -267,6 +267,7 @@ export const cache: StageDefinition<CacheConfig> = {
                 store: "memory",
                 maxBytes: Units.bytesOf(config.maxSize, defaults.memoryMaxBytes),
                 maxEntries: config.maxEntries ?? defaults.memoryMaxEntries,
+                ttlMillis: ttl,
               },
         )
         .pipe(

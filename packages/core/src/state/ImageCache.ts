@@ -534,7 +534,13 @@ export const fileStore = (options: FileOptions): ImageStore =>
 
 /** The store a `cache` stage's configuration names. @category model */
 export type StoreSpec =
-  | { readonly store: "memory"; readonly maxBytes: number; readonly maxEntries: number }
+  | {
+      readonly store: "memory"
+      readonly maxBytes: number
+      readonly maxEntries: number
+      /** How long an entry is kept (a shared store expires it then; the cache stage's `ttl`). */
+      readonly ttlMillis?: number | undefined
+    }
   | { readonly store: "file"; readonly directory: string; readonly maxBytes: number }
 
 /** @category model */

@@ -48,6 +48,11 @@ export interface Balance {
 export interface Refused {
   readonly _tag: "Refused"
   readonly balance: Balance
+  /**
+   * Set when the ledger could not be asked (a network store that is unreachable, failing closed): no
+   * request starts without a reservation. Says why, without secrets.
+   */
+  readonly unavailable?: string | undefined
 }
 
 /** @category model */

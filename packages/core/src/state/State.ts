@@ -44,15 +44,22 @@ export type Services =
   | OutputLookup.OutputLookup
 
 /**
- * A pipeline's `state:` block: where its state lives. Only `store: memory` today; the next issues add
- * network stores (`store: redis` with its URL, `store: postgres`), chosen here without touching a stage.
+ * A pipeline's `state:` block (or `--redis URL`): where its state lives. Nothing, or `store: memory`: this
+ * process's memory. `redis: URL`: the decision state (breakers, rate limits, quota pauses, concurrency,
+ * hedge budget, channel statistics, spend ledger, image cache) in Redis, shared by every worker naming
+ * it; `failOpen` lets budgets spend against the worker's own ledger while Redis is unreachable (they
+ * refuse otherwise).
  *
  * @category model
  */
 export interface StateConfig {
-  readonly store: "memory"
+  readonly store?: "memory" | undefined
   /** A `postgres://` URL: the spend ledger lives there (and bulk runs journal their work there). */
   readonly postgres?: string | undefined
+  /** A Redis URL (`redis://host:port`); the state services live there. */
+  readonly redis?: string | undefined
+  /** While Redis is unreachable, budgets reserve against this worker's own ledger instead of refusing. */
+  readonly failOpen?: boolean | undefined
 }
 
 /** Each state service in memory: one process, nothing to set up. @category layers */
@@ -69,8 +76,9 @@ export const layerMemory: Layer.Layer<Services> = Layer.mergeAll(
 )
 
 /**
- * The state Layers a pipeline's `state:` block chooses (memory when it has none): with `postgres`, the
- * spend ledger is in Postgres (building the Layer fails when the server cannot be reached).
+ * The state Layers a pipeline's `state:` block chooses (memory when it has none): with `redis`, every
+ * decision service in Redis (falling back to memory while it is unreachable); with `postgres`, the spend
+ * ledger is in Postgres (building the Layer fails when the server cannot be reached), over either.
  *
  * @category layers
  */
@@ -79,12 +87,17 @@ export const layerOf = (
   /** The pipeline file, named in the error when a store cannot be reached. */
   file = "state:",
 ): Layer.Layer<Services, ConfigError> => {
-  const base = (() => {
-    switch (config?.store ?? "memory") {
-      case "memory":
-        return layerMemory
-    }
-  })()
+  const redis = config?.redis
+  // Redis is loaded only when named (a dynamic import: nobody else loads a Redis client); the output
+  // lookup stays the folder's.
+  const base: Layer.Layer<Services> =
+    redis === undefined
+      ? layerMemory
+      : Layer.unwrap(
+          Effect.map(Effect.promise(() => import("./redis/RedisState.ts")), (RedisState) =>
+            Layer.merge(OutputLookup.layerFolder, RedisState.layer({ url: redis, failOpen: config?.failOpen === true })),
+          ),
+        )
   if (config?.postgres === undefined) return base
   const unreachable = (error: StoreUnavailable) =>
     new ConfigError({
@@ -94,6 +107,25 @@ export const layerOf = (
   return Layer.merge(
     base,
     Layer.effect(SpendLedger.SpendLedger, Effect.mapError(makeSpendLedgerPostgres(config.postgres), unreachable)),
+  )
+}
+
+/**
+ * Whether the stores a `state:` block names can be reached (`peel validate`): one problem per store that
+ * cannot, naming its host (never a password). Memory always can.
+ *
+ * @category checks
+ */
+export const check = (config: StateConfig | undefined): Effect.Effect<ReadonlyArray<string>> => {
+  const redis = config?.redis
+  if (redis === undefined) return Effect.succeed([])
+  return Effect.flatMap(
+    Effect.promise(() => import("./redis/RedisState.ts")),
+    (RedisState) =>
+      RedisState.check(redis).pipe(
+        Effect.as([] as ReadonlyArray<string>),
+        Effect.catch((problem) => Effect.succeed([problem])),
+      ),
   )
 }
 

@@ -9,9 +9,11 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Clock, Duration, Effect, Exit, Fiber, Layer } from "effect"
-import { CircuitBreaker } from "effect/persistence"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer } from "effect"
+import { CircuitBreaker, Redis } from "effect/persistence"
 import { TestClock } from "effect/testing"
+import { afterAll, beforeAll } from "vitest"
+import { type RedisServer, startRedis } from "../../../testkit/src/RedisServer.ts"
 import { Pipeline, Runner, State } from "../../src/index.ts"
 import * as Breakers from "../../src/state/Breakers.ts"
 import * as ChannelStats from "../../src/state/ChannelStats.ts"
@@ -19,6 +21,7 @@ import * as Concurrency from "../../src/state/Concurrency.ts"
 import * as HedgeBudget from "../../src/state/HedgeBudget.ts"
 import * as QuotaPauses from "../../src/state/QuotaPauses.ts"
 import * as RateLimits from "../../src/state/RateLimits.ts"
+import * as RedisState from "../../src/state/redis/RedisState.ts"
 import * as SpendLedgerSqlite from "../../src/state/SpendLedgerSqlite.ts"
 import * as Fixture from "../fixtures/fixture-plugin.ts"
 import * as SqliteBreakers from "./sqlite-breakers.ts"
@@ -34,11 +37,75 @@ type Services =
 
 const freshFile = () => join(mkdtempSync(join(tmpdir(), "peel-state-")), "state.sqlite")
 
-/** The contract, run against one implementation (a fresh instance per test). */
-const contractSuite = (name: string, layer: () => Layer.Layer<Services>) =>
+/**
+ * The contract, run against one implementation (a fresh instance per test). `serverTime`: its breakers
+ * take time from the server (effect/persistence's Redis store reads Redis `TIME`), which no TestClock
+ * moves: the breaker rule is then checked on the real clock, waiting on the circuit's state.
+ */
+const contractSuite = (name: string, layer: () => Layer.Layer<Services>, options?: { readonly serverTime?: boolean }) =>
   describe(`state contract: ${name}`, () => {
     const run = <A, E>(effect: Effect.Effect<A, E, Services>) => Effect.provide(effect, layer())
 
+    const reasonOf = (exit: Exit.Exit<unknown, unknown>) => {
+      const error = Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : undefined
+      return error?._tag === "Some" && error.value instanceof CircuitBreaker.CircuitBreakerError
+        ? error.value.reason._tag
+        : Exit.isSuccess(exit)
+          ? "ok"
+          : "failed"
+    }
+
+    if (options?.serverTime === true)
+      it.live("Breakers (server time): open after the trip policy's failures, refuse while open, one probe", () =>
+        run(
+          Effect.scoped(
+            Effect.gen(function* () {
+              const breaker = yield* CircuitBreaker.make({
+                tripPolicy: CircuitBreaker.consecutive(2),
+                openDuration: "2 seconds",
+              })
+              const failing = Effect.fail("503").pipe(breaker.execute({ key: "k" }))
+              const ignored = Effect.fail("429").pipe(
+                breaker.execute({ key: "k", classify: () => CircuitBreaker.ignored }),
+              )
+              for (let index = 0; index < 5; index++) expect(reasonOf(yield* Effect.exit(ignored))).toBe("failed")
+              expect((yield* breaker.state("k"))._tag).toBe("Closed")
+              expect(reasonOf(yield* Effect.exit(failing))).toBe("failed")
+              expect(reasonOf(yield* Effect.exit(failing))).toBe("failed")
+              const open = yield* breaker.state("k")
+              expect(open._tag).toBe("Open")
+              expect(open._tag === "Open" && Duration.toMillis(open.retryAfter)).toBeLessThanOrEqual(2000)
+              expect(reasonOf(yield* Effect.exit(Effect.succeed(1).pipe(breaker.execute({ key: "k" }))))).toBe(
+                "CircuitOpen",
+              )
+              expect((yield* breaker.state("other"))._tag).toBe("Closed")
+              // Wait for the server's clock to end the open time (no deadline: the state says when).
+              // (Redis keeps "Open" with nothing left until the next admission moves it to HalfOpen.)
+              while (true) {
+                const state = yield* breaker.state("k")
+                if (state._tag !== "Open" || Duration.toMillis(state.retryAfter) === 0) break
+                yield* Effect.sleep("50 millis")
+              }
+              const gate = yield* Deferred.make<void>()
+              const probe = yield* Effect.forkChild(
+                Deferred.await(gate).pipe(Effect.as("probed"), breaker.execute({ key: "k" })),
+              )
+              while (true) {
+                const state = yield* breaker.state("k")
+                if (state._tag === "HalfOpen" && state.probing) break
+                yield* Effect.sleep("10 millis")
+              }
+              expect(reasonOf(yield* Effect.exit(Effect.succeed(2).pipe(breaker.execute({ key: "k" }))))).toBe(
+                "CircuitHalfOpen",
+              )
+              yield* Deferred.succeed(gate, undefined)
+              expect(yield* Fiber.join(probe)).toBe("probed")
+              expect((yield* breaker.state("k"))._tag).toBe("Closed")
+            }),
+          ),
+        ),
+      )
+    else
     it.effect("Breakers: open after the trip policy's failures, refuse while open, one probe when half-open", () =>
       run(
         Effect.scoped(
@@ -184,6 +251,8 @@ const contractSuite = (name: string, layer: () => Layer.Layer<Services>) =>
           const work = yield* Effect.forkChild(
             Concurrency.withSlot(slots, "w", 1, 3000)(Effect.sleep("20 seconds").pipe(Effect.as("done"))),
           )
+          // A network store takes its slot over a round trip: wait for it before moving the clock.
+          while ((yield* slots.inUse("w")) === 0) yield* Effect.yieldNow
           for (let step = 0; step < 10; step++) {
             yield* TestClock.adjust("1 second")
             expect(yield* slots.inUse("w")).toBe(1)
@@ -247,6 +316,21 @@ contractSuite("sqlite file", () => {
   const file = freshFile()
   return Layer.merge(SqliteState.layer(file), SqliteBreakers.layer(file))
 })
+
+// A real redis-server on a loopback port, one per file; each test its own key prefix.
+let redis: RedisServer
+beforeAll(async () => {
+  redis = await startRedis()
+})
+afterAll(async () => {
+  await redis?.close()
+})
+let prefixes = 0
+/** Redis state with no fallback (a Redis failure is a defect), as one worker: its own connection. */
+const redisState = (prefix = `t${process.pid}-${prefixes++}:`) =>
+  RedisState.layerDirect({ prefix }).pipe(Layer.provide(Layer.orDie(RedisState.layerClient(redis.url))))
+
+contractSuite("redis", () => redisState(), { serverTime: true })
 
 // ---------------------------------------------------------------------------------------------------
 // Two runners, one state.
@@ -316,6 +400,47 @@ describe("runners sharing state", () => {
         ),
       )
     }),
+  )
+
+  it.effect("through two Redis connections with one prefix (two workers): B waits out the pause A met", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        Fixture.reset()
+        const prefix = `shared-${process.pid}-${prefixes++}:`
+        const a = yield* runnerWith(Layer.merge(State.layerMemory, redisState(prefix)))
+        const b = yield* runnerWith(Layer.merge(State.layerMemory, redisState(prefix)))
+        const client = Context.get(yield* Layer.build(Layer.orDie(RedisState.layerClient(redis.url))), Redis.Redis)
+        /** The latest pause end any worker set under the prefix (read straight from the server). */
+        const anyPause = Effect.gen(function* () {
+          let until = 0
+          for (const key of yield* Effect.orDie(client.send<Array<string>>("KEYS", `${prefix}qp:*`)))
+            until = Math.max(until, Number(yield* Effect.orDie(client.send<string | null>("HGET", key, "until"))))
+          return until
+        })
+        // Each step of a network store is a round trip: wait on what happened, not on the clock.
+        const settle = Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 5)))
+        Fixture.scripts.set("main", ["RateLimited5s"])
+        const first = yield* Effect.forkChild(a.run({ prompt: "one" }))
+        let pausedUntil = 0
+        while (pausedUntil === 0) {
+          yield* settle
+          pausedUntil = yield* anyPause
+        }
+        expect(Fixture.calls.get("main")?.length).toBe(1)
+        const startB = yield* Clock.currentTimeMillis
+        const second = yield* Effect.forkChild(b.run({ prompt: "two" }))
+        while (second.pollUnsafe() === undefined || first.pollUnsafe() === undefined) {
+          yield* settle
+          yield* TestClock.adjust("100 millis")
+        }
+        yield* Fiber.join(first)
+        const result = yield* Fiber.join(second)
+        // B met no 429: it waited for the pause A set, in the other worker.
+        expect(result.attempts.map((attempt) => attempt.outcome)).toEqual(["ok"])
+        expect(startB + result.latencyMs).toBeGreaterThanOrEqual(pausedUntil)
+        expect(Fixture.calls.get("main")?.length).toBe(3)
+      }),
+    ),
   )
 
   it.effect("a circuit opened by runner A is open for runner B (the Breakers store is shared)", () =>
