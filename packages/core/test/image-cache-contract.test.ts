@@ -9,11 +9,14 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, type Layer } from "effect"
+import { Clock, Context, Effect, Exit, Fiber, Layer, Scope } from "effect"
+import { Redis } from "effect/persistence"
 import { TestClock } from "effect/testing"
-import { afterEach } from "vitest"
+import { afterAll, afterEach, beforeAll } from "vitest"
+import { type RedisServer, startRedis } from "../../testkit/src/RedisServer.ts"
 import { Cache, Pipeline, Runner, State } from "../src/index.ts"
 import * as ImageCache from "../src/state/ImageCache.ts"
+import * as RedisState from "../src/state/redis/RedisState.ts"
 import * as Fixture from "./fixtures/fixture-plugin.ts"
 
 const png = new Uint8Array(
@@ -91,6 +94,125 @@ contract("memory", () => {
 contract("file (two stores on one folder)", () => {
   const directory = folder()
   return [ImageCache.fileStore({ directory, maxBytes: 1e6 }), ImageCache.fileStore({ directory, maxBytes: 1e6 })]
+})
+
+// A real redis-server on a loopback port; two clients (two workers), no fallback (a failure is a defect).
+let redis: RedisServer
+let scope: Scope.Closeable
+let prefixes = 0
+const redisWorker = (prefix: string) =>
+  RedisState.layerDirect({ prefix }).pipe(Layer.provide(Layer.orDie(RedisState.layerClient(redis.url))))
+beforeAll(async () => {
+  redis = await startRedis()
+  scope = Scope.makeUnsafe()
+})
+afterAll(async () => {
+  await Effect.runPromise(Scope.close(scope, Exit.void))
+  await redis?.close()
+})
+const redisStore = (prefix: string): Promise<ImageCache.ImageStore> =>
+  Effect.runPromise(
+    Layer.buildWithScope(redisWorker(prefix), scope).pipe(
+      Effect.flatMap((context) =>
+        Context.get(context, ImageCache.ImageCache).open({ store: "memory", maxBytes: 1e6, maxEntries: 100 }),
+      ),
+      Effect.provideService(Scope.Scope, scope),
+      Effect.orDie,
+    ),
+  )
+let redisPair: Array<readonly [ImageCache.ImageStore, ImageCache.ImageStore]> = []
+beforeAll(async () => {
+  redisPair = []
+  for (let index = 0; index < 3; index++) {
+    const prefix = `c${process.pid}-${prefixes++}:`
+    redisPair.push([await redisStore(prefix), await redisStore(prefix)])
+  }
+})
+let redisPairs = 0
+contract("redis (two workers on one server)", () => redisPair[redisPairs++ % redisPair.length]!)
+
+describe("coalescing across workers through Redis leases", () => {
+  afterEach(() => Fixture.reset())
+  const pipelineFile = () => {
+    const file = join(folder(), "pipeline.yaml")
+    writeFileSync(
+      file,
+      [
+        "version: 1",
+        "name: cache-redis",
+        "channels:",
+        `  main: { plugin: ${join(import.meta.dirname, "fixtures", "fixture-plugin.ts")}, price: 0.134, delayMs: 10000 }`,
+        "stages:",
+        "  - cache: { store: memory }",
+        "  - generate: { timeout: 60s }",
+      ].join("\n"),
+    )
+    return file
+  }
+  const worker = (file: string, prefix: string) =>
+    Effect.flatMap(Pipeline.load(file, { env: {} }), (pipeline) =>
+      Runner.make(pipeline, { state: Layer.merge(State.layerMemory, redisWorker(prefix)) }),
+    )
+  /** Each step of a network store is a round trip: let them happen, then move the clock. */
+  const settle = Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 5)))
+
+  it.effect("three workers, one identical request each, in flight together: one call, three images", () =>
+    Effect.gen(function* () {
+      const prefix = `w${process.pid}-${prefixes++}:`
+      const file = pipelineFile()
+      const workers = [yield* worker(file, prefix), yield* worker(file, prefix), yield* worker(file, prefix)]
+      const client = Context.get(yield* Layer.build(Layer.orDie(RedisState.layerClient(redis.url))), Redis.Redis)
+      const first = yield* Effect.forkChild(workers[0]!.run({ prompt: "a lighthouse at dusk", id: "a" }))
+      // wait for the first worker's lease to be in Redis (an event, not a time)
+      while ((yield* Effect.orDie(client.send<Array<string>>("KEYS", `${prefix}ic:*:lease`))).length === 0)
+        yield* settle
+      const others = [
+        yield* Effect.forkChild(workers[1]!.run({ prompt: "a lighthouse at dusk", id: "b" })),
+        yield* Effect.forkChild(workers[2]!.run({ prompt: "a lighthouse at dusk", id: "c" })),
+      ]
+      const all = [first, ...others]
+      while (all.some((fiber) => fiber.pollUnsafe() === undefined)) {
+        yield* settle
+        yield* TestClock.adjust("250 millis")
+      }
+      const [made, ...waited] = yield* Effect.forEach(all, Fiber.join)
+      expect(Fixture.calls.get("main")?.length).toBe(1)
+      expect([made!.cached, made!.costUsd]).toEqual([false, 0.134])
+      for (const result of waited) expect([result.cached, result.costUsd]).toEqual([true, 0])
+    }).pipe(Effect.scoped),
+  )
+
+  it.effect("a worker that dies holding the lease delays the others by the lease at most", () =>
+    Effect.gen(function* () {
+      const prefix = `w${process.pid}-${prefixes++}:`
+      const file = pipelineFile()
+      const b = yield* worker(file, prefix)
+      const request = { prompt: "a lighthouse at dusk", id: "b" }
+      const dead = yield* Layer.build(redisWorker(prefix))
+      const deadStore = yield* Context.get(dead, ImageCache.ImageCache).open({
+        store: "memory",
+        maxBytes: 1e6,
+        maxEntries: 10,
+      })
+      const plan = yield* b.plan(request)
+      expect(yield* deadStore.claim(Cache.keyOf(plan.channelRequest), 30_000)).toBeDefined()
+      const start = yield* Clock.currentTimeMillis
+      const waiting = yield* Effect.forkChild(b.run(request))
+      while ((yield* Clock.currentTimeMillis) - start < 29_000) {
+        yield* settle
+        yield* TestClock.adjust("250 millis")
+      }
+      expect(Fixture.calls.get("main")?.length ?? 0).toBe(0)
+      while (waiting.pollUnsafe() === undefined) {
+        yield* settle
+        yield* TestClock.adjust("250 millis")
+      }
+      const result = yield* Fiber.join(waiting)
+      expect(Fixture.calls.get("main")?.length).toBe(1)
+      expect([result.cached, result.costUsd]).toEqual([false, 0.134])
+      expect(result.latencyMs).toBeGreaterThanOrEqual(40_000)
+    }).pipe(Effect.scoped),
+  )
 })
 
 describe("coalescing across processes through leases", () => {

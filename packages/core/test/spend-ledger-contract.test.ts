@@ -14,9 +14,9 @@ import { afterAll, beforeAll } from "vitest"
 import { type PostgresServer, startPostgres } from "../../testkit/src/Postgres.ts"
 import { type RedisServer, startRedis } from "../../testkit/src/RedisServer.ts"
 import { Budget, Pipeline, Runner, State } from "../src/index.ts"
+import * as RedisState from "../src/state/redis/RedisState.ts"
 import * as SpendLedger from "../src/state/SpendLedger.ts"
 import * as SpendLedgerSqlite from "../src/state/SpendLedgerSqlite.ts"
-import * as RedisState from "../src/state/redis/RedisState.ts"
 
 const day = { budget: "daily", index: 20_000 }
 const hour = 60 * 60 * 1000
@@ -158,9 +158,7 @@ afterAll(async () => {
 let prefixes = 0
 const redisLedger = (prefix: string) =>
   Effect.map(
-    Layer.build(
-      RedisState.layerDirect({ prefix }).pipe(Layer.provide(Layer.orDie(RedisState.layerClient(redis.url)))),
-    ),
+    Layer.build(RedisState.layerDirect({ prefix }).pipe(Layer.provide(Layer.orDie(RedisState.layerClient(redis.url))))),
     (context) => Context.get(context, SpendLedger.SpendLedger),
   )
 contract(

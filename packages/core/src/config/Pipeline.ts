@@ -120,7 +120,9 @@ const StateBlock = Schema.Struct({
   redis: Schema.optional(
     Schema.String.check(
       Schema.makeFilter((url) =>
-        url === offlinePlaceholder || /^rediss?:\/\/[^\s]+$/.test(url) ? true : "expected a Redis URL (redis://host:port or rediss://…)",
+        url === offlinePlaceholder || /^rediss?:\/\/[^\s]+$/.test(url)
+          ? true
+          : "expected a Redis URL (redis://host:port or rediss://…)",
       ),
     ),
   ).annotate({

@@ -106,52 +106,52 @@ const contractSuite = (name: string, layer: () => Layer.Layer<Services>, options
         ),
       )
     else
-    it.effect("Breakers: open after the trip policy's failures, refuse while open, one probe when half-open", () =>
-      run(
-        Effect.scoped(
-          Effect.gen(function* () {
-            const breaker = yield* CircuitBreaker.make({
-              tripPolicy: CircuitBreaker.consecutive(2),
-              openDuration: "10 seconds",
-            })
-            const reasonOf = (exit: Exit.Exit<unknown, unknown>) => {
-              const error = Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : undefined
-              return error?._tag === "Some" && error.value instanceof CircuitBreaker.CircuitBreakerError
-                ? error.value.reason._tag
-                : Exit.isSuccess(exit)
-                  ? "ok"
-                  : "failed"
-            }
-            const failing = Effect.fail("503").pipe(breaker.execute({ key: "k" }))
-            const ignored = Effect.fail("429").pipe(
-              breaker.execute({ key: "k", classify: () => CircuitBreaker.ignored }),
-            )
-            // Ignored outcomes (a 429) never open it, nor break a streak of failures.
-            for (let index = 0; index < 5; index++) expect(reasonOf(yield* Effect.exit(ignored))).toBe("failed")
-            expect((yield* breaker.state("k"))._tag).toBe("Closed")
-            expect(reasonOf(yield* Effect.exit(failing))).toBe("failed")
-            expect(reasonOf(yield* Effect.exit(failing))).toBe("failed")
-            const open = yield* breaker.state("k")
-            expect(open._tag === "Open" && Duration.toMillis(open.retryAfter)).toBe(10_000)
-            expect(reasonOf(yield* Effect.exit(Effect.succeed(1).pipe(breaker.execute({ key: "k" }))))).toBe(
-              "CircuitOpen",
-            )
-            expect((yield* breaker.state("other"))._tag).toBe("Closed")
-            yield* TestClock.adjust("10 seconds")
-            const probe = yield* Effect.forkChild(
-              Effect.sleep("1 second").pipe(Effect.as("probed"), breaker.execute({ key: "k" })),
-            )
-            yield* TestClock.adjust("1 millis")
-            expect(reasonOf(yield* Effect.exit(Effect.succeed(2).pipe(breaker.execute({ key: "k" }))))).toBe(
-              "CircuitHalfOpen",
-            )
-            yield* TestClock.adjust("1 second")
-            expect(yield* Fiber.join(probe)).toBe("probed")
-            expect((yield* breaker.state("k"))._tag).toBe("Closed")
-          }),
+      it.effect("Breakers: open after the trip policy's failures, refuse while open, one probe when half-open", () =>
+        run(
+          Effect.scoped(
+            Effect.gen(function* () {
+              const breaker = yield* CircuitBreaker.make({
+                tripPolicy: CircuitBreaker.consecutive(2),
+                openDuration: "10 seconds",
+              })
+              const reasonOf = (exit: Exit.Exit<unknown, unknown>) => {
+                const error = Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : undefined
+                return error?._tag === "Some" && error.value instanceof CircuitBreaker.CircuitBreakerError
+                  ? error.value.reason._tag
+                  : Exit.isSuccess(exit)
+                    ? "ok"
+                    : "failed"
+              }
+              const failing = Effect.fail("503").pipe(breaker.execute({ key: "k" }))
+              const ignored = Effect.fail("429").pipe(
+                breaker.execute({ key: "k", classify: () => CircuitBreaker.ignored }),
+              )
+              // Ignored outcomes (a 429) never open it, nor break a streak of failures.
+              for (let index = 0; index < 5; index++) expect(reasonOf(yield* Effect.exit(ignored))).toBe("failed")
+              expect((yield* breaker.state("k"))._tag).toBe("Closed")
+              expect(reasonOf(yield* Effect.exit(failing))).toBe("failed")
+              expect(reasonOf(yield* Effect.exit(failing))).toBe("failed")
+              const open = yield* breaker.state("k")
+              expect(open._tag === "Open" && Duration.toMillis(open.retryAfter)).toBe(10_000)
+              expect(reasonOf(yield* Effect.exit(Effect.succeed(1).pipe(breaker.execute({ key: "k" }))))).toBe(
+                "CircuitOpen",
+              )
+              expect((yield* breaker.state("other"))._tag).toBe("Closed")
+              yield* TestClock.adjust("10 seconds")
+              const probe = yield* Effect.forkChild(
+                Effect.sleep("1 second").pipe(Effect.as("probed"), breaker.execute({ key: "k" })),
+              )
+              yield* TestClock.adjust("1 millis")
+              expect(reasonOf(yield* Effect.exit(Effect.succeed(2).pipe(breaker.execute({ key: "k" }))))).toBe(
+                "CircuitHalfOpen",
+              )
+              yield* TestClock.adjust("1 second")
+              expect(yield* Fiber.join(probe)).toBe("probed")
+              expect((yield* breaker.state("k"))._tag).toBe("Closed")
+            }),
+          ),
         ),
-      ),
-    )
+      )
 
     it.effect("RateLimits: a burst up to the limit starts at once; then never more than the limit in any window", () =>
       run(

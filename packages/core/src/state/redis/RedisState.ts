@@ -148,12 +148,24 @@ const connectionOf = (
         Effect.asVoid(
           limit(
             node.use((client) =>
-              client.sendCommand(["SET", key, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), "PX", String(ttlMillis)]),
+              client.sendCommand([
+                "SET",
+                key,
+                Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length),
+                "PX",
+                String(ttlMillis),
+              ]),
             ),
             "SET",
           ),
         ),
-      remove: (key) => Effect.asVoid(limit(node.use((client) => client.sendCommand(["DEL", key])), "DEL")),
+      remove: (key) =>
+        Effect.asVoid(
+          limit(
+            node.use((client) => client.sendCommand(["DEL", key])),
+            "DEL",
+          ),
+        ),
     }
     const breakers = yield* Layer.build(CircuitBreaker.layerStoreRedis({ prefix: `${prefix}cb:` })).pipe(
       Effect.provideService(Redis.Redis, redis),
@@ -191,10 +203,7 @@ const isRedisError = (error: unknown): error is Redis.RedisError => error instan
 
 /** A link with no fallback: every Redis failure is a defect (tests of the stores themselves). */
 const directLink = (connection: Connection, describe: string): Link => ({
-  use: (remote) =>
-    remote(connection).pipe(
-      Effect.catchIf(isRedisError, (error) => Effect.die(error)),
-    ) as never,
+  use: (remote) => remote(connection).pipe(Effect.catchIf(isRedisError, (error) => Effect.die(error))) as never,
   whenBack: () => {},
   describe,
 })
@@ -284,7 +293,8 @@ const fallbackLink = Effect.fnUntraced(function* (options: Options) {
         disableOfflineQueue: true,
         socket: {
           connectTimeout: options.connectTimeoutMillis ?? 5000,
-          reconnectStrategy: (retries: number) => Math.min(2 ** retries * 50, probeMillis) + Math.floor(Math.random() * 100),
+          reconnectStrategy: (retries: number) =>
+            Math.min(2 ** retries * 50, probeMillis) + Math.floor(Math.random() * 100),
         },
       }).pipe(Layer.provide(Layer.succeed(References.MinimumLogLevel, "Error"))),
       scope,
@@ -422,12 +432,20 @@ const servicesOver = (link: Link, failOpen: boolean) =>
             corrupt: () => local.corrupt(),
             get: (key) => link.use((c) => remote(c).get(key), local.get(key)),
             set: (key, entry) => link.use((c) => remote(c).set(key, entry), local.set(key, entry)),
-            remove: (key) => Effect.andThen(local.remove(key), link.use((c) => remote(c).remove(key), Effect.void)),
-            claim: (key, leaseMillis) => link.use((c) => remote(c).claim(key, leaseMillis), local.claim(key, leaseMillis)),
+            remove: (key) =>
+              Effect.andThen(
+                local.remove(key),
+                link.use((c) => remote(c).remove(key), Effect.void),
+              ),
+            claim: (key, leaseMillis) =>
+              link.use((c) => remote(c).claim(key, leaseMillis), local.claim(key, leaseMillis)),
             renew: (lease, leaseMillis) =>
               link.use((c) => remote(c).renew(lease, leaseMillis), local.renew(lease, leaseMillis)),
             release: (lease) =>
-              Effect.andThen(local.release(lease), link.use((c) => remote(c).release(lease), Effect.void)),
+              Effect.andThen(
+                local.release(lease),
+                link.use((c) => remote(c).release(lease), Effect.void),
+              ),
           }
         })
       },

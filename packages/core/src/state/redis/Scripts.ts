@@ -308,29 +308,23 @@ return 1
 ).withReturnType<number>()
 
 /** SpendLedger.release: drop the reservation. */
-export const ledgerRelease = Redis.script(
-  (keys: readonly [string, string, string], id: string) => [...keys, id],
-  {
-    numberOfKeys: 3,
-    lua: `
+export const ledgerRelease = Redis.script((keys: readonly [string, string, string], id: string) => [...keys, id], {
+  numberOfKeys: 3,
+  lua: `
 redis.call("ZREM", KEYS[2], ARGV[1])
 redis.call("HDEL", KEYS[3], ARGV[1])
 return 1
 `,
-  },
-).withReturnType<number>()
+}).withReturnType<number>()
 
 /** SpendLedger.balance: { spent, live reserved }. */
-export const ledgerBalance = Redis.script(
-  (keys: readonly [string, string, string], now: number) => [...keys, now],
-  {
-    numberOfKeys: 3,
-    lua: `${prelude}${ledgerPrune}
+export const ledgerBalance = Redis.script((keys: readonly [string, string, string], now: number) => [...keys, now], {
+  numberOfKeys: 3,
+  lua: `${prelude}${ledgerPrune}
 local spent, reserved = prune(tonumber(ARGV[1]))
 return { int(spent), int(reserved) }
 `,
-  },
-).withReturnType<readonly [string, string]>()
+}).withReturnType<readonly [string, string]>()
 
 /**
  * ImageCache leases: KEYS[1] a hash { owner, expiresAt }. Claim: free or expired → ours, returns the

@@ -12,7 +12,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { Clock, Effect } from "effect"
-import { Redis } from "effect/persistence"
+import type { Redis } from "effect/persistence"
 import * as ChannelStats from "../ChannelStats.ts"
 import type * as Concurrency from "../Concurrency.ts"
 import * as ImageCache from "../ImageCache.ts"
@@ -173,12 +173,10 @@ export const channelStats = (redis: RedisService, prefix: string) => {
         ),
       ),
     summary: (key: string) =>
-      Effect.map(
-        read(`${prefix}cs:${key}`, `${prefix}cs:${key}:recent`),
-        (found): ChannelStats.Summary | undefined =>
-          found === null || found === undefined
-            ? undefined
-            : { samples: Number(found[0]), averageMs: Number(found[1]), recent: found[2].map(Number) },
+      Effect.map(read(`${prefix}cs:${key}`, `${prefix}cs:${key}:recent`), (found): ChannelStats.Summary | undefined =>
+        found === null || found === undefined
+          ? undefined
+          : { samples: Number(found[0]), averageMs: Number(found[1]), recent: found[2].map(Number) },
       ),
   }
 }
@@ -237,23 +235,24 @@ export const imageStore = (redis: RedisService, binary: Binary, prefix: string, 
   return {
     corrupt: () => corrupt,
     get: (key: string) =>
-      Effect.flatMap(binary.get(entryKey(key)), (data): Effect.Effect<ImageCache.Entry | undefined, Redis.RedisError> => {
-        if (data === undefined) return Effect.undefined
-        const decoded = ImageCache.decode(key, data)
-        if (decoded._tag === "Success") return Effect.succeed(decoded.success)
-        corrupt += 1
-        return Effect.as(binary.remove(entryKey(key)), undefined)
-      }),
+      Effect.flatMap(
+        binary.get(entryKey(key)),
+        (data): Effect.Effect<ImageCache.Entry | undefined, Redis.RedisError> => {
+          if (data === undefined) return Effect.undefined
+          const decoded = ImageCache.decode(key, data)
+          if (decoded._tag === "Success") return Effect.succeed(decoded.success)
+          corrupt += 1
+          return Effect.as(binary.remove(entryKey(key)), undefined)
+        },
+      ),
     set: (key: string, entry: ImageCache.Entry) =>
       binary.set(entryKey(key), ImageCache.encode(key, entry), Math.max(1, Math.round(ttlMillis))),
     remove: (key: string) => binary.remove(entryKey(key)),
     claim: (key: string, leaseMillis: number) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const owner = randomUUID()
-        return Effect.map(
-          claim(leaseKey(key), now, leaseMillis, owner),
-          (expiresAt): ImageCache.Lease | undefined =>
-            expiresAt === null || expiresAt === undefined ? undefined : { key, owner, expiresAt: number(expiresAt) },
+        return Effect.map(claim(leaseKey(key), now, leaseMillis, owner), (expiresAt): ImageCache.Lease | undefined =>
+          expiresAt === null || expiresAt === undefined ? undefined : { key, owner, expiresAt: number(expiresAt) },
         )
       }),
     renew: (lease: ImageCache.Lease, leaseMillis: number) =>
