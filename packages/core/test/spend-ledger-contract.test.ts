@@ -143,8 +143,8 @@ contract(
     Effect.gen(function* () {
       const url = server.database(`ledger_${++databases}`)
       return [yield* postgresLedger(url), yield* postgresLedger(url)] as const
-      }),
-  )
+    }),
+)
 
 // A real redis-server on a loopback port; each test its own key prefix; each connection its own client
 // (a worker), with no fallback (a Redis failure is a defect).

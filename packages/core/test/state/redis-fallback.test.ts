@@ -27,7 +27,7 @@ afterAll(async () => {
 const window = { budget: "daily", index: 1 }
 const fallbackCount = Effect.map(Metric.value(RedisState.fallbacks), (state) => Number(state.count))
 /** Ask until `check` holds (a worker rejoins on its own, within its probe interval). */
-const eventually = <A>(effect: Effect.Effect<A>, check: (value: A) => boolean) =>
+const eventually = <A, R>(effect: Effect.Effect<A, never, R>, check: (value: A) => boolean) =>
   Effect.gen(function* () {
     while (true) {
       const value = yield* effect

@@ -354,6 +354,11 @@ const servicesOver = (link: Link, failOpen: boolean) =>
     const rateLimits: RateLimits.RateLimitsShape = {
       acquire: (key, limit, windowMillis) =>
         link.use((c) => c.rateLimits.acquire(key, limit, windowMillis), localLimits.acquire(key, limit, windowMillis)),
+      tryAcquire: (key, limit, windowMillis) =>
+        link.use(
+          (c) => c.rateLimits.tryAcquire(key, limit, windowMillis),
+          localLimits.tryAcquire(key, limit, windowMillis),
+        ),
     }
     const quotaPauses: QuotaPauses.QuotaPausesShape = {
       pausedUntil: (key) => link.use((c) => c.quotaPauses.pausedUntil(key), localPauses.pausedUntil(key)),

@@ -23,17 +23,18 @@ end
 `
 
 /**
- * RateLimits.acquire: KEYS[1] a sorted set of reserved starts (score: epoch ms). Drops starts a window
- * old, reserves the earliest start that keeps at most `limit` in any window, returns the wait (ms), or
- * -1 when the limit allows nothing.
+ * RateLimits.acquire / tryAcquire: KEYS[1] a sorted set of reserved starts (score: epoch ms). Drops starts
+ * a window old, finds the earliest start that keeps at most `limit` in any window and reserves it (with
+ * `nowOnly`: only when it is now), returns the wait (ms), or -1 when the limit allows nothing.
  */
 export const rateAcquire = Redis.script(
-  (key: string, now: number, limit: number, windowMillis: number, member: string) => [
+  (key: string, now: number, limit: number, windowMillis: number, member: string, nowOnly: boolean) => [
     key,
     now,
     limit,
     windowMillis,
     member,
+    nowOnly ? 1 : 0,
   ],
   {
     numberOfKeys: 1,
@@ -54,6 +55,7 @@ if count > 0 then
     if nth + window > at then at = nth + window end
   end
 end
+if ARGV[5] == "1" and at ~= now then return int(at - now) end
 redis.call("ZADD", key, int(at), ARGV[4])
 extend(key, at - now + window)
 return int(at - now)

@@ -37,15 +37,17 @@ const number = (value: string | number | null | undefined): number => Number(val
 
 /** RateLimits: a sorted set of reserved starts per key. */
 export const rateLimits = (redis: RedisService, prefix: string) => {
-  const acquire = redis.eval(Scripts.rateAcquire)
+  const script = redis.eval(Scripts.rateAcquire)
+  const take = (key: string, limit: number, windowMillis: number, nowOnly: boolean) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.map(script(`${prefix}rl:${key}`, now, limit, windowMillis, randomUUID(), nowOnly), (wait) => {
+        const ms = number(wait)
+        return ms < 0 ? Number.POSITIVE_INFINITY : ms
+      }),
+    )
   return {
-    acquire: (key: string, limit: number, windowMillis: number) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.map(acquire(`${prefix}rl:${key}`, now, limit, windowMillis, randomUUID()), (wait) => {
-          const ms = number(wait)
-          return ms < 0 ? Number.POSITIVE_INFINITY : ms
-        }),
-      ),
+    acquire: (key: string, limit: number, windowMillis: number) => take(key, limit, windowMillis, false),
+    tryAcquire: (key: string, limit: number, windowMillis: number) => take(key, limit, windowMillis, true),
   }
 }
 
