@@ -131,6 +131,10 @@ const runCommand = Command.make(
       ),
       Flag.withDefault("30s"),
     ),
+    redis: optionalString(
+      "redis",
+      "Redis URL for the state services (rate limits, breakers, quota pauses, budgets, cache), shared by every worker naming it; wins over the pipeline's state.redis",
+    ),
   },
   (flags) =>
     run({
@@ -162,6 +166,7 @@ const runCommand = Command.make(
             "pollEvery",
             "postgres",
             "lease",
+            "redis",
           ] as const
         )
           .map((key) => [key, orUndefined(flags[key])])
@@ -284,6 +289,10 @@ const serveCommand = Command.make(
       "postgres",
       "postgres:// URL: virtual keys, their spend and the budgets in Postgres, shared by every replica (wins over the pipeline's state: block)",
     ),
+    redis: optionalString(
+      "redis",
+      "Redis URL for the state services (rate limits, breakers, quota pauses, budgets, cache), shared by every worker naming it; wins over the pipeline's state.redis",
+    ),
   },
   (flags) =>
     serve({
@@ -297,6 +306,7 @@ const serveCommand = Command.make(
       ...(Option.isSome(flags.state) ? { state: flags.state.value } : {}),
       ...(Option.isSome(flags.callLog) ? { callLog: flags.callLog.value } : {}),
       ...(Option.isSome(flags.postgres) ? { postgres: flags.postgres.value } : {}),
+      ...(Option.isSome(flags.redis) ? { redis: flags.redis.value } : {}),
     }).pipe(Effect.flatMap(setExit)),
 ).pipe(
   Command.withDescription(
@@ -381,8 +391,15 @@ const batchCommand = Command.make("batch").pipe(
           Flag.withDescription("Longest pause between polls with --wait"),
           Flag.withDefault("5m"),
         ),
+        redis: optionalString(
+          "redis",
+          "Redis URL for the state services (rate limits, breakers, quota pauses, budgets, cache), shared by every worker naming it; wins over the pipeline's state.redis",
+        ),
       },
-      (flags) => Batch.submit({ ...flags, postgres: orUndefined(flags.postgres) }).pipe(Effect.flatMap(setExit)),
+      (flags) =>
+        Batch.submit({ ...flags, postgres: orUndefined(flags.postgres), redis: orUndefined(flags.redis) }).pipe(
+          Effect.flatMap(setExit),
+        ),
     ).pipe(Command.withDescription("Send a JSONL file of requests as batch jobs (never twice)")),
     Command.make(
       "status",
@@ -403,12 +420,17 @@ const batchCommand = Command.make("batch").pipe(
         state: stateFlag,
         postgres: postgresFlag,
         json: jsonFlag,
+        redis: optionalString(
+          "redis",
+          "Redis URL for the state services (rate limits, breakers, quota pauses, budgets, cache), shared by every worker naming it; wins over the pipeline's state.redis",
+        ),
       },
       (flags) =>
         Batch.collect({
           state: flags.state,
           postgres: orUndefined(flags.postgres),
           json: flags.json,
+          ...(Option.isSome(flags.redis) ? { redis: flags.redis.value } : {}),
           ...(Option.isSome(flags.job) ? { job: flags.job.value } : {}),
           ...(Option.isSome(flags.out) ? { out: flags.out.value } : {}),
         }).pipe(Effect.flatMap(setExit)),

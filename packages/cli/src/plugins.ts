@@ -8,3 +8,18 @@ import type { Pipeline } from "@peel/core"
 
 /** Load options every command uses. */
 export const loadOptions: Pipeline.LoadOptions = { resolveFrom: [import.meta.filename] }
+
+/** {@link loadOptions} with the stores named by flags (`--redis URL`, `--postgres URL`), which win over the pipeline's `state:`. */
+export const loadOptionsWith = (flags: {
+  readonly redis?: string | undefined
+  readonly postgres?: string | undefined
+}): Pipeline.LoadOptions =>
+  flags.redis === undefined && flags.postgres === undefined
+    ? loadOptions
+    : {
+        ...loadOptions,
+        stores: {
+          ...(flags.redis === undefined ? {} : { redis: flags.redis }),
+          ...(flags.postgres === undefined ? {} : { postgres: flags.postgres }),
+        },
+      }

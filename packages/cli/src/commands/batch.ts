@@ -27,6 +27,7 @@ import {
   Catalog,
   Money,
   type Output,
+  type Pipeline,
   type Request,
   Requests,
   type Runner,
@@ -36,7 +37,7 @@ import {
 } from "@peel/core"
 import { Effect, Result, type Scope } from "effect"
 import { ExitCode, printOpenError } from "../output.ts"
-import { loadOptions } from "../plugins.ts"
+import { loadOptions, loadOptionsWith } from "../plugins.ts"
 
 /** Where the journal lives unless `--state` says otherwise (relative to the working folder). */
 export const defaultStateDir = WorkJournal.defaultStateDir
@@ -71,11 +72,10 @@ const open = (
   out: string,
   journal: WorkJournal.WorkJournalShape,
   onEvent: (event: BatchWork.Event) => void,
+  load: Pipeline.LoadOptions = loadOptions,
 ): Effect.Effect<Context | undefined, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const opened = yield* Effect.result(
-      Session.open(pipelineFile, { out, load: loadOptions, onWarning: (line) => complain(line) }),
-    )
+    const opened = yield* Effect.result(Session.open(pipelineFile, { out, load, onWarning: (line) => complain(line) }))
     if (Result.isFailure(opened)) {
       printOpenError("peel batch", pipelineFile, opened.failure)
       return undefined
@@ -237,6 +237,8 @@ export interface SubmitOptions {
   /** Shortest pause between polls (`5s`); backoff ×1.5 up to `pollMax`. */
   readonly pollEvery: string
   readonly pollMax: string
+  /** `--redis URL`: the state services in this Redis (wins over the pipeline's `state.redis`). */
+  readonly redis?: string | undefined
 }
 
 const pollMillis = (every: string, max: string): { every: number; max: number } | undefined => {
@@ -264,7 +266,13 @@ export const submit = Effect.fn("batch.submit")(function* (options: SubmitOption
       const journal = yield* openJournal(options.state, options.postgres)
       if (journal === undefined) return ExitCode.usage
       const reporter = makeReporter(options.json)
-      const context = yield* open(options.pipeline, options.out, journal, reporter.onEvent)
+      const context = yield* open(
+        options.pipeline,
+        options.out,
+        journal,
+        reporter.onEvent,
+        loadOptionsWith({ redis: options.redis }),
+      )
       if (context === undefined) return ExitCode.usage
       // Everything is checked before anything is sent: a request no batch channel takes stops the run. Each
       // request is planned once, here; the batch work reuses the plan.
@@ -331,6 +339,7 @@ const withPipelines = <A>(
   out: (job: WorkJournal.JobRecord) => string,
   onEvent: (event: BatchWork.Event) => void,
   use: (context: Context, jobs: ReadonlyArray<WorkJournal.JobRecord>) => Effect.Effect<A, WorkJournal.JournalError>,
+  load: Pipeline.LoadOptions = loadOptions,
 ): Effect.Effect<Array<A> | undefined, WorkJournal.JournalError, Scope.Scope> =>
   Effect.gen(function* () {
     const groups = new Map<string, Array<WorkJournal.JobRecord>>()
@@ -341,7 +350,7 @@ const withPipelines = <A>(
     const results: Array<A> = []
     for (const [group, members] of groups) {
       const [pipeline, folder] = group.split("\u0000") as [string, string]
-      const context = yield* open(pipeline, folder, journal, onEvent)
+      const context = yield* open(pipeline, folder, journal, onEvent, load)
       if (context === undefined) return undefined
       results.push(yield* use(context, members))
     }
@@ -452,6 +461,8 @@ export const status = Effect.fn("batch.status")(function* (options: StateOptions
 export interface CollectOptions extends StateOptions {
   readonly job?: string
   readonly out?: string
+  /** `--redis URL`: the state services in this Redis (wins over the pipeline's `state.redis`). */
+  readonly redis?: string
 }
 
 export const collect = Effect.fn("batch.collect")(function* (options: CollectOptions) {
@@ -491,6 +502,7 @@ export const collect = Effect.fn("batch.collect")(function* (options: CollectOpt
             // What the pipeline sends back for another try goes out now, in a new job.
             yield* context.work.submit(keys)
           }),
+        loadOptionsWith({ redis: options.redis }),
       )
       if (done === undefined) return ExitCode.usage
       const totals = yield* journal.totals(keys)

@@ -18,7 +18,7 @@ import { Bulk, Money, Plan, Request, Requests, Runner, Session, Units, WorkJourn
 import { Observe, Progress } from "@peel/observability"
 import { Deferred, Effect, Result } from "effect"
 import { costOf, ExitCode, jsonOf, printOpenError, rowOf, streamedTable, table } from "../output.ts"
-import { loadOptions } from "../plugins.ts"
+import { loadOptionsWith } from "../plugins.ts"
 import * as Signals from "../signals.ts"
 import * as Batch from "./batch.ts"
 
@@ -67,6 +67,8 @@ export interface RunOptions {
   readonly n?: number
   readonly seed?: number
   readonly imageOnly?: boolean
+  /** `--redis URL`: the state services in this Redis (wins over the pipeline's `state.redis`). */
+  readonly redis?: string
 }
 
 const singleRequest = (options: RunOptions): Result.Result<Request.ImageRequest, string> =>
@@ -96,11 +98,19 @@ const money = Money.format
  * expected price, refused channels, adjustments. Nobody is called. A request that cannot be planned is
  * one line on stderr and exit 1.
  */
-const dryRun = (file: string, requests: ReadonlyArray<Request.ImageRequest>, imageFlags: boolean) =>
+const dryRun = (
+  file: string,
+  requests: ReadonlyArray<Request.ImageRequest>,
+  imageFlags: boolean,
+  redis: string | undefined,
+) =>
   Effect.scoped(
     Effect.gen(function* () {
       const opened = yield* Effect.result(
-        Session.open(file, { load: loadOptions, onWarning: (line) => process.stderr.write(`${line}\n`) }),
+        Session.open(file, {
+          load: loadOptionsWith({ redis }),
+          onWarning: (line) => process.stderr.write(`${line}\n`),
+        }),
       )
       if (Result.isFailure(opened)) {
         printOpenError("peel run", file, opened.failure)
@@ -191,7 +201,7 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
     requests = [request.success]
   }
 
-  if (options.dryRun === true) return yield* dryRun(options.file, requests, options.input === undefined)
+  if (options.dryRun === true) return yield* dryRun(options.file, requests, options.input === undefined, options.redis)
 
   return yield* Effect.scoped(
     Effect.gen(function* () {
@@ -202,8 +212,7 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
       const opened = yield* Effect.result(
         Session.open(options.file, {
           out: options.out,
-          load:
-            options.postgres === undefined ? loadOptions : { ...loadOptions, stores: { postgres: options.postgres } },
+          load: loadOptionsWith(options),
           onWarning: (line) => process.stderr.write(`${line}\n`),
           observers: Effect.map(
             Observe.make({ callLog: options.callLog, pipeline: options.file, requests: requests.length }),

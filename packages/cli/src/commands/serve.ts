@@ -18,7 +18,7 @@ import { RateLimits, SpendLedger, State, Units, VirtualKeys } from "@peel/core"
 import { Observe } from "@peel/observability"
 import { Deferred, Effect, Layer, Result } from "effect"
 import { ExitCode, printOpenError } from "../output.ts"
-import { loadOptions } from "../plugins.ts"
+import { loadOptionsWith } from "../plugins.ts"
 import * as Signals from "../signals.ts"
 
 export interface ServeOptions {
@@ -39,6 +39,8 @@ export interface ServeOptions {
    * given the URL (wins over the pipeline's `state: { postgres }` for the budgets).
    */
   readonly postgres?: string
+  /** `--redis URL`: the state services (rate limits, breakers, budgets, cache) in this Redis, shared by replicas. */
+  readonly redis?: string
 }
 
 /** The virtual keys and their spend in Postgres (rate limits per process until a shared store is chosen). */
@@ -105,7 +107,7 @@ export const serve = Effect.fn("serve")(function* (options: ServeOptions) {
       host: options.host,
       port: options.port,
       stateDir: options.state,
-      load: options.postgres === undefined ? loadOptions : { ...loadOptions, stores: { postgres: options.postgres } },
+      load: loadOptionsWith({ redis: options.redis, postgres: options.postgres }),
       drainTimeout: drainTimeoutMs,
       accessLog: options.accessLog ? undefined : false,
       ...(observed === undefined ? {} : { observers: observed.observers }),

@@ -71,6 +71,13 @@ export const validate = Effect.fn("validate")(function* (
         continue
       }
     }
+    // Redis, when the state: block names it, must answer too.
+    const unreachable = offline ? [] : yield* State.check(pipeline.state)
+    if (unreachable.length > 0) {
+      failed = true
+      for (const problem of unreachable) process.stderr.write(`${file}: state: ${problem}\n`)
+      continue
+    }
     const warnings = pipeline.warnings.length + built.success.length
     process.stdout.write(
       `${file}: ok${offline ? " offline" : ""} (${pipeline.channels.length} channel${pipeline.channels.length === 1 ? "" : "s"}, ${pipeline.stages.length} stage${pipeline.stages.length === 1 ? "" : "s"}${

@@ -94,8 +94,13 @@ export const layerOf = (
     redis === undefined
       ? layerMemory
       : Layer.unwrap(
-          Effect.map(Effect.promise(() => import("./redis/RedisState.ts")), (RedisState) =>
-            Layer.merge(OutputLookup.layerFolder, RedisState.layer({ url: redis, failOpen: config?.failOpen === true })),
+          Effect.map(
+            Effect.promise(() => import("./redis/RedisState.ts")),
+            (RedisState) =>
+              Layer.merge(
+                OutputLookup.layerFolder,
+                RedisState.layer({ url: redis, failOpen: config?.failOpen === true }),
+              ),
           ),
         )
   if (config?.postgres === undefined) return base
