@@ -10,7 +10,8 @@
  *    their own inputs that together would spend ~$8 (60 × $0.134), in 20 randomised runs (worker
  *    concurrency, requests per worker, start times, upstream latency): what the upstream billed each time.
  *
- * Run: `node bench/workers.ts` (needs the Postgres server binaries: Debian's postgresql, or PEEL_POSTGRES_BIN).
+ * Run: `node bench/workers.ts` (needs the Postgres server binaries: Debian's postgresql, or PEEL_POSTGRES_BIN);
+ * `PEEL_BENCH_BUDGET_RUNS=N` changes the number of budget runs (0: none), `PEEL_BENCH_SKIP_KILL=1` skips the first.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, readdirSync, writeFileSync } from "node:fs"
@@ -89,8 +90,8 @@ try {
   }
 
   // ------------------------------------------------------------------------------------------------------
-  {
-    const runs = Number(process.env.PEEL_BENCH_BUDGET_RUNS ?? 20)
+  const runs = Number(process.env.PEEL_BENCH_BUDGET_RUNS ?? 20)
+  if (runs > 0) {
     const folder = scratch()
     console.log(`One budget ($2.00 a day in Postgres; three workers that would spend ~$8), ${runs} randomised runs`)
     const billed: Array<number> = []
