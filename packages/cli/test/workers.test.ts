@@ -44,7 +44,7 @@ const setUp = async (count: number, latency: string, own?: PostgresServer) => {
   const folder = scratch()
   const input = join(folder, "requests.jsonl")
   const ids = Array.from({ length: count }, (_, index) => `w-${String(index + 1).padStart(2, "0")}`)
-  writeFileSync(input, ids.map((id) => JSON.stringify({ id, prompt: `a paper boat, ${id}` })).join("\n"))
+  writeFileSync(input, ids.map((id) => JSON.stringify({ id, prompt: `a paper boat, ${id}`, size: "1K" })).join("\n"))
   const url = await (own ?? server).database(`workers_${++databases}`)
   const env = { GEMINI_BASE_URL: sim.url, GEMINI_API_KEY: "workers-key-SECRET-19" }
   const args = (out: string, extra: ReadonlyArray<string> = []) => [
@@ -162,7 +162,7 @@ describe("peel serve --postgres: two replicas, one key store", () => {
 
 describe.concurrent("peel run --input --postgres: several workers, one input", () => {
   it("three workers split the input: each request made once, each worker ends when all are done", async () => {
-    const { sim, folder, ids, env, args } = await setUp(24, "300ms")
+    const { sim, folder, ids, env, args } = await setUp(12, "300ms")
     const outs = ["a", "b", "c"].map((name) => join(folder, name))
     const runs = await Promise.all(outs.map((out) => peel(args(out, ["--concurrency", "2"]), env)))
     for (const run of runs) expect(run.code, run.stderr).toBe(0)
@@ -172,13 +172,13 @@ describe.concurrent("peel run --input --postgres: several workers, one input", (
     expect(runs.every((run) => lines(run.stdout).length > 0)).toBe(true)
     expect(sim.ledger().totals.billedImages).toBe(ids.length)
     // every worker reports the totals of all workers, from the journal
-    for (const run of runs) expect(run.stderr).toMatch(/journal: 24 of 24 done, 0 failed/)
+    for (const run of runs) expect(run.stderr).toMatch(/journal: 12 of 12 done, 0 failed/)
     // the URL's secrets never printed (there are none here, but the URL itself stays out of the output)
     for (const run of runs) expect(run.stderr).not.toContain("SECRET")
   })
 
   it("a worker killed with kill -9: its requests are claimed again after its lease and finished by the others", async () => {
-    const { sim, folder, ids, env, args } = await setUp(30, "400ms")
+    const { sim, folder, ids, env, args } = await setUp(18, "400ms")
     const out = join(folder, "out")
     const workerArgs = args(out, ["--concurrency", "3", "--lease", "2s"])
     const doomed = spawnPeel(workerArgs, env)
@@ -191,7 +191,7 @@ describe.concurrent("peel run --input --postgres: several workers, one input", (
     for (const run of runs) expect(run.code, run.stderr).toBe(0)
     // every request on disk once; the survivors' totals cover the dead worker's work too
     expect(pngs(out).sort()).toEqual([...ids].sort())
-    for (const run of runs) expect(run.stderr).toMatch(/journal: 30 of 30 done, 0 failed/)
+    for (const run of runs) expect(run.stderr).toMatch(/journal: 18 of 18 done, 0 failed/)
     // billed: one per request, plus at most what the killed worker had in flight (answers lost with it)
     const billed = sim.ledger().totals.billedImages
     expect(billed).toBeGreaterThanOrEqual(ids.length)
@@ -207,10 +207,10 @@ describe.concurrent("peel run --input --postgres: several workers, one input", (
     // its own server: the other tests' keeps running
     const own = await startPostgres()
     onTestFinished(() => own.close())
-    const { sim, folder, ids, env, args } = await setUp(16, "200ms", own)
+    const { sim, folder, ids, env, args } = await setUp(10, "200ms", own)
     const out = join(folder, "out")
     const worker = spawnPeel(args(out, ["--concurrency", "2"]), env)
-    expect(await worker.waitForStdout(/("ok":true[\s\S]*){4}/)).toBe(true)
+    expect(await worker.waitForStdout(/("ok":true[\s\S]*){3}/)).toBe(true)
     await own.stop()
     // the worker notices (once) and waits
     await vi.waitFor(
@@ -224,7 +224,7 @@ describe.concurrent("peel run --input --postgres: several workers, one input", (
     expect(finished.code, finished.stderr).toBe(0)
     expect(finished.stderr).toMatch(/Postgres answers again/)
     expect(pngs(out).sort()).toEqual([...ids].sort())
-    expect(finished.stderr).toMatch(/journal: 16 of 16 done, 0 failed/)
+    expect(finished.stderr).toMatch(/journal: 10 of 10 done, 0 failed/)
     expect(sim.ledger().totals.billedImages).toBe(ids.length)
   })
 })
