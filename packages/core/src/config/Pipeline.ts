@@ -12,7 +12,7 @@ import type { AnyChannelPlugin, Channel, MakeContext } from "@peel/contract/Chan
 import { ConfigError, ConfigProblem, type MissingSecret } from "@peel/contract/Errors"
 import { flattenIssues, type PathIssue, withFound } from "@peel/contract/Issues"
 import { checkAllowEntry } from "@peel/contract/Network"
-import { decodeConfig, strict } from "@peel/contract/Plugin"
+import { strict } from "@peel/contract/Plugin"
 import { DurationMillis } from "@peel/contract/Units"
 import { Effect, Result, Schema, type Scope } from "effect"
 import { isMap, isScalar, LineCounter, parseDocument, visit } from "yaml"
@@ -63,6 +63,13 @@ export interface LoadOptions {
   readonly env?: Readonly<Record<string, string | undefined>>
   /** Plugins known by name up front (`plugin: NAME` looks here before importing `@peel/channel-NAME`). */
   readonly plugins?: Readonly<Record<string, AnyChannelPlugin>>
+  /**
+   * Plugins known by name but imported only when a pipeline names them (`plugin: NAME` looks here after
+   * `plugins`, before resolving a package): a program that bundles its own first-party plugins (the `peel`
+   * command) lists them here, so a pipeline never loads a second copy of them, or of `effect`, from
+   * `node_modules`.
+   */
+  readonly pluginImports?: Readonly<Record<string, () => Promise<{ readonly default?: unknown }>>>
   /** Extra module locations (file paths or URLs) to resolve plugin packages from, after the pipeline's folder and the cwd. */
   readonly resolveFrom?: ReadonlyArray<string>
   /** ISO date used for retirement warnings; today by default. */
@@ -408,12 +415,12 @@ export const load = Effect.fn("Pipeline.load")(function* (path: string, options:
       report(["channels", name, "plugin"], plugin.failure)
       continue
     }
-    const config = decodeConfig(plugin.success, rest)
+    const config = plugin.success.decode(rest)
     if (Result.isFailure(config)) {
-      reportIssues(["channels", name], config.failure, knownKeys(plugin.success.config as Schema.Top), rest)
+      reportIssues(["channels", name], config.failure, knownKeys(plugin.success.plugin.config as Schema.Top), rest)
       continue
     }
-    const plugin_ = plugin.success
+    const plugin_ = plugin.success.plugin
     const decodedConfig = config.success
     channels.push({
       name,
