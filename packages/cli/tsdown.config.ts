@@ -16,4 +16,8 @@ export default {
   dts: false,
   logLevel: "warn",
   deps: { alwaysBundle: [/.*/] },
+  // Module source stays in memory as a string (for Function.prototype.toString): without comments it is a
+  // third smaller, and in ASCII V8 keeps it at one byte a character instead of two (any "—" in a file makes
+  // the whole file two-byte). `peel --help` 80 → 71 MB, `peel validate` 90 → 79 MB. Names are not mangled.
+  outputOptions: { comments: false, charset: "ascii" },
 }

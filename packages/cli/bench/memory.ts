@@ -2,10 +2,13 @@
  * Memory benchmark: bulk runs of 1,500 and 6,000 requests (`PEEL_BENCH_BULK=1500,6000`; 1K Pro images)
  * through the CLI — `peel run PIPELINE --input FILE.jsonl --out DIR --json --concurrency 32`
  * (`PEEL_BENCH_CONCURRENCY`), stdout to /dev/null — against the simulator in its own process, and the
- * same job done by a plain `@google/genai` script (bench/sdk-bulk.ts). The job's process is polled from
+ * same job done by a plain `@google/genai` script (bench/sdk-bulk.ts). The CLI runs twice: from sources
+ * (as the monorepo runs it) and as published, one bundle (built here from tsdown.config.ts, or
+ * `PEEL_BENCH_BIN`); `PEEL_BENCH_COMMANDS=bundle` (any of sources, bundle, sdk) runs only those. The job's process is polled from
  * /proc: its peak RSS (VmHWM) is noted when a quarter, half and all of the images are on disk, so growth
  * is visible within a run, and the two sizes show it across runs. The simulator's resident set after
- * each job shows its ledger staying bounded. Goal: Peel ≤ 150 MB at 6,000 and flat with the count.
+ * each job shows its ledger staying bounded. Goal: the published Peel ≤ 150 MB at 6,000 and flat
+ * with the count.
  *
  * Run: `npx pnpm --filter @peel/cli bench` (after the overhead benchmark) or `node bench/memory.ts`.
  */
@@ -14,7 +17,14 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { binPath, processCpuMillis, processMemory, startSimulator, writePipeline } from "./shared.ts"
+import {
+  bundledBinPath,
+  processCpuMillis,
+  processMemory,
+  sourceBinPath,
+  startSimulator,
+  writePipeline,
+} from "./shared.ts"
 
 const totals = (process.env.PEEL_BENCH_BULK ?? "1500,6000").split(",").map((each) => Number(each.trim()))
 const concurrency = Number(process.env.PEEL_BENCH_CONCURRENCY ?? 32)
@@ -47,6 +57,14 @@ interface JobResult {
   readonly cpuSeconds: number | undefined
   readonly simulatorRssMb: number | undefined
 }
+
+/** The two builds of the command: as the monorepo runs it, and as published (what users run). */
+const commands = (process.env.PEEL_BENCH_COMMANDS ?? "sources,bundle").split(",").map((each) => each.trim())
+const builds: ReadonlyArray<{ readonly name: string; readonly bin: string }> = [
+  ...(commands.includes("sources") ? [{ name: "peel run (sources)", bin: sourceBinPath }] : []),
+  ...(commands.includes("bundle") ? [{ name: "peel run (bundle)", bin: bundledBinPath() }] : []),
+]
+const withSdk = commands.includes("sdk") || process.env.PEEL_BENCH_COMMANDS === undefined
 
 const simulator = await startSimulator()
 const pipelineFile = writePipeline(simulator.url)
@@ -108,29 +126,32 @@ const results: Array<JobResult> = []
 try {
   for (const total of totals) {
     const input = inputOf(total)
-    const peelOut = join(workDir, `peel-${total}`)
-    results.push(
-      await job(
-        "peel run (CLI)",
-        total,
-        [
-          binPath,
-          "run",
-          pipelineFile,
-          "--input",
-          input,
-          "--out",
+    for (const [index, build] of builds.entries()) {
+      const peelOut = join(workDir, `peel-${total}`)
+      results.push(
+        await job(
+          build.name,
+          total,
+          [
+            build.bin,
+            "run",
+            pipelineFile,
+            "--input",
+            input,
+            "--out",
+            peelOut,
+            "--json",
+            "--state",
+            join(workDir, `state-${index}-${total}`),
+            "--concurrency",
+            String(concurrency),
+          ],
           peelOut,
-          "--json",
-          "--state",
-          join(workDir, `state-${total}`),
-          "--concurrency",
-          String(concurrency),
-        ],
-        peelOut,
-      ),
-    )
-    rmSync(peelOut, { recursive: true, force: true })
+        ),
+      )
+      rmSync(peelOut, { recursive: true, force: true })
+    }
+    if (!withSdk) continue
     const sdkOut = join(workDir, `sdk-${total}`)
     results.push(
       await job(

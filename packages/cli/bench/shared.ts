@@ -4,16 +4,38 @@
  * baseline's "what any SDK user must do", percentiles, and /proc readers for another process's CPU and
  * memory.
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import { readFileSync, writeFileSync } from "node:fs"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 import type { GoogleGenAI } from "@google/genai"
 
-/** The `peel` command's entry point. */
-export const binPath = process.env.PEEL_BENCH_BIN ?? fileURLToPath(new URL("../src/bin.ts", import.meta.url))
+/** The `peel` command from sources, as the monorepo runs it. */
+export const sourceBinPath = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
+
+/** The `peel` command's entry point: `PEEL_BENCH_BIN` (a bundle, say) or the sources. */
+export const binPath = process.env.PEEL_BENCH_BIN ?? sourceBinPath
+
+/**
+ * The `peel` command as published: `PEEL_BENCH_BIN` when set, otherwise the package's bundle (tsdown.config.ts)
+ * built now into a temporary folder, removed when the process exits.
+ */
+export const bundledBinPath = (): string => {
+  if (process.env.PEEL_BENCH_BIN !== undefined) return process.env.PEEL_BENCH_BIN
+  const out = mkdtempSync(join(tmpdir(), "peel-bench-bundle-"))
+  process.once("exit", () => rmSync(out, { recursive: true, force: true }))
+  const require = createRequire(import.meta.url)
+  const tsdown = join(dirname(require.resolve("tsdown/package.json")), "dist", "run.mjs")
+  const built = spawnSync(process.execPath, [tsdown, "--out-dir", out, "--log-level", "error"], {
+    cwd: fileURLToPath(new URL("..", import.meta.url)),
+    encoding: "utf8",
+  })
+  if (built.status !== 0) throw new Error(`bundling peel failed: ${built.stderr}${built.stdout}`)
+  return join(out, "bin.mjs")
+}
 
 export interface SimulatorProcess {
   readonly url: string

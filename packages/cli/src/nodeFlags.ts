@@ -17,6 +17,14 @@
  */
 export const nodeFlags: ReadonlyArray<string> = ["--optimize-for-size", "--max-semi-space-size=1"]
 
+/**
+ * Environment for the restarted process. glibc gives each thread that allocates its own malloc arena (up to
+ * eight per core); the threads that write images, hash and resolve names each leave tens of MB of freed
+ * but unreturned memory there. Two arenas hold a 6,000-image run's native memory ~10–15 MB lower at no
+ * measurable cost. Ignored by other C libraries; a value of the user's own is kept.
+ */
+export const nodeEnvironment: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: "2" }
+
 const heapFlag = /^--(optimize-for-size|max-semi-space-size|max-old-space-size|max-heap-size)\b/
 
 /** A bulk run: requests from a file, a long run that allocates all the way. */
@@ -34,9 +42,8 @@ export const withNodeFlags = (): void => {
     return
   const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)]
   if (given.some((flag) => heapFlag.test(flag))) return
-  process.execve(
-    process.execPath,
-    [process.execPath, ...nodeFlags, ...process.execArgv, ...process.argv.slice(1)],
-    process.env,
-  )
+  process.execve(process.execPath, [process.execPath, ...nodeFlags, ...process.execArgv, ...process.argv.slice(1)], {
+    ...nodeEnvironment,
+    ...process.env,
+  })
 }
