@@ -72,6 +72,8 @@ for version in "${node_versions[@]}"; do
   on_node node plugins.mjs
   # (c) the CLI: validate without secrets, the catalog, then a run against `peel simulate`
   on_node peel validate --offline pipeline.yaml
+  # with the secret set: the bundled CLI decodes a first-party channel's Redacted key with its own effect
+  GEMINI_API_KEY=packaged-test-key-1234 GEMINI_BASE_URL=http://127.0.0.1:9 on_node peel validate pipeline.yaml
   on_node peel models | grep -q "gemini-3.1-flash-image" || { echo "peel models lists no gemini-3.1-flash-image"; exit 1; }
   on_node peel simulate --port 0 >"$work/simulator.out" 2>&1 &
   simulator=$!

@@ -328,7 +328,17 @@ export const open = (path: string): { readonly shape: WorkJournalShape; readonly
             .run(now + leaseMillis, worker).changes,
         )
       }),
-    totals: (keys) => Effect.map(shape.requests(keys === undefined ? {} : { keys }), (records) => totalsOf(records)),
+    // Only the columns totals need: a bulk run's end must not parse every request's and plan's JSON.
+    totals: (keys) =>
+      attempt("count requests", () => {
+        const rows = db.prepare("SELECT id, hash, state, cost_usd FROM requests ORDER BY seq").all() as Array<Row>
+        const wanted = keys === undefined ? undefined : new Set(keys.map((key) => `${key.id}\u0000${key.hash}`))
+        return totalsOf(
+          rows
+            .filter((row) => wanted === undefined || wanted.has(`${String(row.id)}\u0000${String(row.hash)}`))
+            .map((row) => ({ state: String(row.state) as RequestState, costUsd: Number(row.cost_usd) })),
+        )
+      }),
   }
   return { shape, close: () => db.close() }
 }
