@@ -4,7 +4,8 @@
  * only the code it uses: `peel --help` peaks near 75 MB RSS instead of 180 MB from sources. The first-party
  * channel plugins are imported by the CLI itself (`src/plugins.ts`), so they land in the bundle (a chunk each,
  * loaded when a pipeline names it) and share its `effect`; a third-party plugin brings its own `effect`, and
- * core decodes its configuration with that copy.
+ * core decodes its configuration with that copy. Everything the command runs is inside, so the package has
+ * no `dependencies` (in package.json they are all `devDependencies`: the monorepo runs it from sources).
  */
 export default {
   entry: ["src/bin.ts"],
