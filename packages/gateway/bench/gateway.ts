@@ -255,8 +255,9 @@ const header = [
   "CPU ms/img",
   "× proxy",
   "sim CPU ms/img",
+  "failed",
 ]
-const widths = [4, 9, 8, 9, 9, 9, 9, 11, 8, 15]
+const widths = [4, 9, 8, 9, 9, 9, 9, 11, 8, 15, 7]
 console.log(header.map((text, index) => pad(text, widths[index]!)).join(""))
 for (const row of results) {
   const direct = results.find((other) => other.concurrency === row.concurrency && other.target === "direct")!
