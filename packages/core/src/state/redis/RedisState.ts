@@ -18,7 +18,7 @@
  * @since 0.5.0
  */
 import * as NodeRedis from "@effect/platform-node/NodeRedis"
-import { Context, Deferred, Effect, Exit, Layer, Metric, References, Scope } from "effect"
+import { Clock, Context, Deferred, Effect, Exit, Layer, Metric, References, Scope } from "effect"
 import { CircuitBreaker, Redis } from "effect/persistence"
 import { ErrorReply, RESP_TYPES } from "redis"
 import * as Breakers from "../Breakers.ts"
@@ -78,6 +78,9 @@ export const redact = (url: string): string => {
 }
 
 const defaultPrefix = "peel:"
+
+/** How long a worker reuses a channel-statistics summary it read (its own records refresh it at once). */
+export const summaryCacheMillis = 1000
 
 /** Server replies that mean "not now" (restarting, a script running) rather than a bug. */
 const transientReply = /^(LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/
@@ -385,9 +388,29 @@ const servicesOver = (link: Link, failOpen: boolean) =>
           localHedges.tryHedge(key, share, windowMillis),
         ),
     }
+    // Summaries are read on every call (hedge delays, adaptive timeouts, up to three keys each): a worker
+    // keeps what it read for a second, and forgets a key at once when it records into it itself, so only
+    // other workers' calls of the last second can be missing from a percentile.
+    const summaries = new Map<string, { readonly at: number; readonly value: ChannelStats.Summary | undefined }>()
     const channelStats: ChannelStats.ChannelStatsShape = {
-      record: (key, sample) => link.use((c) => c.channelStats.record(key, sample), localStats.record(key, sample)),
-      summary: (key) => link.use((c) => c.channelStats.summary(key), localStats.summary(key)),
+      record: (key, sample) =>
+        Effect.andThen(
+          Effect.sync(() => summaries.delete(key)),
+          link.use((c) => c.channelStats.record(key, sample), localStats.record(key, sample)),
+        ),
+      summary: (key) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const kept = summaries.get(key)
+          if (kept !== undefined && now - kept.at < summaryCacheMillis && now >= kept.at)
+            return Effect.succeed(kept.value)
+          return Effect.tap(
+            link.use((c) => c.channelStats.summary(key), localStats.summary(key)),
+            (value) =>
+              Effect.sync(() => {
+                summaries.set(key, { at: now, value })
+              }),
+          )
+        }),
     }
     const unavailable: SpendLedger.Refused = {
       _tag: "Refused",
