@@ -14,9 +14,9 @@
  *
  * @since 0.5.0
  */
-import { RateLimits, SpendLedger, State, Units, VirtualKeys } from "@peel/core"
+import { RateLimits, SpendLedger, State, Units, VirtualKeys, VirtualKeysSqlite, WorkJournal } from "@peel/core"
 import { Observe } from "@peel/observability"
-import { Deferred, Effect, Layer, Result } from "effect"
+import { Context, Deferred, Effect, Layer, Result } from "effect"
 import { ExitCode, printOpenError } from "../output.ts"
 import { loadOptionsWith } from "../plugins.ts"
 import * as Signals from "../signals.ts"
@@ -56,6 +56,34 @@ const postgresKeyStores = (url: string) =>
     ),
     RateLimits.layerMemory,
   )
+
+/**
+ * The key stores with `--redis URL`: per-key rpm in Redis (replicas share "never more than rpm in any
+ * 60 s"), and the key spend ledger there too unless Postgres holds it; the keys themselves in Postgres or
+ * the state folder's SQLite file.
+ */
+const redisKeyStores = (redis: string, postgres: string | undefined, stateDir: string) => {
+  const shared = Layer.effectContext(
+    Layer.build(State.layerOf({ redis })).pipe(
+      Effect.mapError((error) => new VirtualKeys.KeyStoreError({ message: error.message })),
+      Effect.map((context) =>
+        Context.make(RateLimits.RateLimits, Context.get(context, RateLimits.RateLimits)).pipe(
+          Context.add(SpendLedger.SpendLedger, Context.get(context, SpendLedger.SpendLedger)),
+        ),
+      ),
+    ),
+  )
+  if (postgres !== undefined)
+    return Layer.merge(
+      postgresKeyStores(postgres),
+      Layer.effectContext(
+        Effect.map(Layer.build(shared), (context) =>
+          Context.make(RateLimits.RateLimits, Context.get(context, RateLimits.RateLimits)),
+        ),
+      ),
+    )
+  return Layer.merge(shared, VirtualKeysSqlite.layer(WorkJournal.fileIn(stateDir)))
+}
 
 export const serve = Effect.fn("serve")(function* (options: ServeOptions) {
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535) {
@@ -118,7 +146,17 @@ export const serve = Effect.fn("serve")(function* (options: ServeOptions) {
             keys: {
               mode: keys,
               adminKey,
-              ...(options.postgres === undefined ? {} : { stores: postgresKeyStores(options.postgres) }),
+              ...(options.redis !== undefined
+                ? {
+                    stores: redisKeyStores(
+                      options.redis,
+                      options.postgres,
+                      options.state ?? WorkJournal.defaultStateDir,
+                    ),
+                  }
+                : options.postgres === undefined
+                  ? {}
+                  : { stores: postgresKeyStores(options.postgres) }),
             },
           }),
     }),
