@@ -10,14 +10,14 @@
  *    latency 2 s, `cache: { store: memory }` (in Redis with `--redis`): upstream calls and images; then
  *    without Redis.
  * 3. **Cost of Redis per request**: one process, c=1, 200 requests (budget + cache + rpm + breaker +
- *    hedging statistics), simulator latency 0: Redis commands per request (`INFO stats`
- *    total_commands_processed) and the added p50/p99 request latency against memory state.
+ *    hedging statistics), simulator latency 0: Redis round trips per request (what the client sent, from
+ *    `redis-cli MONITOR`) and the added p50/p99 request latency against memory state.
  *
  * Real time by nature (part 1 is about two minutes per mode). Needs `redis-server` (Debian's package).
  *
  * Run: `npx pnpm --filter @peel/cli exec node bench/workers-redis.ts` (`PEEL_BENCH_PARTS=1,2,3`).
  */
-import { execFileSync, spawn } from "node:child_process"
+import { spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -31,8 +31,6 @@ import { simulatorEnv, startSimulatorWith } from "./simulator-process.ts"
 const parts = new Set((process.env.PEEL_BENCH_PARTS ?? "1,2,3").split(",").map(Number))
 const folder = mkdtempSync(join(tmpdir(), "peel-bench-workers-"))
 const redis = await startRedis()
-const redisCli = (...args: Array<string>) =>
-  execFileSync("redis-cli", ["-p", String(redis.port), "--raw", ...args], { encoding: "utf8" }).trim()
 
 const pipelineFile = (name: string, stages: ReadonlyArray<string>) => {
   const file = join(folder, `${name}.yaml`)
