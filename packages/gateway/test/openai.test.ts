@@ -253,6 +253,21 @@ describe("chat.completions with modalities and image_config", () => {
     })
   })
 
+  it("n: 2 is two choices, one image each; the model's text with the first, the cost of both in usage", async () => {
+    const data = await client().chat.completions.create({
+      model: "gemini-3-pro-image",
+      messages: [{ role: "user", content: "two kites" }],
+      n: 2,
+      // OpenRouter's extension, which the SDK sends as it is
+      ...({ image_config: { image_size: "1K" } } as object),
+    })
+    expect(data.choices.map((choice) => choice.index)).toEqual([0, 1])
+    for (const choice of data.choices)
+      expect((choice.message as unknown as { images: Array<unknown> }).images).toHaveLength(1)
+    expect(h.sim.ledger().totals.billedImages).toBe(2)
+    expect((data.usage as unknown as { cost: number }).cost).toBeCloseTo(h.sim.ledger().totals.billedUsd, 5)
+  })
+
   it("image_url parts are reference images; modalities [image] asks for the image alone", async () => {
     await client().chat.completions.create({
       model: "auto",
