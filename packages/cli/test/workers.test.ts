@@ -169,7 +169,7 @@ describe.concurrent("peel run --input --postgres: several workers, one input", (
     // each worker wrote its own folder: together, every id exactly once
     const made = outs.flatMap(pngs)
     expect(made.sort()).toEqual([...ids].sort())
-    expect(runs.every((run) => lines(run.stdout).length > 0)).toBe(true)
+    // (how the work splits depends on when each worker starts: one that starts last may find nothing left)
     expect(sim.ledger().totals.billedImages).toBe(ids.length)
     // every worker reports the totals of all workers, from the journal
     for (const run of runs) expect(run.stderr).toMatch(/journal: 12 of 12 done, 0 failed/)
