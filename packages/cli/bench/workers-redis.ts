@@ -108,7 +108,11 @@ try {
               join(folder, `state-${mode}-${w}`),
             ].concat(mode === "redis" ? ["--redis", redis.url] : []),
             env,
-          ).then((result) => ({ ...result, images: imagesIn(out) }))
+          ).then((result) => {
+            if (result.code !== 0)
+              process.stderr.write(`worker ${mode}-${w} exited ${result.code}: ${result.stderr.slice(-600)}\n`)
+            return { ...result, images: imagesIn(out) }
+          })
         }),
       )
       const wallMs = performance.now() - started
