@@ -75,14 +75,15 @@ for version in "${node_versions[@]}"; do
   # with the secret set: the bundled CLI decodes a first-party channel's Redacted key with its own effect
   GEMINI_API_KEY=packaged-test-key-1234 GEMINI_BASE_URL=http://127.0.0.1:9 on_node peel validate pipeline.yaml
   on_node peel models | grep -q "gemini-3.1-flash-image" || { echo "peel models lists no gemini-3.1-flash-image"; exit 1; }
-  on_node peel simulate --port 0 >"$work/simulator.out" 2>&1 &
+  # its own session, so stopping it stops npm's child node too (killing npm alone left the simulator running)
+  setsid npm exec --yes --package="node@$version" -- peel simulate --port 0 >"$work/simulator.out" 2>&1 &
   simulator=$!
   for _ in $(seq 1 100); do grep -q "listening on" "$work/simulator.out" && break; sleep 0.2; done
   url=$(sed -n 's/^simulator listening on \(http:[^ ]*\).*/\1/p' "$work/simulator.out")
-  [ -n "$url" ] || { cat "$work/simulator.out"; kill "$simulator"; exit 1; }
+  [ -n "$url" ] || { cat "$work/simulator.out"; kill -- -"$simulator"; exit 1; }
   result=$(GEMINI_BASE_URL="$url" GEMINI_API_KEY=packaged-test-key-1234 \
     on_node peel run pipeline.yaml --prompt "a red fox" --out "$work/out-$version" --json)
-  kill "$simulator" 2>/dev/null || true
+  kill -- -"$simulator" 2>/dev/null || true
   wait "$simulator" 2>/dev/null || true
   echo "$result" | grep -q '"ok":true' || { echo "peel run failed: $result"; exit 1; }
   echo "npx peel ok on Node $version"
