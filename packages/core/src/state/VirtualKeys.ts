@@ -319,3 +319,25 @@ export const makeMemory: Effect.Effect<VirtualKeysShape> = Effect.sync(() => {
 
 /** @category layers */
 export const layerMemory: Layer.Layer<VirtualKeys> = Layer.effect(VirtualKeys, makeMemory)
+
+/** A `peel_keys` row (the same columns in SQLite and Postgres) as its record. @category stores */
+export const recordOfRow = (row: Readonly<Record<string, unknown>>): KeyRecord => {
+  const budget: KeyBudget | undefined =
+    row.budget_micros === null || row.budget_window === null
+      ? undefined
+      : { limitUsd: Number(row.budget_micros) / 1e6, window: String(row.budget_window) }
+  const limits: Limits = {
+    ...(budget === undefined ? {} : { budget }),
+    ...(row.rpm === null ? {} : { rpm: Number(row.rpm) }),
+    ...(row.models === null ? {} : { models: JSON.parse(String(row.models)) as ReadonlyArray<string> }),
+  }
+  return {
+    id: String(row.id),
+    name: String(row.name),
+    prefix: String(row.prefix),
+    hash: String(row.hash),
+    limits,
+    createdAt: Number(row.created_at),
+    ...(row.revoked_at === null ? {} : { revokedAt: Number(row.revoked_at) }),
+  }
+}

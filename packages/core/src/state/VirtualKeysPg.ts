@@ -12,38 +12,9 @@
 import { Clock, Effect, type Scope } from "effect"
 import type { SqlError } from "effect/sql/SqlError"
 import * as Postgres from "./Postgres.ts"
-import {
-  type KeyBudget,
-  KeyNameTaken,
-  KeyNotFound,
-  type KeyRecord,
-  KeyStoreError,
-  type Limits,
-  type VirtualKeysShape,
-} from "./VirtualKeys.ts"
+import { KeyNameTaken, KeyNotFound, KeyStoreError, recordOfRow, type VirtualKeysShape } from "./VirtualKeys.ts"
 
 type Row = Record<string, unknown>
-
-const recordOf = (row: Row): KeyRecord => {
-  const budget: KeyBudget | undefined =
-    row.budget_micros === null || row.budget_window === null
-      ? undefined
-      : { limitUsd: Number(row.budget_micros) / 1e6, window: String(row.budget_window) }
-  const limits: Limits = {
-    ...(budget === undefined ? {} : { budget }),
-    ...(row.rpm === null ? {} : { rpm: Number(row.rpm) }),
-    ...(row.models === null ? {} : { models: JSON.parse(String(row.models)) as ReadonlyArray<string> }),
-  }
-  return {
-    id: String(row.id),
-    name: String(row.name),
-    prefix: String(row.prefix),
-    hash: String(row.hash),
-    limits,
-    createdAt: Number(row.created_at),
-    ...(row.revoked_at === null ? {} : { revokedAt: Number(row.revoked_at) }),
-  }
-}
 
 /** The key table at `url` (migrated), for the life of the Scope. @category constructors */
 export const make = (
@@ -83,12 +54,12 @@ export const make = (
         attempt(
           "read a key",
           Effect.map(sql<Row>`SELECT * FROM peel_keys WHERE hash = ${hash}`, (rows) =>
-            rows[0] === undefined ? undefined : recordOf(rows[0]),
+            rows[0] === undefined ? undefined : recordOfRow(rows[0]),
           ),
         ),
       list: attempt(
         "list the keys",
-        Effect.map(sql<Row>`SELECT * FROM peel_keys ORDER BY created_at, seq`, (rows) => rows.map(recordOf)),
+        Effect.map(sql<Row>`SELECT * FROM peel_keys ORDER BY created_at, seq`, (rows) => rows.map(recordOfRow)),
       ),
       revoke: (name) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -97,7 +68,8 @@ export const make = (
               "revoke a key",
               sql<Row>`UPDATE peel_keys SET revoked_at = ${now} WHERE name = ${name} AND revoked_at IS NULL RETURNING *`,
             ),
-            (rows) => (rows[0] === undefined ? Effect.fail(KeyNotFound.of(name)) : Effect.succeed(recordOf(rows[0]))),
+            (rows) =>
+              rows[0] === undefined ? Effect.fail(KeyNotFound.of(name)) : Effect.succeed(recordOfRow(rows[0])),
           ),
         ),
       hasAny: attempt(

@@ -14,12 +14,10 @@ import { dirname } from "node:path"
 import { DatabaseSync, type SQLInputValue } from "node:sqlite"
 import { Clock, Effect, Layer, type Scope } from "effect"
 import {
-  type KeyBudget,
   KeyNameTaken,
   KeyNotFound,
-  type KeyRecord,
   KeyStoreError,
-  type Limits,
+  recordOfRow,
   VirtualKeys,
   type VirtualKeysShape,
 } from "./VirtualKeys.ts"
@@ -41,27 +39,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS peel_keys_active_name ON peel_keys (name) WHER
 `
 
 type Row = Record<string, SQLInputValue>
-
-const recordOf = (row: Row): KeyRecord => {
-  const budget: KeyBudget | undefined =
-    row.budget_micros === null || row.budget_window === null
-      ? undefined
-      : { limitUsd: Number(row.budget_micros) / 1e6, window: String(row.budget_window) }
-  const limits: Limits = {
-    ...(budget === undefined ? {} : { budget }),
-    ...(row.rpm === null ? {} : { rpm: Number(row.rpm) }),
-    ...(row.models === null ? {} : { models: JSON.parse(String(row.models)) as ReadonlyArray<string> }),
-  }
-  return {
-    id: String(row.id),
-    name: String(row.name),
-    prefix: String(row.prefix),
-    hash: String(row.hash),
-    limits,
-    createdAt: Number(row.created_at),
-    ...(row.revoked_at === null ? {} : { revokedAt: Number(row.revoked_at) }),
-  }
-}
 
 /** Open (creating if need be) the key table in the SQLite file at `path`; `close` releases it. @category constructors */
 export const open = (path: string): { readonly shape: VirtualKeysShape; readonly close: () => void } => {
@@ -119,14 +96,14 @@ export const open = (path: string): { readonly shape: VirtualKeysShape; readonly
     findByHash: (hash) =>
       attempt("read a key", () => {
         const row = byHash.get(hash) as Row | undefined
-        return row === undefined ? undefined : recordOf(row)
+        return row === undefined ? undefined : recordOfRow(row)
       }),
-    list: attempt("list the keys", () => (all.all() as Array<Row>).map(recordOf)),
+    list: attempt("list the keys", () => (all.all() as Array<Row>).map(recordOfRow)),
     revoke: (name) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.flatMap(
           attempt("revoke a key", () => revoke.get(now, name) as Row | undefined),
-          (row) => (row === undefined ? Effect.fail(KeyNotFound.of(name)) : Effect.succeed(recordOf(row))),
+          (row) => (row === undefined ? Effect.fail(KeyNotFound.of(name)) : Effect.succeed(recordOfRow(row))),
         ),
       ),
     hasAny: attempt("read the keys", () => any.get() !== undefined),
