@@ -6,19 +6,23 @@ import { describe, expect, it } from "vitest"
 import { Simulator } from "../src/index.ts"
 import { gemini, useSimulator } from "./helpers.ts"
 
-// Jobs run after 1 s and finish after 3 s of simulated time: 10 ms and 30 ms here.
-const state = useSimulator({ timeScale: 0.01 })
-
-const until = async <A>(poll: () => Promise<A>, done: (value: A) => boolean): Promise<A> => {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const value = await poll()
-    if (done(value)) return value
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error("the batch job never finished")
+// The simulator reads this clock for the batch schedule (jobs run after 1 s, finish after 3 s): each test
+// moves it, so a job's state depends on the steps below, never on how busy the machine is.
+let now = Date.UTC(2026, 0, 1)
+const state = useSimulator({ clock: () => now })
+const advance = (millis: number) => {
+  now += millis
 }
 
 const finished = (job: { state?: string }) => !/PENDING|RUNNING/.test(String(job.state))
+
+/** Move the clock past the default schedule and read the job once: it has finished. */
+const afterSchedule = async (ai: ReturnType<typeof gemini>, name: string) => {
+  advance(3_000)
+  const job = await ai.batches.get({ name })
+  expect(finished(job)).toBe(true)
+  return job
+}
 
 describe("Gemini Batch API through @google/genai", () => {
   it("runs an inline job PENDING → SUCCEEDED with results in metadata.output, billed at half price", async () => {
@@ -37,7 +41,15 @@ describe("Gemini Batch API through @google/genai", () => {
     })
     expect(job.name).toMatch(/^batches\//)
     expect(job.state).toBe("JOB_STATE_PENDING")
-    const done = await until(() => ai.batches.get({ name: job.name! }), finished)
+    advance(999)
+    expect((await ai.batches.get({ name: job.name! })).state).toBe("JOB_STATE_PENDING")
+    advance(1)
+    expect((await ai.batches.get({ name: job.name! })).state).toBe("JOB_STATE_RUNNING")
+    advance(1_999)
+    expect((await ai.batches.get({ name: job.name! })).state).toBe("JOB_STATE_RUNNING")
+    expect(state.sim.ledger().billed).toEqual([])
+    advance(1)
+    const done = await ai.batches.get({ name: job.name! })
     expect(done.state).toBe("JOB_STATE_SUCCEEDED")
     const responses = done.dest?.inlinedResponses ?? []
     expect(responses.map((entry) => entry.metadata?.key)).toEqual(["fox", "owl"])
@@ -87,7 +99,7 @@ describe("Gemini Batch API through @google/genai", () => {
       src: file.name!,
       config: { displayName: "file-job" },
     })
-    const done = await until(() => ai.batches.get({ name: job.name! }), finished)
+    const done = await afterSchedule(ai, job.name!)
     expect(done.state).toBe("JOB_STATE_SUCCEEDED")
     expect(done.dest?.fileName).toMatch(/^files\/batch-/)
     const output = join(folder, "results.jsonl")
@@ -109,7 +121,7 @@ describe("Gemini Batch API through @google/genai", () => {
       model: "gemini-3-pro-image",
       src: ["one", "two", "three"].map((text) => ({ contents: [{ parts: [{ text }], role: "user" }] })),
     })
-    const done = await until(() => ai.batches.get({ name: job.name! }), finished)
+    const done = await afterSchedule(ai, job.name!)
     const responses = done.dest!.inlinedResponses!
     expect(responses[0]!.response).toBeDefined()
     expect(responses[1]!.error).toMatchObject({ code: 13 })
@@ -121,7 +133,7 @@ describe("Gemini Batch API through @google/genai", () => {
       model: "gemini-3-pro-image",
       src: [{ contents: [{ parts: [{ text: "x" }], role: "user" }] }],
     })
-    expect((await until(() => ai.batches.get({ name: failing.name! }), finished)).state).toBe("JOB_STATE_FAILED")
+    expect((await afterSchedule(ai, failing.name!)).state).toBe("JOB_STATE_FAILED")
   })
 
   it("lists with paging that terminates, cancels, and deletes (DELETE and :delete)", async () => {
@@ -140,8 +152,12 @@ describe("Gemini Batch API through @google/genai", () => {
     const pages = state.sim.requests().filter((request) => request.method === "GET" && /\/batches$/.test(request.path))
     expect(pages).toHaveLength(3)
 
-    // A job that stays RUNNING for a simulated hour, so the cancel always lands first.
-    const patient = await Simulator.start({ port: 0, batch: { runningAfterMs: 0, doneAfterMs: 3_600_000 } })
+    // A job that runs at once and stays RUNNING for an hour of the test's clock, so the cancel lands first.
+    const patient = await Simulator.start({
+      port: 0,
+      clock: () => now,
+      batch: { runningAfterMs: 0, doneAfterMs: 3_600_000 },
+    })
     const slowClient = gemini(patient.url)
     const slow = await slowClient.batches.create({
       model: "gemini-2.5-flash-image",
