@@ -18,8 +18,11 @@ export type Counted = { readonly _tag: string }
 
 /** @category models */
 export interface ProgressOptions<O extends Counted> {
-  /** Requests in a bulk run; undefined for a single request (spinner). */
-  readonly total: number | undefined
+  /**
+   * Requests in a bulk run (or a function that says it each time the bar is drawn, for a run that learns
+   * it as it goes); undefined for a single request (spinner).
+   */
+  readonly total: number | (() => number) | undefined
   readonly enabled: boolean
   /** What an outcome cost. */
   readonly costOf: (outcome: O) => number
@@ -94,7 +97,7 @@ export const make = <O extends Counted>(options: ProgressOptions<O>): Progress<O
           : `attempt ${attempts + 1} after ${last.channel}: ${last.outcome}${last.status === undefined ? "" : ` ${last.status}`}`
       return `${spinner} ${(elapsed / 1000).toFixed(1)}s  ${what === undefined ? "" : `${what}  `}${attempt}`
     }
-    const total = options.total
+    const total = typeof options.total === "function" ? options.total() : options.total
     const finishedCount = done + failed + skipped
     const width = 24
     const filled = total === 0 ? width : Math.min(width, Math.round((width * finishedCount) / total))

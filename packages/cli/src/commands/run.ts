@@ -292,29 +292,34 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
             )
         }
       }
-      // Each request is planned once here (reference images read once); that plan routes, admits and runs it.
-      const preparing = yield* Effect.result(
-        Bulk.make({
-          runner,
-          output: out,
-          pipelineFile: options.file,
-          journal,
-          claims: postgres === undefined ? undefined : { worker: Batch.workerName(), leaseMillis },
-        }).prepare(requests, { onEvent }),
-      )
-      if (Result.isFailure(preparing)) {
-        process.stderr.write(`peel run: ${preparing.failure.message}\n`)
-        return ExitCode.usage
-      }
-      const prepared = preparing.success
-      // A missing or unreadable --image is a usage error, found before anything is spent.
-      if (!bulk) {
-        const bad = prepared.planned.find((item) => item.badImages)
+      // Each request is planned once (reference images read once); that plan routes, admits and runs it. A
+      // bulk run reads its requests as it goes and drops each once it is reported: memory stays flat.
+      const bulkRun = Bulk.make({
+        runner,
+        output: out,
+        pipelineFile: options.file,
+        journal,
+        claims: postgres === undefined ? undefined : { worker: Batch.workerName(), leaseMillis },
+      })
+      let prepared: Bulk.Started
+      if (bulk) prepared = yield* bulkRun.start(requests, { onEvent })
+      else {
+        const preparing = yield* Effect.result(bulkRun.prepare(requests, { onEvent }))
+        if (Result.isFailure(preparing)) {
+          process.stderr.write(`peel run: ${preparing.failure.message}\n`)
+          return ExitCode.usage
+        }
+        // A missing or unreadable --image is a usage error, found before anything is spent.
+        const bad = preparing.success.planned.find((item) => item.badImages)
         if (bad !== undefined) return badImage(bad)
+        prepared = preparing.success
       }
-      // Live progress on a terminal, never with --json: a spinner for one request, a bar for many.
+      // n images of a request are n rows
+      const images = requests.reduce((sum, request) => sum + (request.n ?? 1), 0)
+      // Live progress on a terminal, never with --json: a spinner for one request, a bar for many (the
+      // real-time ones: batch work is found as the input is read).
       const progress = Progress.make<Runner.Outcome>({
-        total: bulk ? prepared.realtime.length : undefined,
+        total: bulk ? () => images - prepared.progress().batch : undefined,
         enabled: process.stderr.isTTY === true && !options.json,
         costOf,
         channelOf: (outcome) => (outcome._tag === "Done" ? outcome.result.channel : undefined),
@@ -343,8 +348,9 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
 
       const summary = (prefix: string | undefined): string => {
         const counts = progress.counts()
-        const { toRun, started, finished } = prepared.progress()
-        const notStarted = toRun - started
+        const { planned, toRun, started, finished } = prepared.progress()
+        // not started: those planned and waiting, and those not read yet
+        const notStarted = toRun - started + (images - planned)
         const abandoned = started - finished
         return `${prefix === undefined ? "" : `${prefix}: `}${counts.done} made, ${counts.skipped} skipped, ${counts.failed} failed${
           prefix === undefined ? "" : `, ${notStarted} not started`
@@ -389,9 +395,10 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
             : undefined,
       )
       let batchFailed = 0
-      if (prepared.batch.length > 0 && stopping === undefined) {
+      const batchCount = prepared.progress().batch
+      if (batchCount > 0 && stopping === undefined) {
         process.stderr.write(
-          `${prepared.batch.length} batch request(s): waiting for their jobs (Ctrl-C stops waiting; peel batch collect --state ${stateDir} picks them up later)\n`,
+          `${batchCount} batch request(s): waiting for their jobs (Ctrl-C stops waiting; peel batch collect --state ${stateDir} picks them up later)\n`,
         )
         const batchTotals = yield* Effect.orDie(
           prepared.waitBatch({ every: pollEvery, max: Math.max(pollEvery, 300_000) }),
@@ -405,7 +412,7 @@ export const run = Effect.fn("run")(function* (options: RunOptions) {
         const counts = progress.counts()
         if (
           postgres !== undefined ||
-          prepared.batch.length > 0 ||
+          batchCount > 0 ||
           counts.skipped > 0 ||
           totals.done + totals.failed < totals.total
         )
