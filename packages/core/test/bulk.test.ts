@@ -37,8 +37,16 @@ beforeEach(() => {
   gets.clear()
 })
 
-/** One bulk run of `requests` over the folder's output and journal, as `peel run --input` makes it. */
-const bulkRun = (folder: string, requests: ReadonlyArray<Request.ImageRequest>, events: Array<Bulk.Event> = []) =>
+/**
+ * One bulk run of `requests` over the folder's output and journal: planned up front (`prepare`), or read
+ * as it goes (`start`, as `peel run --input` makes it).
+ */
+const bulkRun = (
+  folder: string,
+  requests: Iterable<Request.ImageRequest>,
+  onEvent: (event: Bulk.Event) => void = () => {},
+  how: "prepare" | "start" = "prepare",
+) =>
   Effect.runPromise(
     Effect.scoped(
       Effect.gen(function* () {
@@ -47,8 +55,9 @@ const bulkRun = (folder: string, requests: ReadonlyArray<Request.ImageRequest>, 
         const runner = yield* Runner.make(pipeline, { output })
         const journal = yield* WorkJournal.make(WorkJournal.fileIn(join(folder, "state")))
         const bulk = Bulk.make({ runner, output, journal, pipelineFile })
-        const prepared = yield* bulk.prepare(requests, { onEvent: (event) => events.push(event) })
-        const finished = yield* prepared.run({ concurrency: 2, maxSpendUsd: 10 })
+        const prepared =
+          how === "prepare" ? yield* bulk.prepare([...requests], { onEvent }) : yield* bulk.start(requests, { onEvent })
+        const finished = yield* prepared.run({ concurrency: 2, maxSpendUsd: 100 })
         const totals = yield* prepared.totals
         return { finished, totals }
       }),
@@ -74,7 +83,7 @@ describe("Bulk", () => {
 
     // Run again: every image is on disk, nothing is made, and still one download per request.
     const events: Array<Bulk.Event> = []
-    const second = await bulkRun(folder, withImages(), events)
+    const second = await bulkRun(folder, withImages(), (event) => events.push(event))
     expect(second.finished).toMatchObject({ toRun: 0, made: 0, skipped: 4 })
     expect(events.filter((event) => event._tag === "Outcome").length).toBe(4)
     expect(Object.fromEntries(gets)).toEqual({ "/fox.png": 2, "/owl.png": 2, "/pair.png": 2 })
@@ -87,12 +96,52 @@ describe("Bulk", () => {
     const folder = mkdtempSync(join(tmpdir(), "peel-bulk-"))
     const events: Array<Bulk.Event> = []
     const bad = { id: "bad", prompt: "a fox", images: [join(folder, "missing.png")] }
-    const result = await bulkRun(folder, [...withImages().slice(0, 1), bad], events)
+    const result = await bulkRun(folder, [...withImages().slice(0, 1), bad], (event) => events.push(event))
     expect(result.finished).toMatchObject({ made: 1, failed: 1 })
     const failed = events.flatMap((event) =>
       event._tag === "Outcome" && event.outcome._tag === "Failed" ? [event.outcome.failure.message] : [],
     )
     expect(failed).toEqual([expect.stringContaining("bad: InvalidRequest: bad: images[0]")])
     expect(Fixture.calls.get("main")?.length).toBe(1)
+  })
+
+  it("reads a streamed input as it goes: the first image is made long before the input is read to the end", async () => {
+    const folder = mkdtempSync(join(tmpdir(), "peel-bulk-"))
+    const total = 300
+    let read = 0
+    /** A lazy input (as a reader over a file): counts what the bulk run has taken from it. */
+    function* input(): Generator<Request.ImageRequest> {
+      for (let index = 0; index < total; index += 1) {
+        read += 1
+        yield { id: `r${index}`, prompt: `a fox, number ${index}`, ...(index === 7 ? { n: 2 } : {}) }
+      }
+    }
+    /** How much of the input had been read when each outcome was reported. */
+    const readAt: Array<number> = []
+    const first = await bulkRun(
+      folder,
+      { [Symbol.iterator]: input },
+      (event) => {
+        if (event._tag === "Outcome") readAt.push(read)
+      },
+      "start",
+    )
+    expect(first.finished).toMatchObject({ toRun: total + 1, started: total + 1, made: total + 1, failed: 0 })
+    expect(Fixture.calls.get("main")?.length).toBe(total + 1)
+    expect(first.totals).toMatchObject({ total: total + 1, done: total + 1 })
+    // Read a chunk at a time as permits free up, never all of it before making the first image: at the
+    // first outcome at most two chunks of 64 were read, and each later chunk was read after outcomes of
+    // the one before it.
+    expect(readAt[0]).toBeLessThanOrEqual(128)
+    expect(readAt.filter((count) => count < total).length).toBeGreaterThan(total / 2)
+    expect(readAt.at(-1)).toBe(total)
+
+    // The same input again, streamed: everything is on disk, nothing is made, the journal's totals hold.
+    read = 0
+    const second = await bulkRun(folder, { [Symbol.iterator]: input }, undefined, "start")
+    expect(second.finished).toMatchObject({ toRun: 0, made: 0, skipped: total + 1 })
+    expect(Fixture.calls.get("main")?.length).toBe(total + 1)
+    expect(second.totals).toMatchObject({ total: total + 1, done: total + 1 })
+    expect(second.totals.costUsd).toBeCloseTo((total + 1) * 0.1, 6)
   })
 })
