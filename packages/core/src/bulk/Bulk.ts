@@ -342,9 +342,11 @@ export const make = (options: Options): BulkShape => {
       emit({ _tag: "Outcome", outcome })
     }
 
+    /** Journal a request's outcome: the last use of its key here. */
     const record = (outcome: Outcome): Effect.Effect<void, JournalError> => {
-      if (journal === undefined) return Effect.void
       const key = keyOf(outcome.request)
+      keyed.delete(outcome.request)
+      if (journal === undefined) return Effect.void
       if (outcome._tag === "Done")
         return Effect.asVoid(
           journal.updateRequest(key, {
