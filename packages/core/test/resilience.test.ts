@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { Errors, Pipeline, Runner } from "../src/index.ts"
 import * as Retry from "../src/policies/Retry.ts"
@@ -81,6 +81,51 @@ describe("generate with policies", () => {
       }),
     ),
   )
+
+  // Node's setTimeout counts from the event loop's cached time, so on a busy machine it can fire before
+  // Date.now() reaches the end of the wait: this clock's timers all end a millisecond early.
+  const earlyTimers = (clock: Clock.Clock): Clock.Clock => ({
+    currentTimeMillisUnsafe: () => clock.currentTimeMillisUnsafe(),
+    currentTimeMillis: clock.currentTimeMillis,
+    currentTimeNanosUnsafe: () => clock.currentTimeNanosUnsafe(),
+    currentTimeNanos: clock.currentTimeNanos,
+    monotonicTimeNanosUnsafe: () => clock.monotonicTimeNanosUnsafe(),
+    monotonicTimeNanos: clock.monotonicTimeNanos,
+    sleep: (duration) => {
+      const millis = Duration.toMillis(duration)
+      return clock.sleep(millis > 1 ? Duration.millis(millis - 1) : duration)
+    },
+  })
+  for (const [waiter, generate] of [
+    ["a retry", "retry: { attempts: 2, base: 100ms, max: 200ms }"],
+    ["a wait for the only channel to reopen", "timeout: 5s"],
+  ] as const)
+    it.effect(
+      `${waiter} after a 429 starts once the clock has reached the pause's end, though the timer fired early`,
+      () =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const runner = yield* runnerFor([
+              "channels:",
+              "  main: { plugin: FIXTURE }",
+              "stages:",
+              `  - generate: { ${generate} }`,
+            ])
+            Fixture.scripts.set("main", ["RateLimited"])
+            const early = earlyTimers(yield* Clock.Clock)
+            const fiber = yield* Effect.forkChild(
+              runner.run({ prompt: "a fox" }).pipe(Effect.provideService(Clock.Clock, early)),
+            )
+            yield* TestClock.adjust("999 millis")
+            expect(calls("main")).toBe(1)
+            yield* TestClock.adjust("1 millis")
+            const result = yield* Fiber.join(fiber)
+            // Not ["main:RateLimited", "main:CoolingDown", …]: no try spent on the pause's last millisecond.
+            expect(outcomes(result)).toEqual(["main:RateLimited", "main:ok"])
+            expect(result.attempts[1]!.startedAt - result.attempts[0]!.startedAt).toBe(1000)
+          }),
+        ),
+    )
 
   it.effect("a per-day quota is not retried: the next channel is called at once", () =>
     Effect.scoped(

@@ -5,7 +5,8 @@
  * the request's deadline and never beyond the request's attempt budget. A per-day quota is not
  * retryable, so it moves straight on to the next channel.
  *
- * Built from Effect's `Schedule`: no hand-written loop.
+ * Built from Effect's `Schedule`: no hand-written loop. A retry starts no earlier than its delay's end as
+ * `Clock.currentTimeMillis` reads it, so a wait for a 429's pause never meets the last milliseconds of it.
  *
  * @since 0.2.0
  */
@@ -13,6 +14,7 @@
 import type { ChannelError } from "@peel/contract/Errors"
 import { Duration, Effect, Random, Schedule } from "effect"
 import { Journal } from "../engine/AttemptJournal.ts"
+import { sleepUntil } from "../internal/sleepUntil.ts"
 import type { AttemptPolicy } from "./Call.ts"
 
 /** @category model */
@@ -93,13 +95,24 @@ export const schedule = (
     }),
   )
 
+/**
+ * Before a retry, wait out what is left of its scheduled delay ({@link sleepUntil}: a timer may end the
+ * delay a few milliseconds before the clock does). Without it a retry that waited exactly what a 429 asked
+ * met its quota's pause still on (the gate's `CoolingDown`), spent a try on it and could end the request
+ * with "retry after 1 ms". Nothing to wait on a first try.
+ */
+const onScheduledTime: Effect.Effect<void> = Effect.withFiber((fiber) => {
+  const step = fiber.getRef(Schedule.CurrentMetadata)
+  return step.attempt === 0 ? Effect.void : sleepUntil(step.now + Duration.toMillis(step.duration))
+})
+
 /** Retry as an attempt-level policy. @category policies */
 export const policy =
   (settings: RetrySettings, limits: RequestLimits): AttemptPolicy =>
   (call) =>
   (channel, plan, markers) =>
     Journal.use((journal) =>
-      call(channel, plan, markers).pipe(
+      Effect.andThen(onScheduledTime, call(channel, plan, markers)).pipe(
         Effect.retry(
           schedule(
             settings,

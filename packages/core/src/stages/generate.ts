@@ -27,6 +27,7 @@ import { DurationMillis } from "@peel/contract/Units"
 import { Cause, Clock, Effect, Exit, Fiber, Schema } from "effect"
 import { Journal } from "../engine/AttemptJournal.ts"
 import type { Generated, Handler, StageContext, StageDefinition } from "../engine/Stage.ts"
+import { sleepUntil } from "../internal/sleepUntil.ts"
 import { raceAfter, timeoutOrElse } from "../internal/timeout.ts"
 import type { Plan } from "../plan/Plan.ts"
 import * as Breaker from "../policies/Breaker.ts"
@@ -439,7 +440,9 @@ export const makeHandler = (
         })
         const reopen = Math.min(...reopens)
         if (reopen <= now || (deadlineAt !== undefined && reopen >= deadlineAt)) return false
-        yield* Effect.sleep(reopen - now)
+        // To the clock's reading, not just a timer's length: a round that met the pause's last millisecond
+        // would spend a round and end the request on a CoolingDown that says "retry after 1 ms".
+        yield* sleepUntil(reopen)
         return true
       })
       const maxCalls = limits?.maxCalls ?? Number.POSITIVE_INFINITY
