@@ -75,7 +75,8 @@ const serve = (flags: ReadonlyArray<string>) =>
 type Mode = "redis" | "memory" | "apart"
 const modes: ReadonlyArray<Mode> = ["redis", "memory", "apart"]
 
-const pairs = Object.fromEntries(
+/** Each mode's two replicas (URLs), all started at once. */
+const pairs = new Map<Mode, readonly [string, string]>(
   await Promise.all(
     modes.map(async (mode) => {
       const state = ["--state", join(mkdtempSync(join(tmpdir(), `peel-bench-replicas-${mode}-`)), "state")]
@@ -86,7 +87,7 @@ const pairs = Object.fromEntries(
       return [mode, await Promise.all([serve(flags(0)), serve(flags(1))])] as const
     }),
   ),
-) as Record<Mode, readonly [string, string]>
+)
 
 const createKey = async (url: string, body: { name: string; rpm?: number; budget?: string }) => {
   const response = await fetch(`${url}/admin/keys`, {
@@ -102,7 +103,7 @@ const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, M
 
 /** One request a second, alternating between the pair; each answer with the time its request was sent. */
 const steady = async (mode: Mode) => {
-  const [a, b] = pairs[mode]
+  const [a, b] = pairs.get(mode)!
   const key = await createKey(a, { name: `rpm-${mode}`, rpm, budget: "1000/1d" })
   const clients = [a, b].map((url) => new OpenAI({ apiKey: key, baseURL: `${url}/v1`, maxRetries: 0 }))
   const started = performance.now()
@@ -152,7 +153,7 @@ const price = async (url: string) => {
 }
 
 const budgets = async (mode: Mode) => {
-  const [a, b] = pairs[mode]
+  const [a, b] = pairs.get(mode)!
   const each = await price(a)
   const limitUsd = Number((each * 3.5).toFixed(6))
   const lines: Array<string> = []
