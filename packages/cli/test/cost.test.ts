@@ -1,10 +1,10 @@
 /**
  * Cost, end to end against the simulator: the cache coalesces identical requests in flight (the ledger
- * shows one call), two processes share a file cache, economy.yaml fails over to Google when the proxy is
+ * shows one call), processes share a file cache, economy.yaml fails over to Google when the proxy is
  * down and never downgrades high priority, `peel estimate` (workload and request file, text and JSON,
  * located workload errors), and every `--json` cost adding up to the ledger.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Pipeline, Runner } from "@peel/core"
@@ -12,7 +12,7 @@ import { Simulator } from "@peel/simulator"
 import { Effect, Stream } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { loadOptions } from "../src/plugins.ts"
-import { peel, root, simulatorEnv, startSimulator } from "./cli.ts"
+import { peel, root, simulatorEnv } from "./cli.ts"
 
 let simulator: Simulator.Handle
 beforeAll(async () => {
@@ -25,12 +25,23 @@ const envFor = (url: string) => ({
   PROXY_NATIVE_BASE_URL: url,
 })
 
-/** economy.yaml copied into a fresh folder, so its cache (`../.peel/cache`) is the test's own. */
-const economyCopy = (): { readonly file: string; readonly cacheDir: string } => {
+/**
+ * economy.yaml copied into a fresh folder, so its cache (`../.peel/cache`) is the test's own; with
+ * `retryBase`, its first backoff step replaced (the rest of the file as it is).
+ */
+const economyCopy = (
+  options: { readonly retryBase?: string } = {},
+): { readonly file: string; readonly cacheDir: string } => {
   const folder = mkdtempSync(join(tmpdir(), "peel-cost-"))
   mkdirSync(join(folder, "pipelines"))
   const file = join(folder, "pipelines", "economy.yaml")
-  copyFileSync(join(root, "pipelines", "economy.yaml"), file)
+  const text = readFileSync(join(root, "pipelines", "economy.yaml"), "utf8")
+  const retry = "retry: { attempts: 3, base: 1s,"
+  if (options.retryBase !== undefined && !text.includes(retry)) throw new Error(`economy.yaml no longer has "${retry}"`)
+  writeFileSync(
+    file,
+    options.retryBase === undefined ? text : text.replace(retry, `retry: { attempts: 3, base: ${options.retryBase},`),
+  )
   return { file, cacheDir: join(folder, ".peel", "cache") }
 }
 
@@ -76,48 +87,51 @@ describe("cache against the simulator", () => {
     expect(spent).toBe(0.05)
   })
 
-  it("two processes share a file cache: the second answers from what the first made", async () => {
-    const external = await startSimulator(["--seed", "4"])
+  it("processes share a file cache: the later ones answer from what the first made", async () => {
+    // Its own simulator (its ledger counts only these processes), in this process: one child fewer to start.
+    const external = await Simulator.start({ port: 0, seed: 4 })
     try {
       const { file } = economyCopy()
       const env = envFor(external.url)
-      const args = ["run", file, "--prompt", "a quiet harbour at dawn", "--use", "social", "--json"]
-      const first = await peel([...args, "--out", mkdtempSync(join(tmpdir(), "peel-out-"))], env)
-      const second = await peel([...args, "--out", mkdtempSync(join(tmpdir(), "peel-out-"))], env)
-      expect([first.code, second.code]).toEqual([0, 0])
-      const [a, b] = [JSON.parse(first.stdout), JSON.parse(second.stdout)]
-      expect([a.cached, a.costUsd]).toEqual([false, 0.05])
-      expect([b.cached, b.costUsd, b.channel]).toEqual([true, 0, "proxy"])
-      expect(b.attempts).toEqual([expect.objectContaining({ cached: true, costUsd: 0 })])
-      const ledger = (await (await fetch(`${external.url}/_simulator/ledger`)).json()) as {
-        totals: { calls: number }
-      }
-      expect(ledger.totals.calls).toBe(1)
-      // Both processes at once, on prompts neither has seen: each image is made at most once per process,
-      // and whatever was written is readable by the other.
+      const run = (...args: ReadonlyArray<string>) =>
+        peel(["run", file, ...args, "--json", "--out", mkdtempSync(join(tmpdir(), "peel-out-"))], env)
+      const linesOf = (stdout: string) =>
+        stdout
+          .trim()
+          .split("\n")
+          .map((line) => JSON.parse(line))
+      const first = await run("--prompt", "a quiet harbour at dawn", "--use", "social")
+      expect(first.code).toBe(0)
+      expect([JSON.parse(first.stdout).cached, JSON.parse(first.stdout).costUsd]).toEqual([false, 0.05])
+      expect(external.ledger().totals.calls).toBe(1)
+      // Two processes at once, on the first one's request and twelve prompts none has seen: the first's image
+      // comes from the cache; each new image is made at most once per process, and whatever one wrote is
+      // readable by the other.
       const bulk = join(mkdtempSync(join(tmpdir(), "peel-in-")), "requests.jsonl")
       writeFileSync(
         bulk,
-        Array.from({ length: 12 }, (_, index) =>
-          JSON.stringify({ id: `p${index}`, prompt: `shared prompt ${index}` }),
-        ).join("\n"),
+        [
+          { id: "harbour", prompt: "a quiet harbour at dawn", use: "social" },
+          ...Array.from({ length: 12 }, (_, index) => ({ id: `p${index}`, prompt: `shared prompt ${index}` })),
+        ]
+          .map((line) => JSON.stringify(line))
+          .join("\n"),
       )
-      const both = await Promise.all([
-        peel(["run", file, "--input", bulk, "--json", "--out", mkdtempSync(join(tmpdir(), "peel-out-"))], env),
-        peel(["run", file, "--input", bulk, "--json", "--out", mkdtempSync(join(tmpdir(), "peel-out-"))], env),
-      ])
+      const both = await Promise.all([run("--input", bulk), run("--input", bulk)])
       expect(both.map((done) => done.code)).toEqual([0, 0])
-      const third = await peel(
-        ["run", file, "--input", bulk, "--json", "--out", mkdtempSync(join(tmpdir(), "peel-out-"))],
-        env,
-      )
-      const lines = third.stdout
-        .trim()
-        .split("\n")
-        .map((line) => JSON.parse(line))
-      expect(lines.every((line) => line.cached === true && line.costUsd === 0)).toBe(true)
+      for (const done of both) {
+        const harbour = linesOf(done.stdout).find((line) => line.id === "harbour")
+        expect([harbour.cached, harbour.costUsd, harbour.channel]).toEqual([true, 0, "proxy"])
+        expect(harbour.attempts).toEqual([expect.objectContaining({ cached: true, costUsd: 0 })])
+      }
+      const made = external.ledger().totals.calls - 1
+      expect(made).toBeGreaterThanOrEqual(12)
+      expect(made).toBeLessThanOrEqual(24)
+      const third = linesOf((await run("--input", bulk)).stdout)
+      expect(third).toHaveLength(13)
+      expect(third.every((line) => line.cached === true && line.costUsd === 0)).toBe(true)
     } finally {
-      external.process.kill("SIGINT")
+      await external.stop()
     }
   }, 60_000)
 })
@@ -129,7 +143,8 @@ describe("economy.yaml", () => {
       "proxy-gemini",
       Array.from({ length: 30 }, () => "503" as const),
     )
-    const { file } = economyCopy()
+    // Backoff from 10 ms instead of 1 s: the same retries, breaker and failover, without seconds of real sleep.
+    const { file } = economyCopy({ retryBase: "10ms" })
     const results = await withRunner(file, (runner) =>
       Effect.forEach(["a", "b", "c", "d", "e", "f", "g"], (id) =>
         runner.run({ id, prompt: `failover ${id}`, use: "web" }),
