@@ -483,8 +483,21 @@ const keysCommand = Command.make("keys").pipe(
           ...(Option.isSome(flags.models) ? { models: flags.models.value } : {}),
         }).pipe(Effect.flatMap(setExit)),
     ).pipe(Command.withDescription("Make a key; prints it alone on the last line, once (only its hash is kept)")),
-    Command.make("list", { state: keysStateFlag, postgres: keysPostgresFlag, json: jsonFlag }, (flags) =>
-      Keys.list({ ...flags, postgres: orUndefined(flags.postgres) }).pipe(Effect.flatMap(setExit)),
+    Command.make(
+      "list",
+      {
+        state: keysStateFlag,
+        postgres: keysPostgresFlag,
+        redis: optionalString(
+          "redis",
+          "Redis URL: read each key's spend from this Redis, where peel serve --redis URL records it (unless --postgres holds it)",
+        ),
+        json: jsonFlag,
+      },
+      (flags) =>
+        Keys.list({ ...flags, postgres: orUndefined(flags.postgres), redis: orUndefined(flags.redis) }).pipe(
+          Effect.flatMap(setExit),
+        ),
     ).pipe(Command.withDescription("Every key: name, prefix, status, limits, spend this window")),
     Command.make(
       "revoke",

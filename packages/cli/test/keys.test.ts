@@ -168,4 +168,12 @@ describe("peel keys", () => {
     expect(bad.code).toBe(2)
     expect(bad.stderr).toBe('stats: --by takes key, got "channel"\n')
   }, 120_000)
+
+  it("list --redis URL: a Redis that does not answer is an error naming its host, never its password", async () => {
+    const state = join(mkdtempSync(join(tmpdir(), "peel-keys-cli-")), "state")
+    const listed = await peel(["keys", "list", "--state", state, "--redis", "redis://peel:s3cret@127.0.0.1:1"])
+    expect(listed.code).toBe(1)
+    expect(listed.stderr).toContain("peel keys: Redis at redis://127.0.0.1:1 is not reachable")
+    expect(listed.stdout + listed.stderr).not.toContain("s3cret")
+  }, 120_000)
 })

@@ -7,8 +7,9 @@
  *   (bounded from the burst's own timestamps, so a slow machine that takes over a minute may rightly get
  *   more); the others are the `openai` SDK's `RateLimitError` (429 with Retry-After), from either replica.
  * - One key's budget holds across both replicas under concurrency: requests sent to both at once spend at
- *   most the budget (the upstream's bill, the key's ledger and the answers' costs all agree), and the
- *   refused ones are `@google/genai` `ApiError`s with status 429.
+ *   most the budget (the upstream's bill, the key's ledger — through either replica's admin API and
+ *   `peel keys list --redis URL` — and the answers' costs all agree), and the refused ones are
+ *   `@google/genai` `ApiError`s with status 429.
  * - For comparison, two replicas on their own memory rate limits (no `--redis`): each allows the key's 5,
  *   so the same alternating burst gets 10 answers — the failure the shared store prevents. These two run in
  *   this process (`Gateway.start` with the options `peel serve --state DIR --keys required` gives it): two
@@ -25,7 +26,7 @@ import OpenAI from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type RedisServer, startRedis } from "../../testkit/src/RedisServer.ts"
 import { loadOptions } from "../src/plugins.ts"
-import { type Running, root, spawnPeel } from "./cli.ts"
+import { peel, type Running, root, spawnPeel } from "./cli.ts"
 
 const pipeline = join(root, "packages", "cli", "test", "fixtures", "google-only.yaml")
 const model = "gemini-3-pro-image"
@@ -90,13 +91,16 @@ const spentOf = async (via: Replica, name: string): Promise<number> => {
   return keys.find((key) => key.name === name)!.spentUsd
 }
 
+/** The state folder of the replicas sharing Redis (their keys). */
+let sharedState = ""
 let redisPair: readonly [Replica, Replica]
 let memoryPair: readonly [Replica, Replica]
 
 beforeAll(async () => {
   ;[sim, redis] = await Promise.all([Simulator.start({ port: 0, seed: 19, latency: "200ms" }), startRedis()])
   // Both pairs on one state folder each: the keys are in its SQLite file, read by either replica.
-  const shared = ["--state", stateFolder(), "--redis", redis.url]
+  sharedState = stateFolder()
+  const shared = ["--state", sharedState, "--redis", redis.url]
   const own = stateFolder()
   ;[redisPair, memoryPair] = await Promise.all([
     Promise.all([serve(shared), serve(shared)]),
@@ -170,7 +174,7 @@ describe("two gateway replicas sharing Redis", () => {
     }
     // A refusal never reaches the upstream.
     expect(sim.ledger().totals.calls - callsBefore).toBe(ok.length)
-  })
+  }, 60_000)
 
   it("a key's budget holds across both replicas under concurrency: spend never passes it, the refused are 429 ApiErrors", async () => {
     // The price of one image, from one request through a key without limits.
@@ -211,7 +215,15 @@ describe("two gateway replicas sharing Redis", () => {
     expect(answeredUsd).toBeCloseTo(billedUsd, 5)
     // Both replicas read the one ledger: it holds all of it.
     for (const replica of redisPair) expect(await spentOf(replica, "shared-budget")).toBeCloseTo(billedUsd, 5)
-  })
+    // And so does `peel keys list --redis URL` beside them.
+    const listed = await peel(["keys", "list", "--json", "--state", sharedState, "--redis", redis.url])
+    expect(listed.code).toBe(0)
+    const views = listed.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { name: string; spentUsd: number })
+    expect(views.find((view) => view.name === "shared-budget")?.spentUsd).toBeCloseTo(billedUsd, 5)
+  }, 60_000)
 })
 
 describe("two gateway replicas on their own memory rate limits, for comparison", () => {
@@ -222,5 +234,5 @@ describe("two gateway replicas on their own memory rate limits, for comparison",
     expect(answers.filter((answer) => answer.ok).length).toBeGreaterThanOrEqual(2 * rpm)
     for (const replica of [0, 1])
       expect(answers.filter((answer) => answer.replica === replica && answer.ok).length).toBeGreaterThanOrEqual(rpm)
-  })
+  }, 60_000)
 })

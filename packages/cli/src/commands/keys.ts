@@ -10,28 +10,50 @@
  *   budget); `--json` one object per key. Never a secret, nor a hash.
  * - `revoke NAME` revokes the active key of that name: the next request with it is answered 401.
  *
+ * With `--postgres URL` the keys and their spend are in Postgres. `list --redis URL` reads the spend from
+ * the Redis that `peel serve --redis URL` records it in (the keys themselves stay in the state folder or
+ * Postgres; with both flags, as with `peel serve`, the spend is Postgres's).
+ *
  * @since 0.5.0
  */
 import {
   KeySpend,
   Money,
-  type SpendLedger,
+  SpendLedger,
   SpendLedgerSqlite,
   State,
   VirtualKeys,
   VirtualKeysSqlite,
   WorkJournal,
 } from "@peel/core"
-import { Effect, type Scope } from "effect"
+import { Context, Effect, Layer, type Scope } from "effect"
 import { ExitCode } from "../output.ts"
 
 /**
+ * The key spend ledger `peel serve --redis URL` keeps in Redis. A Redis that does not answer is an error
+ * here, not the workers' fallback to memory: a listing from an empty ledger would show every key unspent.
+ */
+const redisLedger = (
+  url: string,
+): Effect.Effect<SpendLedger.SpendLedgerShape, VirtualKeys.KeyStoreError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const problems = yield* State.check({ redis: url })
+    if (problems.length > 0) return yield* new VirtualKeys.KeyStoreError({ message: problems.join("; ") })
+    const context = yield* Layer.build(State.layerOf({ redis: url })).pipe(
+      Effect.mapError((error) => new VirtualKeys.KeyStoreError({ message: error.message })),
+    )
+    return Context.get(context, SpendLedger.SpendLedger)
+  })
+
+/**
  * The key store and the key spend ledger: of a state folder (one SQLite file), or in Postgres with
- * `--postgres URL` (what every gateway replica given that URL reads).
+ * `--postgres URL` (what every gateway replica given that URL reads); with `redis` (and no Postgres) the
+ * spend is read from that Redis, where `peel serve --redis URL` records it.
  */
 export const openState = (
   state: string,
   postgres?: string | undefined,
+  redis?: string | undefined,
 ): Effect.Effect<
   { readonly keys: VirtualKeys.VirtualKeysShape; readonly ledger: SpendLedger.SpendLedgerShape },
   VirtualKeys.KeyStoreError,
@@ -47,7 +69,7 @@ export const openState = (
     }
     const file = WorkJournal.fileIn(state)
     const keys = yield* VirtualKeysSqlite.make(file)
-    const ledger = yield* SpendLedgerSqlite.make(file)
+    const ledger = redis === undefined ? yield* SpendLedgerSqlite.make(file) : yield* redisLedger(redis)
     return { keys, ledger }
   })
 
@@ -123,11 +145,13 @@ export interface ListOptions {
   readonly json: boolean
   /** `--postgres URL`: the keys in Postgres instead of the state folder. */
   readonly postgres?: string | undefined
+  /** `--redis URL`: the spend where `peel serve --redis URL` records it (unless Postgres holds it). */
+  readonly redis?: string | undefined
 }
 
 export const list = (options: ListOptions): Effect.Effect<number> =>
   Effect.gen(function* () {
-    const { keys, ledger } = yield* openState(options.state, options.postgres)
+    const { keys, ledger } = yield* openState(options.state, options.postgres, options.redis)
     const views = yield* Effect.forEach(yield* keys.list, (record) => KeySpend.view(ledger, record))
     if (options.json) {
       for (const view of views) process.stdout.write(`${JSON.stringify(view)}\n`)
