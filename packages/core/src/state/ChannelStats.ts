@@ -55,10 +55,13 @@ export const fold = (current: Summary | undefined, sample: Sample, weight = alph
   const value =
     sample.ok || current === undefined ? sample.latencyMs : Math.max(sample.latencyMs, 2 * current.averageMs)
   const previous = current?.recent ?? []
-  // One copy per call (it runs on every call): the last samplesKept - 1 latencies, then this one.
-  const recent = sample.ok
-    ? [...previous.slice(Math.max(0, previous.length - samplesKept + 1)), sample.latencyMs]
-    : previous
+  let recent = previous
+  if (sample.ok) {
+    // One copy per call (it runs on every call): the last samplesKept - 1 latencies, then this one.
+    const kept = previous.slice(Math.max(0, previous.length - samplesKept + 1))
+    kept.push(sample.latencyMs)
+    recent = kept
+  }
   return current === undefined
     ? { samples: 1, averageMs: value, recent }
     : { samples: current.samples + 1, averageMs: current.averageMs + weight * (value - current.averageMs), recent }
@@ -66,9 +69,16 @@ export const fold = (current: Summary | undefined, sample: Sample, weight = alph
 
 /** The `p`-th percentile (0–100) of the successful latencies, once `minimum` are known. @category queries */
 export const percentile = (summary: Summary | undefined, p: number, minimum = minimumSamples): number | undefined => {
-  if (summary === undefined || summary.recent.length < minimum) return undefined
+  if (summary === undefined) return undefined
+  // The memory store's summaries carry their window sorted: the value at the rank, without a copy.
+  if (summary instanceof WindowSummary) {
+    const length = summary.sorted.length
+    if (length < minimum) return undefined
+    return summary.sorted[Math.min(length - 1, Math.floor((p / 100) * length))]!
+  }
+  if (summary.recent.length < minimum) return undefined
   const length = summary.recent.length
-  return select(Float64Array.from(summary.recent), Math.min(length - 1, Math.floor((p / 100) * length)))
+  return select(new Float64Array(summary.recent), Math.min(length - 1, Math.floor((p / 100) * length)))
 }
 
 /**
@@ -105,15 +115,112 @@ const select = (values: Float64Array, rank: number): number => {
 export const keyOf = (channel: string, model?: string, size?: string): string =>
   model === undefined ? channel : `${channel}|${model}|${size ?? ""}`
 
+/**
+ * One key of the memory store: the moving average, and the last {@link samplesKept} successful latencies
+ * both in arrival order (a ring from `start`) and sorted, so a percentile is one read. The arrays change
+ * in place, except after a summary was handed out (`shared`): then the next sample copies them first, so
+ * a summary stays as it was.
+ */
+interface KeyStats {
+  samples: number
+  averageMs: number
+  ring: Array<number>
+  start: number
+  sorted: Array<number>
+  shared: boolean
+}
+
+/** The first index of `sorted` whose value is not below `value`. */
+const lowerBound = (sorted: ReadonlyArray<number>, value: number): number => {
+  let low = 0
+  let high = sorted.length
+  while (low < high) {
+    const middle = (low + high) >>> 1
+    if (sorted[middle]! < value) low = middle + 1
+    else high = middle
+  }
+  return low
+}
+
+/** A summary of the memory store: `recent` (oldest first) is made from the ring when first read. */
+class WindowSummary implements Summary {
+  readonly samples: number
+  readonly averageMs: number
+  /** The window's latencies, ascending. */
+  readonly sorted: ReadonlyArray<number>
+  readonly #ring: ReadonlyArray<number>
+  readonly #start: number
+  #recent: ReadonlyArray<number> | undefined
+  constructor(
+    samples: number,
+    averageMs: number,
+    ring: ReadonlyArray<number>,
+    start: number,
+    sorted: ReadonlyArray<number>,
+  ) {
+    this.samples = samples
+    this.averageMs = averageMs
+    this.#ring = ring
+    this.#start = start
+    this.sorted = sorted
+  }
+  get recent(): ReadonlyArray<number> {
+    if (this.#recent === undefined) {
+      const ring = this.#ring
+      const length = ring.length
+      const recent = new Array<number>(length)
+      for (let index = 0; index < length; index++) recent[index] = ring[(this.#start + index) % length]!
+      this.#recent = recent
+    }
+    return this.#recent
+  }
+}
+
+/** Add one call to `stats` by {@link fold}'s rule (the same average, the same window). */
+const addSample = (stats: KeyStats, sample: Sample): void => {
+  const value = sample.ok ? sample.latencyMs : Math.max(sample.latencyMs, 2 * stats.averageMs)
+  stats.samples += 1
+  stats.averageMs = stats.averageMs + alpha * (value - stats.averageMs)
+  if (!sample.ok) return
+  if (stats.shared) {
+    stats.ring = stats.ring.slice()
+    stats.sorted = stats.sorted.slice()
+    stats.shared = false
+  }
+  const { ring, sorted } = stats
+  if (ring.length === samplesKept) {
+    // The oldest leaves the window (any copy of its value: they are equal).
+    sorted.splice(lowerBound(sorted, ring[stats.start]!), 1)
+    ring[stats.start] = sample.latencyMs
+    stats.start = (stats.start + 1) % samplesKept
+  } else ring.push(sample.latencyMs)
+  sorted.splice(lowerBound(sorted, sample.latencyMs), 0, sample.latencyMs)
+}
+
 /** One process's channel statistics, in memory. @category constructors */
 export const makeMemory: Effect.Effect<ChannelStatsShape> = Effect.sync(() => {
-  const summaries = new Map<string, Summary>()
+  const keys = new Map<string, KeyStats>()
   return {
     record: (key, sample) =>
       Effect.sync(() => {
-        summaries.set(key, fold(summaries.get(key), sample))
+        const stats = keys.get(key)
+        if (stats !== undefined) return addSample(stats, sample)
+        keys.set(key, {
+          samples: 1,
+          averageMs: sample.latencyMs,
+          ring: sample.ok ? [sample.latencyMs] : [],
+          start: 0,
+          sorted: sample.ok ? [sample.latencyMs] : [],
+          shared: false,
+        })
       }),
-    summary: (key) => Effect.sync(() => summaries.get(key)),
+    summary: (key) =>
+      Effect.sync(() => {
+        const stats = keys.get(key)
+        if (stats === undefined) return undefined
+        stats.shared = true
+        return new WindowSummary(stats.samples, stats.averageMs, stats.ring, stats.start, stats.sorted)
+      }),
   }
 })
 

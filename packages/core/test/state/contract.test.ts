@@ -300,6 +300,42 @@ const contractSuite = (name: string, layer: () => Layer.Layer<Services>, options
         }),
       ),
     )
+
+    it.effect(
+      "ChannelStats: a long run keeps fold's rule (the last 200 successes, repeats and failures) and a summary read earlier stays as it was",
+      () =>
+        run(
+          Effect.gen(function* () {
+            const stats = yield* ChannelStats.ChannelStats
+            let expected: ChannelStats.Summary | undefined
+            let seed = 7
+            const next = () => {
+              seed = (seed * 1103515245 + 12345) % 2147483648
+              return seed / 2147483648
+            }
+            // Every percentile: together they are the whole sorted window.
+            const percentiles = (summary: ChannelStats.Summary) =>
+              Array.from({ length: 101 }, (_, p) => ChannelStats.percentile(summary, p))
+            let early: { readonly summary: ChannelStats.Summary; readonly expected: ChannelStats.Summary } | undefined
+            for (let index = 0; index < 520; index++) {
+              // Latencies in steps of 10 ms (repeats), one call in eight failed.
+              const sample = { latencyMs: 10 * Math.floor(next() * 400), ok: next() >= 0.125 }
+              yield* stats.record("long", sample)
+              expected = ChannelStats.fold(expected, sample)
+              if (index === 222) early = { summary: (yield* stats.summary("long"))!, expected }
+              if (index % 37 !== 0 && index !== 519) continue
+              const summary = (yield* stats.summary("long"))!
+              expect(summary.samples).toBe(expected.samples)
+              expect(summary.averageMs).toBeCloseTo(expected.averageMs, 6)
+              expect([...summary.recent]).toEqual([...expected.recent])
+              expect(percentiles(summary)).toEqual(percentiles(expected))
+            }
+            expect(early).toBeDefined()
+            expect(percentiles(early!.summary)).toEqual(percentiles(early!.expected))
+            expect([...early!.summary.recent]).toEqual([...early!.expected.recent])
+          }),
+        ),
+    )
   })
 
 contractSuite("memory", () =>
