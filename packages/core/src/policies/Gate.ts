@@ -19,7 +19,7 @@
 
 import type { Channel } from "@peel/contract/Channel"
 import { RateLimited } from "@peel/contract/Errors"
-import { Clock, Effect } from "effect"
+import { type Clock, Effect } from "effect"
 import { Journal } from "../engine/AttemptJournal.ts"
 import { Concurrency, withSlot } from "../state/Concurrency.ts"
 import { QuotaPauses } from "../state/QuotaPauses.ts"
@@ -66,8 +66,15 @@ export const make = (
     const pausedUntil = (channel: string, model: string) => pauses.pausedUntil(pauseKey(channel, model))
 
     /** A paused quota is not waited on here: the attempt ends at once (no call), and retry or failover decide. */
-    const checkPause = (channel: Channel, model: string, size: string, markers: CallMarkers) =>
-      Effect.flatMap(Effect.zip(Clock.currentTimeMillis, pausedUntil(channel.name, model)), ([now, until]) => {
+    const checkPause = (
+      channel: Channel,
+      model: string,
+      size: string,
+      markers: CallMarkers,
+      clock: Clock.Clock,
+    ): Effect.Effect<void, RateLimited, Journal> => {
+      const now = clock.currentTimeMillisUnsafe()
+      return Effect.flatMap(pausedUntil(channel.name, model), (until) => {
         if (until <= now) return Effect.void
         const message = `quota ${quotaOf(channel.name)} for ${model} is paused for ${until - now} ms after a 429`
         return Journal.use((journal) => {
@@ -87,34 +94,40 @@ export const make = (
           return Effect.fail(new RateLimited({ channel: channel.name, message, retryAfterMs: until - now }))
         })
       })
+    }
 
-    const throttle = (channel: Channel) => {
+    /** How long the channel's rate limit makes this call wait, waited here; undefined without an rpm. */
+    const throttle = (channel: Channel): Effect.Effect<void> | undefined => {
       const rpm = settings[channel.name]?.rpm
-      if (rpm === undefined) return Effect.void
+      if (rpm === undefined) return undefined
       return Effect.flatMap(limits.acquire(`peel:rpm:${quotaOf(channel.name)}`, rpm, rateWindowMillis), (wait) =>
         wait > 0 ? Effect.sleep(wait) : Effect.void,
       )
     }
 
     const policy: AttemptPolicy = (call) => (channel, plan, markers) => {
-      const called = Effect.flatMap(Clock.currentTimeMillis, (sentAt) =>
-        call(channel, plan, markers).pipe(
-          Effect.tapError((error) =>
-            error._tag !== "RateLimited" || error.retryAfterMs === undefined || error.daily === true
-              ? Effect.void
-              : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-                  pauses.pause(pauseKey(channel.name, plan.model), {
-                    until: now + Math.min(error.retryAfterMs!, maxPauseMillis),
-                    sentAt,
-                  }),
-                ),
-          ),
-        ),
-      )
-      const gated = checkPause(channel, plan.model, plan.size, markers).pipe(
-        Effect.andThen(throttle(channel)),
-        Effect.andThen(called),
-      )
+      const gated = Effect.clockWith((clock) => {
+        const called = Effect.suspend(() => {
+          const sentAt = clock.currentTimeMillisUnsafe()
+          return call(channel, plan, markers).pipe(
+            Effect.tapError((error) =>
+              error._tag !== "RateLimited" || error.retryAfterMs === undefined || error.daily === true
+                ? Effect.void
+                : Effect.suspend(() =>
+                    pauses.pause(pauseKey(channel.name, plan.model), {
+                      until: clock.currentTimeMillisUnsafe() + Math.min(error.retryAfterMs!, maxPauseMillis),
+                      sentAt,
+                    }),
+                  ),
+            ),
+          )
+        })
+        const throttled = throttle(channel)
+        return Effect.andThen(
+          checkPause(channel, plan.model, plan.size, markers, clock),
+          throttled === undefined ? called : Effect.andThen(throttled, called),
+        )
+      })
       const cap = settings[channel.name]?.concurrency
       return cap === undefined ? gated : withSlot(concurrency, `peel:concurrency:${channel.name}`, cap)(gated)
     }

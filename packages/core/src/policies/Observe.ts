@@ -9,7 +9,7 @@
  */
 
 import type { Channel } from "@peel/contract/Channel"
-import { Cause, Clock, Effect, Exit } from "effect"
+import { Cause, Effect, Exit } from "effect"
 import type { Plan } from "../plan/Plan.ts"
 import * as ChannelStats from "../state/ChannelStats.ts"
 import type { HedgeBudgetShape } from "../state/HedgeBudget.ts"
@@ -30,25 +30,26 @@ export const observe =
   ): AttemptPolicy =>
   (call) =>
   (channel, plan, markers) =>
-    Effect.flatMap(Clock.currentTimeMillis, (started) =>
-      (budget === undefined ? Effect.void : budget.service.recordCall(budget.key, budget.windowMillis)).pipe(
-        Effect.andThen(call(channel, plan, markers)),
-        Effect.onExit((exit) => {
+    Effect.clockWith((clock) => {
+      const started = clock.currentTimeMillisUnsafe()
+      const called = call(channel, plan, markers)
+      return Effect.onExit(
+        budget === undefined
+          ? called
+          : Effect.andThen(budget.service.recordCall(budget.key, budget.windowMillis), called),
+        (exit) => {
           if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) return Effect.void
-          return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-            const sample = { latencyMs: now - started, ok: Exit.isSuccess(exit) }
-            return Effect.all(
-              [
-                stats.record(ChannelStats.keyOf(channel.name), sample),
-                stats.record(ChannelStats.keyOf(channel.name, plan.model), sample),
-                stats.record(ChannelStats.keyOf(channel.name, plan.model, plan.size), sample),
-              ],
-              { discard: true },
-            )
-          })
-        }),
-      ),
-    )
+          const sample = { latencyMs: clock.currentTimeMillisUnsafe() - started, ok: Exit.isSuccess(exit) }
+          return Effect.andThen(
+            stats.record(ChannelStats.keyOf(channel.name), sample),
+            Effect.andThen(
+              stats.record(ChannelStats.keyOf(channel.name, plan.model), sample),
+              stats.record(ChannelStats.keyOf(channel.name, plan.model, plan.size), sample),
+            ),
+          )
+        },
+      )
+    })
 
 /**
  * The hedge delay for a channel and plan: fixed, or the observed p95 of that channel for the plan's model
@@ -76,14 +77,14 @@ const observedPercentile = (
   stats: ChannelStats.ChannelStatsShape,
   p: number,
   keys: ReadonlyArray<string>,
+  from = 0,
 ): Effect.Effect<number | undefined> =>
-  Effect.gen(function* () {
-    for (const key of keys) {
-      const value = ChannelStats.percentile(yield* stats.summary(key), p)
-      if (value !== undefined) return value
-    }
-    return undefined
-  })
+  from >= keys.length
+    ? Effect.undefined
+    : Effect.flatMap(stats.summary(keys[from]!), (summary) => {
+        const value = ChannelStats.percentile(summary, p)
+        return value === undefined ? observedPercentile(stats, p, keys, from + 1) : Effect.succeed(value)
+      })
 
 /**
  * At most `share` hedges per call over the last `windowMillis` under `key` (one hedge is always allowed

@@ -25,7 +25,7 @@ import { inspectImage } from "@peel/contract/Image"
 import { attemptCost } from "@peel/contract/Pricing"
 import { DurationMillis } from "@peel/contract/Units"
 import { Cause, Clock, Effect, Exit, Fiber, Schema } from "effect"
-import { Journal } from "../engine/AttemptJournal.ts"
+import { Journal, type JournalShape } from "../engine/AttemptJournal.ts"
 import type { Generated, Handler, StageContext, StageDefinition } from "../engine/Stage.ts"
 import { sleepUntil } from "../internal/sleepUntil.ts"
 import { raceAfter, timeoutOrElse } from "../internal/timeout.ts"
@@ -76,83 +76,89 @@ const checkImage = (channel: Channel, image: ChannelImage): Effect.Effect<Answer
 export const callChannel =
   (timeout: number | undefined | TimeoutOf): Call =>
   (channel, plan, markers) =>
-    Effect.flatMap(
-      Effect.zip(
-        Clock.currentTimeMillis,
-        typeof timeout === "function" ? timeout(channel, plan) : Effect.succeed(timeout),
-      ),
-      ([startedAt, timeoutMillis]) => {
-        markers.onSend?.(startedAt)
-        const request: ChannelRequest = plan.channelRequest
-        const generate = channel.generate(request)
-        const timedOut = (millis: number) =>
-          new Timeout({ channel: channel.name, message: `no answer within ${millis} ms` })
-        // An adaptive timeout is read again every second while the call runs: a hang that began before the
-        // channel's latency was known is cut as soon as it is.
-        const watch = (current: number): Effect.Effect<never, Timeout> =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            now - startedAt >= current
-              ? Effect.fail(timedOut(current))
-              : Effect.sleep(Math.min(current - (now - startedAt), 1000)).pipe(
-                  Effect.andThen(typeof timeout === "function" ? timeout(channel, plan) : Effect.succeed(current)),
-                  Effect.flatMap((next) => watch(next ?? current)),
-                ),
+    // The clock is read directly (no effect per reading): the hot path of every call.
+    Effect.clockWith((clock) => {
+      const startedAt = clock.currentTimeMillisUnsafe()
+      return typeof timeout === "function"
+        ? Effect.flatMap(timeout(channel, plan), (timeoutMillis) =>
+            callBounded(timeout, channel, plan, markers, clock, startedAt, timeoutMillis),
           )
-        const bounded =
-          timeoutMillis === undefined
-            ? generate
-            : typeof timeout === "function"
-              ? raceAfter(generate, Math.min(timeoutMillis, 1000), () =>
-                  Effect.flatMap(timeout(channel, plan), (next) => watch(next ?? timeoutMillis)),
-                )
-              : timeoutOrElse(generate, timeoutMillis, () => Effect.fail(timedOut(timeoutMillis)))
-        let index = -1
-        // What the upstream answered, kept the moment it arrives: an attempt interrupted after that (a hedge
-        // that lost by a hair) was still billed, and is priced from it.
-        let answered: ChannelImage | undefined
-        return bounded.pipe(
-          Effect.tap((image) =>
-            Effect.sync(() => {
-              answered = image
-            }),
+        : callBounded(timeout, channel, plan, markers, clock, startedAt, timeout)
+    })
+
+/** {@link callChannel} once the call's start and timeout are known. */
+const callBounded = (
+  timeout: number | undefined | TimeoutOf,
+  channel: Channel,
+  plan: Plan,
+  markers: CallMarkers,
+  clock: Clock.Clock,
+  startedAt: number,
+  timeoutMillis: number | undefined,
+): Effect.Effect<Answer, ChannelError, Journal> => {
+  markers.onSend?.(startedAt)
+  const request: ChannelRequest = plan.channelRequest
+  const generate = channel.generate(request)
+  const timedOut = (millis: number) => new Timeout({ channel: channel.name, message: `no answer within ${millis} ms` })
+  // An adaptive timeout is read again every second while the call runs: a hang that began before the
+  // channel's latency was known is cut as soon as it is.
+  const watch = (current: number): Effect.Effect<never, Timeout> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      now - startedAt >= current
+        ? Effect.fail(timedOut(current))
+        : Effect.sleep(Math.min(current - (now - startedAt), 1000)).pipe(
+            Effect.andThen(typeof timeout === "function" ? timeout(channel, plan) : Effect.succeed(current)),
+            Effect.flatMap((next) => watch(next ?? current)),
           ),
-          Effect.flatMap((image) => checkImage(channel, image)),
-          Effect.onExit((exit) =>
-            Effect.flatMap(Clock.currentTimeMillis, (now) =>
-              Journal.useSync((journal) => {
-                const billing = Exit.isSuccess(exit)
-                  ? exit.value.image
-                  : Cause.findErrorOption(exit.cause).pipe((option) =>
-                      option._tag === "Some" ? option.value : answered,
-                    )
-                const outcome = outcomeOf(exit)
-                const usage = billing?.usage
-                index = journal.record({
-                  channel: channel.name,
-                  model: request.model,
-                  size: request.size,
-                  startedAt,
-                  latencyMs: now - startedAt,
-                  ...outcome,
-                  ...(usage === undefined ? {} : { usage }),
-                  costUsd: attemptCost(
-                    channel,
-                    request,
-                    billing,
-                    Exit.isSuccess(exit) || (outcome.outcome === "Interrupted" && answered !== undefined),
-                  ),
-                  try: journal.callsTo(channel.name) + 1,
-                  ...(markers.hedge === true ? { hedge: true } : {}),
-                  ...(markers.sameChannel === true ? { sameChannel: true } : {}),
-                  ...(plan.fallback === true ? { fallback: true } : {}),
-                })
-              }),
-            ),
-          ),
-          Effect.map((answer) => ({ ...answer, index })),
-        )
-      },
     )
+  const bounded =
+    timeoutMillis === undefined
+      ? generate
+      : typeof timeout === "function"
+        ? raceAfter(generate, Math.min(timeoutMillis, 1000), () =>
+            Effect.flatMap(timeout(channel, plan), (next) => watch(next ?? timeoutMillis)),
+          )
+        : timeoutOrElse(generate, timeoutMillis, () => Effect.fail(timedOut(timeoutMillis)))
+  let index = -1
+  // What the upstream answered, kept the moment it arrives: an attempt interrupted after that (a hedge
+  // that lost by a hair) was still billed, and is priced from it.
+  let answered: ChannelImage | undefined
+  return Effect.flatMap(bounded, (image) => {
+    answered = image
+    return checkImage(channel, image)
+  }).pipe(
+    Effect.onExit((exit) =>
+      Journal.useSync((journal) => {
+        const now = clock.currentTimeMillisUnsafe()
+        const billing = Exit.isSuccess(exit)
+          ? exit.value.image
+          : Cause.findErrorOption(exit.cause).pipe((option) => (option._tag === "Some" ? option.value : answered))
+        const outcome = outcomeOf(exit)
+        const usage = billing?.usage
+        index = journal.record({
+          channel: channel.name,
+          model: request.model,
+          size: request.size,
+          startedAt,
+          latencyMs: now - startedAt,
+          ...outcome,
+          ...(usage === undefined ? {} : { usage }),
+          costUsd: attemptCost(
+            channel,
+            request,
+            billing,
+            Exit.isSuccess(exit) || (outcome.outcome === "Interrupted" && answered !== undefined),
+          ),
+          try: journal.callsTo(channel.name) + 1,
+          ...(markers.hedge === true ? { hedge: true } : {}),
+          ...(markers.sameChannel === true ? { sameChannel: true } : {}),
+          ...(plan.fallback === true ? { fallback: true } : {}),
+        })
+      }),
+    ),
+    Effect.map((answer) => ({ ...answer, index })),
+  )
+}
 
 /** The attempt timeout of one call (ms; `undefined` for none): fixed, or adapted to observed latency. @category model */
 export type TimeoutOf = (channel: Channel, plan: Plan) => Effect.Effect<number | undefined>
@@ -168,21 +174,23 @@ const callsLeft = (maxCalls: number) => Journal.useSync((journal) => journal.cal
  */
 export const sequential =
   (maxCalls = Number.POSITIVE_INFINITY): Strategy =>
-  (candidates, call, plan) =>
-    Effect.gen(function* () {
-      let lastError: ChannelError | undefined
-      for (const channel of candidates) {
-        if (lastError !== undefined && !(yield* callsLeft(maxCalls))) break
-        const exit = yield* Effect.exit(call(channel, plan, {}))
-        if (Exit.isSuccess(exit)) return exit.value
-        const error = Cause.findErrorOption(exit.cause)
-        if (error._tag === "None" || !isChannelError(error.value)) return yield* Effect.failCause(exit.cause)
-        lastError = error.value
-        if (!lastError.failover) break
-      }
-      if (lastError !== undefined) return yield* Effect.fail(lastError)
-      return yield* noChannel(plan)
-    })
+  (candidates, call, plan) => {
+    // Candidate `index`, after `lastError` from the one before (none for the first).
+    const from = (
+      index: number,
+      lastError: ChannelError | undefined,
+    ): Effect.Effect<Answer, PipelineError, Journal> => {
+      if (index >= candidates.length) return lastError === undefined ? noChannel(plan) : Effect.fail(lastError)
+      const attempt = Effect.catchCause(call(candidates[index]!, plan, {}), (cause) => {
+        const error = Cause.findErrorOption(cause)
+        if (error._tag === "None" || !isChannelError(error.value)) return Effect.failCause(cause)
+        return error.value.failover ? from(index + 1, error.value) : Effect.fail(error.value)
+      })
+      if (lastError === undefined) return attempt
+      return Effect.flatMap(callsLeft(maxCalls), (left) => (left ? attempt : Effect.fail(lastError)))
+    }
+    return from(0, undefined)
+  }
 
 /**
  * Run `effect` so that, when it is interrupted, it gets up to `graceMillis` to finish first: a hedge that
@@ -359,35 +367,39 @@ export const noChannel = (plan: Plan): NoChannel =>
 
 /** The journal entries for channels the plan left out (no call was made to them). @category attempts */
 export const recordRefusals = (plan: Plan): Effect.Effect<void, never, Journal> =>
-  Journal.useSync((journal) => {
-    for (const refused of plan.refused)
-      journal.record({
-        channel: refused.channel,
-        model: plan.model,
-        size: plan.size,
-        startedAt: journal.startedAt,
-        latencyMs: 0,
-        outcome: "Unsupported",
-        message: refused.reason,
-        costUsd: 0,
-      })
-  })
+  Journal.useSync((journal) => recordRefusalsIn(journal, plan))
+
+const recordRefusalsIn = (journal: JournalShape, plan: Plan): void => {
+  for (const refused of plan.refused)
+    journal.record({
+      channel: refused.channel,
+      model: plan.model,
+      size: plan.size,
+      startedAt: journal.startedAt,
+      latencyMs: 0,
+      outcome: "Unsupported",
+      message: refused.reason,
+      costUsd: 0,
+    })
+}
 
 /** Turn the winning answer into what the runner writes, marking it in the journal. @category attempts */
 export const generated = (plan: Plan, answer: Answer): Effect.Effect<Generated, never, Journal> =>
-  Journal.useSync((journal) => {
-    journal.markWon(answer.index)
-    return {
-      channel: answer.channel.name,
-      model: plan.model,
-      size: plan.size,
-      aspectRatio: plan.aspectRatio,
-      image: answer.image,
-      info: answer.info,
-      cached: false,
-      placeholder: false,
-    }
-  })
+  Journal.useSync((journal) => generatedIn(journal, plan, answer))
+
+const generatedIn = (journal: JournalShape, plan: Plan, answer: Answer): Generated => {
+  journal.markWon(answer.index)
+  return {
+    channel: answer.channel.name,
+    model: plan.model,
+    size: plan.size,
+    aspectRatio: plan.aspectRatio,
+    image: answer.image,
+    info: answer.info,
+    cached: false,
+    placeholder: false,
+  }
+}
 
 /** When a candidate may be called again for a model (breaker open, quota paused), in epoch ms. @category model */
 export type CooldownOf = (channel: string, model: string) => number | Effect.Effect<number>
@@ -416,12 +428,12 @@ export const makeHandler = (
   const strategy = options.strategy ?? sequential()
   const limits = options.limits
   const cooldownOf = options.cooldownOf
+  const maxCalls = limits?.maxCalls ?? Number.POSITIVE_INFINITY
   return (plan) =>
-    Effect.gen(function* () {
-      if (plan.refused.length > 0) yield* recordRefusals(plan)
+    Journal.use((journal) => {
+      if (plan.refused.length > 0) recordRefusalsIn(journal, plan)
       const candidates = plan.candidates.map((name) => context.channels.get(name)!)
-      if (candidates.length === 0) return yield* noChannel(plan)
-      const journal = yield* Journal
+      if (candidates.length === 0) return noChannel(plan)
       const fullDeadline = limits?.deadlineAt(journal)
       // A fallback stage keeps part of the deadline for its alternatives (plan.deadlineShare).
       const deadlineAt =
@@ -431,39 +443,42 @@ export const makeHandler = (
       // When every candidate is cooling down (breaker open, quota paused) and the first reopens before the
       // deadline, wait for it instead of failing — before trying, and again after a round that only met
       // cooling channels. Bounded by the deadline, the attempt budget and a few rounds.
-      const waitForReopening = Effect.gen(function* () {
-        if (cooldownOf === undefined) return false
-        const now = yield* Clock.currentTimeMillis
-        const reopens = yield* Effect.forEach(candidates, (channel) => {
-          const reopen = cooldownOf(channel.name, plan.model)
-          return Effect.isEffect(reopen) ? reopen : Effect.succeed(reopen)
+      const waitForReopening: Effect.Effect<boolean> =
+        cooldownOf === undefined
+          ? Effect.succeed(false)
+          : Effect.clockWith((clock) => {
+              const now = clock.currentTimeMillisUnsafe()
+              // The earliest reopening of candidates `index` and after, `earliest` of those before.
+              const reopening = (index: number, earliest: number): Effect.Effect<number> => {
+                if (index >= candidates.length) return Effect.succeed(earliest)
+                const reopen = cooldownOf(candidates[index]!.name, plan.model)
+                return Effect.isEffect(reopen)
+                  ? Effect.flatMap(reopen, (at) => reopening(index + 1, Math.min(earliest, at)))
+                  : reopening(index + 1, Math.min(earliest, reopen))
+              }
+              return Effect.flatMap(reopening(0, Number.POSITIVE_INFINITY), (reopen) =>
+                reopen <= now || (deadlineAt !== undefined && reopen >= deadlineAt)
+                  ? Effect.succeed(false)
+                  : // To the clock's reading, not just a timer's length: a round that met the pause's last
+                    // millisecond would spend a round and end the request on a CoolingDown that says "retry
+                    // after 1 ms".
+                    Effect.as(sleepUntil(reopen), true),
+              )
+            })
+      const round = (number: number): Effect.Effect<Answer, PipelineError, Journal> =>
+        Effect.catchCause(strategy(candidates, call, plan), (cause) => {
+          const error = Cause.findErrorOption(cause)
+          const retryable = error._tag === "Some" && isChannelError(error.value) && error.value.failover && number < 4
+          if (!retryable || journal.calls() >= maxCalls) return Effect.failCause(cause)
+          return Effect.flatMap(waitForReopening, (waited) => (waited ? round(number + 1) : Effect.failCause(cause)))
         })
-        const reopen = Math.min(...reopens)
-        if (reopen <= now || (deadlineAt !== undefined && reopen >= deadlineAt)) return false
-        // To the clock's reading, not just a timer's length: a round that met the pause's last millisecond
-        // would spend a round and end the request on a CoolingDown that says "retry after 1 ms".
-        yield* sleepUntil(reopen)
-        return true
-      })
-      const maxCalls = limits?.maxCalls ?? Number.POSITIVE_INFINITY
-      const tryAll: Effect.Effect<Answer, PipelineError, Journal> = Effect.gen(function* () {
-        yield* waitForReopening
-        for (let round = 1; ; round++) {
-          const exit = yield* Effect.exit(strategy(candidates, call, plan))
-          if (Exit.isSuccess(exit)) return exit.value
-          const error = Cause.findErrorOption(exit.cause)
-          const retryable = error._tag === "Some" && isChannelError(error.value) && error.value.failover && round < 4
-          if (!retryable || journal.calls() >= maxCalls || !(yield* waitForReopening))
-            return yield* Effect.failCause(exit.cause)
-        }
-      })
-      const tried = tryAll
+      const tried = Effect.flatMap(waitForReopening, () => round(1))
       const bounded =
         deadlineAt === undefined
           ? tried
-          : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          : Effect.clockWith((clock) =>
               Effect.timeoutOrElse(tried, {
-                duration: Math.max(0, deadlineAt - now),
+                duration: Math.max(0, deadlineAt - clock.currentTimeMillisUnsafe()),
                 orElse: () =>
                   Effect.fail(
                     new Timeout({
@@ -473,8 +488,7 @@ export const makeHandler = (
                   ),
               }),
             )
-      const answer = yield* bounded
-      return yield* generated(plan, answer)
+      return Effect.map(bounded, (answer) => generatedIn(journal, plan, answer))
     })
 }
 
@@ -630,10 +644,13 @@ export const generate: StageDefinition<typeof Config.Type> = {
         )
       }
       const gates = yield* Gate.make(config.channels ?? {})
-      const cooldownOf = (channel: string, model: string) =>
-        Effect.map(Effect.zip(openUntil(channel), gates.pausedUntil(channel, model)), ([open, paused]) =>
-          Math.max(open, paused),
-        )
+      // Without a breaker, only a quota pause (0 or a time) cools a channel down.
+      const cooldownOf = (channel: string, model: string): Effect.Effect<number> =>
+        config.breaker === undefined
+          ? gates.pausedUntil(channel, model)
+          : Effect.map(Effect.zip(openUntil(channel), gates.pausedUntil(channel, model)), ([open, paused]) =>
+              Math.max(open, paused),
+            )
       const hedgeWindow = config.hedge?.window ?? 300_000
       // One hedge budget per pipeline file, shared by every runner (and process) sharing the state.
       const budgetKey = `peel:hedge:${context.pipelineFile}`
