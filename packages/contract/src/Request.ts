@@ -158,6 +158,10 @@ export const decodeRequestLine = (line: string): Result.Result<ImageRequest, str
   return decodeRequest(parsed.success)
 }
 
+const decodeImageRequest = Schema.decodeUnknownResult(ImageRequest)
+
 /** Decode an untrusted request strictly (unknown keys are errors), every problem in one message. @category decoding */
-export const decodeRequest = (input: unknown): Result.Result<ImageRequest, string> =>
-  Result.mapError(Schema.decodeUnknownResult(ImageRequest)(input, strictOptions), (error) => formatIssues(error, input))
+export const decodeRequest = (input: unknown): Result.Result<ImageRequest, string> => {
+  const decoded = decodeImageRequest(input, strictOptions)
+  return Result.isSuccess(decoded) ? Result.succeed(decoded.success) : Result.fail(formatIssues(decoded.failure, input))
+}

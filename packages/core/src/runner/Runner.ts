@@ -20,7 +20,7 @@ import {
   PipelineError,
 } from "@peel/contract/Errors"
 import { expand, type ImageRequest, type ImageResult } from "@peel/contract/Request"
-import { Cause, Clock, Context, Effect, Exit, Layer, Schema, type Scope, Stream, Tracer } from "effect"
+import { Cause, Context, Effect, Exit, Layer, Schema, type Scope, Stream, Tracer } from "effect"
 import * as Pipeline from "../config/Pipeline.ts"
 import { Journal, type JournalShape, make as makeJournal } from "../engine/AttemptJournal.ts"
 import {
@@ -288,7 +288,9 @@ export const make = Effect.fn("Runner.make")(function* (
     Effect.flatMap(imagesOf(request, id), (images) => execute(id, planOf(request, id, images)))
 
   const execute = (id: string, planned: Plan.Plan | InvalidRequest): Effect.Effect<ImageResult, RunFailure> =>
-    Effect.flatMap(Clock.currentTimeMillis, (startedAt) => {
+    // The clock is read directly (no effect per reading): this runs for every request.
+    Effect.clockWith((clock) => {
+      const startedAt = clock.currentTimeMillisUnsafe()
       const plan = planned instanceof InvalidRequest ? undefined : planned
       const journal = makeJournal(
         startedAt,
@@ -298,30 +300,28 @@ export const make = Effect.fn("Runner.make")(function* (
               for (const observer of observers) observer.attempt?.({ id, plan }, attempt)
             },
       )
-      const fail = (error: PipelineError) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          const failure = new RunFailure({
-            id,
-            error,
-            attempts: journal.attempts(),
-            costUsd: journal.costUsd(),
-            latencyMs: now - startedAt,
-          })
-          for (const observer of observers) observer.done?.(plan, { _tag: "Failed", failure })
-          return Effect.fail(failure)
+      const fail = (error: PipelineError) => {
+        const failure = new RunFailure({
+          id,
+          error,
+          attempts: journal.attempts(),
+          costUsd: journal.costUsd(),
+          latencyMs: clock.currentTimeMillisUnsafe() - startedAt,
         })
+        for (const observer of observers) observer.done?.(plan, { _tag: "Failed", failure })
+        return Effect.fail(failure)
+      }
       if (plan === undefined) return fail(planned as InvalidRequest)
       return handler(plan).pipe(
         // The image goes to disk the moment it is checked, before any other bookkeeping.
         Effect.flatMap((done): Effect.Effect<ImageResult, OutputError> => {
-          const finish = (file?: string) =>
-            Effect.map(Clock.currentTimeMillis, (now) => {
-              const result = toResult(plan, done, journal, now, file)
-              for (const observer of observers) observer.done?.(plan, { _tag: "Done", result })
-              return result
-            })
-          if (output === undefined) return finish()
-          return Effect.flatMap(
+          const finish = (file?: string) => {
+            const result = toResult(plan, done, journal, clock.currentTimeMillisUnsafe(), file)
+            for (const observer of observers) observer.done?.(plan, { _tag: "Done", result })
+            return result
+          }
+          if (output === undefined) return Effect.succeed(finish())
+          return Effect.map(
             // A paid-for image is written whatever happens to the request now (drain time, second signal).
             Effect.uninterruptible(
               output
@@ -349,10 +349,15 @@ export const make = Effect.fn("Runner.make")(function* (
       )
     })
 
-  // A span only when a tracing backend is installed: without one, nothing reads it.
+  // A span only when a tracing backend is installed: without one, nothing reads it. A request without
+  // reference images is planned at once (nothing to read first).
   const run = (request: ImageRequest): Effect.Effect<ImageResult, RunFailure> =>
     Effect.withFiber((fiber) => {
-      const running = runWith(request, Plan.requestId(request))
+      const id = Plan.requestId(request)
+      const running =
+        request.images === undefined || request.images.length === 0
+          ? execute(id, planOf(request, id, []))
+          : runWith(request, id)
       return fiber.getRef(Tracer.Tracer) === Tracer.nativeTracer
         ? running
         : running.pipe(Effect.withSpan("Runner.run", undefined, { captureStackTrace: false }))
