@@ -160,8 +160,63 @@ export const decodeRequestLine = (line: string): Result.Result<ImageRequest, str
 
 const decodeImageRequest = Schema.decodeUnknownResult(ImageRequest)
 
+const idPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
+const sizes: ReadonlySet<unknown> = new Set(Sizes)
+const aspectRatios: ReadonlySet<unknown> = new Set(AspectRatios)
+const priorities: ReadonlySet<unknown> = new Set(Priority.literals)
+const urgencies: ReadonlySet<unknown> = new Set(Urgency.literals)
+const isIntBetween = (value: unknown, minimum: number, maximum: number): boolean =>
+  Number.isSafeInteger(value) && (value as number) >= minimum && (value as number) <= maximum
+
+/**
+ * The fields {@link plainRequest} checks, in the Schema's order, each with the Schema's rule for it
+ * (`metadata`, `images` and `providerOptions` are left to the Schema).
+ */
+const plainFields: ReadonlyArray<readonly [string, (value: unknown) => boolean]> = [
+  ["prompt", (value) => typeof value === "string" && value.trim().length > 0],
+  ["id", (value) => typeof value === "string" && idPattern.test(value)],
+  ["use", (value) => typeof value === "string"],
+  ["priority", (value) => priorities.has(value)],
+  ["urgency", (value) => urgencies.has(value)],
+  ["model", (value) => typeof value === "string"],
+  ["size", (value) => sizes.has(value)],
+  ["aspectRatio", (value) => aspectRatios.has(value)],
+  ["n", (value) => isIntBetween(value, 1, 10)],
+  ["variant", (value) => isIntBetween(value, 1, 10)],
+  ["seed", (value) => isIntBetween(value, 0, 2_147_483_647)],
+  ["imageOnly", (value) => typeof value === "boolean"],
+]
+const plainKeys: ReadonlySet<string> = new Set(plainFields.map(([key]) => key))
+
+/**
+ * The common request — a plain object of plain fields, each valid — decoded without the Schema's
+ * machinery (it runs for every `generate`): the same object the Schema makes (fields in its order), or
+ * `undefined` for anything else, which the Schema then decodes (and explains). Checked against the Schema
+ * on generated inputs in test/request-decode.test.ts.
+ */
+const plainRequest = (input: unknown): ImageRequest | undefined => {
+  if (typeof input !== "object" || input === null) return undefined
+  const prototype = Object.getPrototypeOf(input)
+  if (prototype !== Object.prototype && prototype !== null) return undefined
+  const keys = Object.keys(input)
+  if (Object.getOwnPropertyNames(input).length !== keys.length || Object.getOwnPropertySymbols(input).length > 0)
+    return undefined
+  for (const key of keys) if (!plainKeys.has(key)) return undefined
+  const record = input as Record<string, unknown>
+  const output: Record<string, unknown> = {}
+  for (const [key, valid] of plainFields) {
+    if (!Object.hasOwn(record, key)) continue
+    const value = record[key]
+    if (!valid(value)) return undefined
+    output[key] = value
+  }
+  return Object.hasOwn(output, "prompt") ? (output as unknown as ImageRequest) : undefined
+}
+
 /** Decode an untrusted request strictly (unknown keys are errors), every problem in one message. @category decoding */
 export const decodeRequest = (input: unknown): Result.Result<ImageRequest, string> => {
+  const plain = plainRequest(input)
+  if (plain !== undefined) return Result.succeed(plain)
   const decoded = decodeImageRequest(input, strictOptions)
   return Result.isSuccess(decoded) ? Result.succeed(decoded.success) : Result.fail(formatIssues(decoded.failure, input))
 }
