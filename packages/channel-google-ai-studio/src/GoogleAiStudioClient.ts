@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { GoogleGenAI } from "@google/genai"
-import { GeminiWire } from "@peel/gemini-wire"
+import { GeminiWire, Transport } from "@peel/gemini-wire"
 import { Redacted } from "effect"
 import { classify } from "./internal/errors.ts"
 
@@ -24,27 +24,24 @@ export interface ClientOptions {
 /** @category models */
 export type Client = GeminiWire.Client
 
-/** A fetch that moves the key from `x-goog-api-key` to a Bearer token (proxies' Gemini-native routes). */
-const bearerFetch =
-  (key: string): typeof fetch =>
-  (input, init) => {
-    const headers = new Headers(init?.headers)
-    headers.delete("x-goog-api-key")
-    headers.set("authorization", `Bearer ${key}`)
-    return fetch(input, { ...init, headers })
-  }
+/** Move the key from `x-goog-api-key` to a Bearer token (proxies' Gemini-native routes). */
+const bearer = (key: string) => (headers: Headers) => {
+  headers.delete("x-goog-api-key")
+  headers.set("authorization", `Bearer ${key}`)
+}
 
-/** Build the client. @category constructors */
+/** Build the client: the SDK over Peel's transport (keep-alive `node:http`, image base64 lifted before parsing). @category constructors */
 export const make = (options: ClientOptions): Client => {
   const key = Redacted.value(options.apiKey)
+  const transport = Transport.make(options.auth === "bearer" ? { headers: bearer(key) } : {})
   const sdk = new GoogleGenAI({
     apiKey: key,
     httpOptions: {
       baseUrl: options.baseUrl,
       ...(options.apiVersion === undefined ? {} : { apiVersion: options.apiVersion }),
       ...(options.timeoutMillis === undefined ? {} : { timeout: options.timeoutMillis }),
-      ...(options.auth === "bearer" ? { fetch: bearerFetch(key) } : {}),
+      fetch: transport.fetch,
     },
   })
-  return GeminiWire.makeClient(sdk, (thrown) => classify(options.channel, thrown, key))
+  return GeminiWire.makeClient(sdk, (thrown) => classify(options.channel, thrown, key), transport)
 }

@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { GoogleGenAI } from "@google/genai"
-import { GeminiWire } from "@peel/gemini-wire"
+import { GeminiWire, Transport } from "@peel/gemini-wire"
 import { Redacted } from "effect"
 import { classify } from "./internal/errors.ts"
 
@@ -60,7 +60,9 @@ const quietly = <A>(construct: () => A): A => {
 /** @category constructors */
 export const make = (options: ClientOptions): Client => {
   const auth = options.auth
+  const transport = Transport.make()
   const httpOptions = {
+    fetch: transport.fetch,
     ...(options.baseUrl === undefined ? {} : { baseUrl: options.baseUrl.replace(/\/+$/, "") }),
     ...(options.apiVersion === undefined ? {} : { apiVersion: options.apiVersion }),
     ...(options.timeoutMillis === undefined ? {} : { timeout: options.timeoutMillis }),
@@ -94,5 +96,5 @@ export const make = (options: ClientOptions): Client => {
         }),
   )
   const secrets = secretsOf(auth)
-  return GeminiWire.makeClient(sdk, (thrown) => classify(options.channel, thrown, secrets))
+  return GeminiWire.makeClient(sdk, (thrown) => classify(options.channel, thrown, secrets), transport)
 }

@@ -84,25 +84,98 @@ export const decodeBase64Image = (
 }
 
 /**
- * Base64 → bytes without a copy or a pattern scan: Node's decoder skips characters outside the alphabet,
- * so a decoded length that disagrees with the text's length reveals bad base64. The bytes are not checked
- * for being an image here: core does that once per answer ({@link inspectImage}).
+ * Base64 text that is not a string: its ASCII bytes, as one array or in pieces (views of the chunks an
+ * answer arrived in, as a transport that lifted it out of the JSON keeps it).
  *
  * @category images
  */
-export const decodeBase64 = (data: string): Uint8Array | undefined => {
+export type Base64Bytes = Uint8Array | ReadonlyArray<Uint8Array>
+
+/**
+ * Base64 → bytes without a copy or a pattern scan: Node's decoder skips characters outside the alphabet,
+ * so a decoded length that disagrees with the text's length reveals bad base64. The bytes are not checked
+ * for being an image here: core does that once per answer ({@link inspectImage}). Text given as bytes
+ * ({@link Base64Bytes}) is decoded piece by piece, never joined into one string; when it is standard,
+ * padded base64 it is remembered beside the decoded image ({@link base64TextOf}), so whoever sends the
+ * image on as base64 can copy it instead of encoding again.
+ *
+ * @category images
+ */
+export const decodeBase64 = (data: string | Base64Bytes): Uint8Array | undefined => {
+  if (typeof data !== "string") return decodeBase64Bytes(data instanceof Uint8Array ? [data] : data)
   let text = data
   if (/\s/.test(text.slice(0, 128)) || /\s/.test(text.slice(-128))) text = text.replace(/\s+/g, "")
   if (text.length === 0) return undefined
   // Node's base64 decoder takes the URL-safe alphabet too: one pass, no scan for "-" or "_" first.
   const bytes = Buffer.from(text, "base64")
-  let padding = 0
-  if (text.endsWith("==")) padding = 2
-  else if (text.endsWith("=")) padding = 1
-  const significant = text.length - padding
-  if (significant % 4 === 1) return undefined
-  return bytes.length === Math.floor((significant * 3) / 4) ? bytes : undefined
+  const expected = expectedLength(text.length, text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0)
+  return bytes.length === expected ? bytes : undefined
 }
+
+/** The byte length `length` characters of base64 with `padding` `=` decode to; -1 if no text can. */
+const expectedLength = (length: number, padding: number): number => {
+  const significant = length - padding
+  return significant % 4 === 1 ? -1 : Math.floor((significant * 3) / 4)
+}
+
+/** Pieces of at most this many characters go through one (young, short-lived) string each. */
+const pieceCharacters = 65_536
+
+const decodeBase64Bytes = (pieces: ReadonlyArray<Uint8Array>): Uint8Array | undefined => {
+  const views = pieces.map((piece) => Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength))
+  let length = 0
+  for (const view of views) length += view.length
+  const last = lastBytes(views, 2)
+  // Whitespace at either end (a pretty-printed or line-wrapped answer) goes the string way.
+  if (length === 0 || isWhitespace(last[1]) || isWhitespace(firstByte(views))) {
+    const text = Buffer.concat(views).toString("latin1")
+    return text.trim() === "" ? undefined : decodeBase64(text)
+  }
+  const padding = last[1] === 0x3d ? (last[0] === 0x3d ? 2 : 1) : 0
+  const expected = expectedLength(length, padding)
+  if (expected < 0) return undefined
+  const bytes = Buffer.allocUnsafe(expected + 3)
+  let written = 0
+  let carry = ""
+  for (const view of views)
+    for (let from = 0; from < view.length; from += pieceCharacters) {
+      const text = carry + view.toString("latin1", from, Math.min(view.length, from + pieceCharacters))
+      const whole = text.length - (text.length % 4)
+      written += bytes.write(text.slice(0, whole), written, "base64")
+      carry = text.slice(whole)
+    }
+  if (carry !== "") written += bytes.write(carry, written, "base64")
+  if (written !== expected) return undefined
+  const decoded = bytes.subarray(0, expected)
+  if (length % 4 === 0)
+    if (views.every((view) => view.indexOf(0x2d) === -1 && view.indexOf(0x5f) === -1)) base64Texts.set(decoded, views)
+  return decoded
+}
+
+const isWhitespace = (byte: number | undefined) => byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09
+
+const firstByte = (views: ReadonlyArray<Buffer>): number | undefined => views.find((view) => view.length > 0)?.[0]
+
+/** The last `count` bytes across the pieces (`undefined` where there are fewer). */
+const lastBytes = (views: ReadonlyArray<Buffer>, count: number): Array<number | undefined> => {
+  const found: Array<number | undefined> = []
+  for (let index = views.length - 1; index >= 0 && found.length < count; index--)
+    for (let at = views[index]!.length - 1; at >= 0 && found.length < count; at--) found.unshift(views[index]![at])
+  while (found.length < count) found.unshift(undefined)
+  return found
+}
+
+/** Decoded images → the base64 text (ASCII bytes, in pieces) they came from, while both live. */
+const base64Texts = new WeakMap<Uint8Array, ReadonlyArray<Uint8Array>>()
+
+/**
+ * The standard, padded base64 text (ASCII bytes, in pieces) that `bytes` were decoded from by
+ * {@link decodeBase64}, if they were decoded from bytes and are the same object; `undefined` otherwise
+ * (encode them).
+ *
+ * @category images
+ */
+export const base64TextOf = (bytes: Uint8Array): ReadonlyArray<Uint8Array> | undefined => base64Texts.get(bytes)
 
 /** An image found inside text: inline data, or a link to fetch. @category images */
 export type TextImage =
@@ -146,18 +219,24 @@ export type Found =
  *
  * @category extraction
  */
-export const foundFromBase64 = (channel: string, base64: string, mimeType = "image/png"): Found => {
+export const foundFromBase64 = (channel: string, base64: string | Base64Bytes, mimeType = "image/png"): Found => {
   const bytes = decodeBase64(base64)
   return bytes === undefined
     ? {
         _tag: "Error",
         error: new MalformedResponse({
           channel,
-          message: base64.trim() === "" ? "empty image data" : "image data is not valid base64",
+          message: isBlank(base64) ? "empty image data" : "image data is not valid base64",
         }),
       }
     : { _tag: "Image", bytes, mimeType }
 }
+
+const isBlank = (text: string | Base64Bytes): boolean =>
+  (typeof text === "string"
+    ? text
+    : Buffer.concat(text instanceof Uint8Array ? [text] : text).toString("latin1")
+  ).trim() === ""
 
 /** The answer was not a JSON object at all. @category extraction */
 export const notAnObject = (channel: string): Found => ({

@@ -4,7 +4,7 @@
  * measured from /proc (CPU in clock ticks of 10 ms, resident memory), stopped with SIGTERM.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { openSync, readFileSync } from "node:fs"
+import { createWriteStream, openSync, readFileSync } from "node:fs"
 import { createInterface } from "node:readline"
 
 export interface Server {
@@ -41,8 +41,11 @@ export const startServer = async (
     )
     child.once("error", reject)
   })
-  // Keep draining stdout (an access log) so the child never blocks on a full pipe.
-  child.stdout!.resume()
+  // Keep draining stdout so the child never blocks on a full pipe; PEEL_BENCH_STDOUT keeps it in a file
+  // (e.g. the gateway's `--trace-gc` lines, with PEEL_BENCH_GATEWAY_NODE_FLAGS).
+  const keep = process.env.PEEL_BENCH_STDOUT
+  if (keep === undefined || keep === "") child.stdout!.resume()
+  else child.stdout!.pipe(createWriteStream(keep, { flags: "a" }))
   const stopped = new Promise<void>((resolve) => child.once("exit", () => resolve()))
   return {
     url,

@@ -9,21 +9,31 @@
  *
  * @since 0.1.0
  */
+import { Image } from "@peel/contract"
 
 /** Input bytes per base64 piece: a multiple of 3, so pieces join without padding; 64 KB of text each. */
 const pieceBytes = 49_152
 
-/** Bytes to be written as a base64 JSON string, after an optional ASCII `prefix` (`data:image/png;base64,`). @category models */
+/**
+ * Bytes to be written as a base64 JSON string, after an optional ASCII `prefix` (`data:image/png;base64,`).
+ * When the bytes were decoded from an upstream's standard base64 that is still at hand
+ * (`Image.base64TextOf`), that text is copied as it is instead of being encoded again.
+ *
+ * @category models
+ */
 export class Base64 {
   readonly bytes: Buffer
   readonly prefix: string
+  /** The base64 text of `bytes` as ASCII bytes, when the upstream's is known. */
+  readonly text: ReadonlyArray<Uint8Array> | undefined
   constructor(bytes: Uint8Array, prefix = "") {
     this.bytes = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     this.prefix = prefix
+    this.text = Image.base64TextOf(bytes)
   }
   /** Bytes of the text (prefix and base64). */
   get length(): number {
-    return this.prefix.length + 4 * Math.ceil(this.bytes.length / 3)
+    return this.prefix.length + (this.text === undefined ? 4 * Math.ceil(this.bytes.length / 3) : textLength(this.text))
   }
   /**
    * Write the text at `offset` in pieces of 64 KB: each piece a small string the young generation frees at
@@ -31,18 +41,45 @@ export class Base64 {
    */
   writeInto(out: Buffer, offset: number): number {
     let at = offset + out.write(this.prefix, offset, "latin1")
+    if (this.text !== undefined) {
+      for (const piece of this.text) {
+        out.set(piece, at)
+        at += piece.length
+      }
+      return at - offset
+    }
     for (let from = 0; from < this.bytes.length; from += pieceBytes)
       at += out.write(this.bytes.toString("base64", from, Math.min(this.bytes.length, from + pieceBytes)), at, "latin1")
     return at - offset
   }
   toJSON(): string {
+    if (this.text !== undefined) return this.prefix + Buffer.concat(this.text).toString("latin1")
     return this.prefix + this.bytes.toString("base64")
   }
+}
+
+const textLength = (pieces: ReadonlyArray<Uint8Array>): number => {
+  let length = 0
+  for (const piece of pieces) length += piece.length
+  return length
 }
 
 /** What stands in the stringified skeleton for the n-th value (a character JSON escapes, so no real text has it). */
 const marker = (index: number) => `\u0000peel:${index}\u0000`
 const markerText = (index: number) => JSON.stringify(marker(index))
+
+/** `value` with each {@link Base64} in it replaced by its marker (arrays and plain objects copied, the rest kept). */
+const withMarkers = (value: unknown, values: Array<Base64>): unknown => {
+  if (value instanceof Base64) {
+    values.push(value)
+    return marker(values.length - 1)
+  }
+  if (Array.isArray(value)) return value.map((item) => withMarkers(item, values))
+  if (typeof value !== "object" || value === null || Object.getPrototypeOf(value) !== Object.prototype) return value
+  const copy: Record<string, unknown> = {}
+  for (const [key, item] of Object.entries(value)) copy[key] = withMarkers(item, values)
+  return copy
+}
 
 /**
  * `body` as UTF-8 JSON bytes, each {@link Base64} value written once, straight into the result.
@@ -51,14 +88,9 @@ const markerText = (index: number) => JSON.stringify(marker(index))
  */
 export const encode = (body: unknown): Buffer => {
   const values: Array<Base64> = []
-  const skeleton = JSON.stringify(body, function (this: Record<string, unknown>, key, value) {
-    const original = this[key]
-    if (original instanceof Base64) {
-      values.push(original)
-      return marker(values.length - 1)
-    }
-    return value
-  })
+  // Base64 values are swapped for markers before stringifying: `JSON.stringify` calls `toJSON` before a
+  // replacer sees a value, which would encode every image once more only to throw the text away.
+  const skeleton = JSON.stringify(withMarkers(body, values))
   if (values.length === 0) return Buffer.from(skeleton, "utf8")
   const pieces: Array<string | Base64> = []
   let from = 0

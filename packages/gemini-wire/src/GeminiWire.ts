@@ -8,6 +8,7 @@
  */
 import { Catalog, Channel, Errors, Image, type Request } from "@peel/contract"
 import { Effect, Result, Schema } from "effect"
+import * as Transport from "./Transport.ts"
 
 // ---------------------------------------------------------------------------------------------------
 // request
@@ -252,7 +253,7 @@ export const extractImage = (channel: string, value: unknown, secrets: ReadonlyA
     const part = parts[index]!
     const inline = part.inlineData ?? part.inline_data
     if (inline === undefined || inline === null) continue
-    if (typeof inline.data !== "string")
+    if (typeof inline.data !== "string" && !isBase64Bytes(inline.data))
       return { _tag: "Error", error: new Errors.MalformedResponse({ channel, message: "an image part has no data" }) }
     return Image.foundFromBase64(channel, inline.data)
   }
@@ -507,21 +508,56 @@ export interface Client {
  * carries `{ error }` in a 200 body goes through `classify` too, as the HTTP error it stands for, so the
  * channel's own classifier (which holds its secrets) quotes it.
  *
+ * With a `transport` (the one the SDK was built with, see `Transport`), each call gets its own lifting
+ * `fetch` (`config.httpOptions.fetch`): the image's base64 skips the SDK's JSON parsing, and is put back
+ * into the answer's `inlineData.data` as ASCII bytes, which {@link extractImage} decodes like a string.
+ *
  * @category call
  */
-export const makeClient = (sdk: GenerateContentSdk, classify: (thrown: unknown) => Errors.ChannelError): Client => ({
-  generateContent: (parameters) =>
-    Effect.tryPromise({
+export const makeClient = (
+  sdk: GenerateContentSdk,
+  classify: (thrown: unknown) => Errors.ChannelError,
+  transport?: Transport.Transport,
+): Client => ({
+  generateContent: (parameters) => {
+    const lifted = transport === undefined ? undefined : new Transport.Lifted()
+    return Effect.tryPromise({
       try: (signal) =>
-        sdk.models.generateContent({ ...parameters, config: { ...parameters.config, abortSignal: signal } } as never),
+        sdk.models.generateContent({
+          ...parameters,
+          config: {
+            ...parameters.config,
+            abortSignal: signal,
+            ...(lifted === undefined ? {} : { httpOptions: { fetch: transport!.lifting(lifted) } }),
+          },
+        } as never),
       catch: classify,
     }).pipe(
       Effect.flatMap((response) => {
         const error = typeof response === "object" && response !== null ? (response as Response).error : undefined
-        if (error === undefined || error === null) return Effect.succeed(response)
+        if (error === undefined || error === null) {
+          if (lifted !== undefined && lifted.texts.length > 0) restoreLifted(response, lifted)
+          return Effect.succeed(response)
+        }
         const code = numberOr(error.code)
         const status = code !== undefined && code >= 400 ? code : 500
         return Effect.fail(classify({ status, message: JSON.stringify({ error }) }))
       }),
-    ),
+    )
+  },
 })
+
+const isBase64Bytes = (value: unknown): value is Image.Base64Bytes =>
+  value instanceof Uint8Array || (Array.isArray(value) && value.every((piece) => piece instanceof Uint8Array))
+
+/** Put each lifted base64 text back where its placeholder is, in every candidate's parts. */
+const restoreLifted = (response: unknown, lifted: Transport.Lifted): void => {
+  for (const candidate of (response as Response).candidates ?? [])
+    for (const part of candidate?.content?.parts ?? []) {
+      const inline = (part?.inlineData ?? part?.inline_data) as { data?: unknown } | undefined
+      const data = inline?.data
+      if (typeof data !== "string" || !data.startsWith(Transport.placeholderPrefix)) continue
+      const text = lifted.texts[Number(data.slice(Transport.placeholderPrefix.length))]
+      if (text !== undefined) inline!.data = text
+    }
+}

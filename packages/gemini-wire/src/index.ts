@@ -4,3 +4,4 @@
  * @since 0.1.0
  */
 export * as GeminiWire from "./GeminiWire.ts"
+export * as Transport from "./Transport.ts"
