@@ -15,6 +15,7 @@
  *
  * @since 0.1.0
  */
+import { Readable } from "node:stream"
 import { Errors } from "@peel/contract"
 import { ByteSize, Context, Effect, Layer } from "effect"
 import { HttpIncomingMessage, type HttpServerRequest, HttpServerResponse } from "effect/http"
@@ -111,17 +112,35 @@ export interface Wire {
   readonly renderError: (error: GatewayError, requestId: string) => HttpServerResponse.HttpServerResponse
 }
 
-/** A JSON answer with headers; images in it as {@link JsonBytes.Base64} are written once, as bytes. @category responses */
+/** Answers at least this long go out as their pieces, never joined. */
+const piecewiseFrom = 1024 * 1024
+
+/**
+ * A JSON answer with headers; images in it as {@link JsonBytes.Base64} are written once, as bytes. An
+ * image answer (a megabyte or more) is written as its pieces — the upstream's base64 among them, as it
+ * arrived — with its `content-length`, so no buffer the size of the answer is ever allocated for it.
+ *
+ * @category responses
+ */
 export const json = (
   body: unknown,
   status: number,
   headers: Record<string, string> = {},
-): HttpServerResponse.HttpServerResponse =>
-  HttpServerResponse.uint8Array(JsonBytes.encode(body), {
+): HttpServerResponse.HttpServerResponse => {
+  const { pieces, length } = JsonBytes.encodePieces(body)
+  const contentType = "application/json; charset=utf-8"
+  if (length < piecewiseFrom || pieces.length === 1)
+    return HttpServerResponse.uint8Array(pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, length), {
+      status,
+      contentType,
+      headers,
+    })
+  return HttpServerResponse.raw(Readable.from(pieces), {
     status,
-    contentType: "application/json; charset=utf-8",
-    headers,
+    contentType,
+    headers: { ...headers, "content-length": String(length) },
   })
+}
 
 /** The headers every error answer carries: `x-peel-*`, and `Retry-After` when the error has one. @category responses */
 export const errorHeaders = (error: GatewayError, requestId: string): Record<string, string> => {

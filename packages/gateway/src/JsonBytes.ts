@@ -35,23 +35,6 @@ export class Base64 {
   get length(): number {
     return this.prefix.length + (this.text === undefined ? 4 * Math.ceil(this.bytes.length / 3) : textLength(this.text))
   }
-  /**
-   * Write the text at `offset` in pieces of 64 KB: each piece a small string the young generation frees at
-   * once, never one string of megabytes in the old generation (which only a full collection frees).
-   */
-  writeInto(out: Buffer, offset: number): number {
-    let at = offset + out.write(this.prefix, offset, "latin1")
-    if (this.text !== undefined) {
-      for (const piece of this.text) {
-        out.set(piece, at)
-        at += piece.length
-      }
-      return at - offset
-    }
-    for (let from = 0; from < this.bytes.length; from += pieceBytes)
-      at += out.write(this.bytes.toString("base64", from, Math.min(this.bytes.length, from + pieceBytes)), at, "latin1")
-    return at - offset
-  }
   toJSON(): string {
     if (this.text !== undefined) return this.prefix + Buffer.concat(this.text).toString("latin1")
     return this.prefix + this.bytes.toString("base64")
@@ -82,36 +65,46 @@ const withMarkers = (value: unknown, values: Array<Base64>): unknown => {
 }
 
 /**
- * `body` as UTF-8 JSON bytes, each {@link Base64} value written once, straight into the result.
+ * `body` as UTF-8 JSON bytes, in pieces: the small JSON around each {@link Base64} value, and the value's
+ * text — the upstream's own base64 as it arrived (views, no copy) when it is at hand, else encoded in
+ * pieces of 64 KB. Written to a socket one after the other, an image answer needs no buffer of its size.
  *
  * @category encoding
  */
-export const encode = (body: unknown): Buffer => {
+export const encodePieces = (body: unknown): { readonly pieces: Array<Uint8Array>; readonly length: number } => {
   const values: Array<Base64> = []
   // Base64 values are swapped for markers before stringifying: `JSON.stringify` calls `toJSON` before a
   // replacer sees a value, which would encode every image once more only to throw the text away.
   const skeleton = JSON.stringify(withMarkers(body, values))
-  if (values.length === 0) return Buffer.from(skeleton, "utf8")
-  const pieces: Array<string | Base64> = []
+  const pieces: Array<Uint8Array> = []
   let from = 0
   for (let index = 0; index < values.length; index++) {
     const text = markerText(index)
     const at = skeleton.indexOf(text, from)
-    pieces.push(skeleton.slice(from, at), values[index]!)
-    from = at + text.length
+    const value = values[index]!
+    pieces.push(Buffer.from(`${skeleton.slice(from, at)}"${value.prefix}`, "utf8"))
+    if (value.text !== undefined) pieces.push(...value.text)
+    else
+      for (let start = 0; start < value.bytes.length; start += pieceBytes)
+        pieces.push(
+          Buffer.from(value.bytes.toString("base64", start, Math.min(value.bytes.length, start + pieceBytes))),
+        )
+    from = at + text.length - 1
   }
-  pieces.push(skeleton.slice(from))
+  pieces.push(Buffer.from(values.length === 0 ? skeleton : skeleton.slice(from), "utf8"))
   let length = 0
-  for (const piece of pieces) length += typeof piece === "string" ? Buffer.byteLength(piece, "utf8") : piece.length + 2
-  const out = Buffer.allocUnsafe(length)
-  let offset = 0
-  for (const piece of pieces) {
-    if (typeof piece === "string") offset += out.write(piece, offset, "utf8")
-    else {
-      out[offset++] = 0x22 // "
-      offset += piece.writeInto(out, offset)
-      out[offset++] = 0x22
-    }
-  }
-  return out
+  for (const piece of pieces) length += piece.length
+  return { pieces, length }
+}
+
+/**
+ * `body` as UTF-8 JSON bytes in one buffer, each {@link Base64} value written once, straight into it.
+ *
+ * @category encoding
+ */
+export const encode = (body: unknown): Buffer => {
+  const { pieces, length } = encodePieces(body)
+  return pieces.length === 1
+    ? Buffer.from(pieces[0]!.buffer, pieces[0]!.byteOffset, length)
+    : Buffer.concat(pieces, length)
 }
