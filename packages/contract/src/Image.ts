@@ -136,15 +136,28 @@ const decodeBase64Bytes = (pieces: ReadonlyArray<Uint8Array>): Uint8Array | unde
   if (expected < 0) return undefined
   const bytes = Buffer.allocUnsafe(expected + 3)
   let written = 0
-  let carry = ""
-  for (const view of views)
-    for (let from = 0; from < view.length; from += pieceCharacters) {
-      const text = carry + view.toString("latin1", from, Math.min(view.length, from + pieceCharacters))
-      const whole = text.length - (text.length % 4)
-      written += bytes.write(text.slice(0, whole), written, "base64")
-      carry = text.slice(whole)
+  // Up to 3 characters left over from one piece wait here for the next, so every string decoded is whole
+  // groups of 4 (the last one may be short: the text's unpadded end).
+  let pending = ""
+  for (const view of views) {
+    let from = 0
+    if (pending !== "") {
+      from = Math.min(view.length, 4 - pending.length)
+      pending += view.toString("latin1", 0, from)
+      if (pending.length < 4) continue
+      written += bytes.write(pending, written, "base64")
+      pending = ""
     }
-  if (carry !== "") written += bytes.write(carry, written, "base64")
+    const whole = from + (view.length - from) - ((view.length - from) % 4)
+    for (let start = from; start < whole; start += pieceCharacters)
+      written += bytes.write(
+        view.toString("latin1", start, Math.min(whole, start + pieceCharacters)),
+        written,
+        "base64",
+      )
+    pending = view.toString("latin1", whole, view.length)
+  }
+  if (pending !== "") written += bytes.write(pending, written, "base64")
   if (written !== expected) return undefined
   const decoded = bytes.subarray(0, expected)
   if (length % 4 === 0)
