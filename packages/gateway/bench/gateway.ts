@@ -18,6 +18,8 @@
  * (≤ +10%). The load average is printed beside the numbers: on a shared machine they move with it.
  *
  * Run: `npx pnpm --filter @peel/gateway bench` (or `pnpm bench` at the root, every package's benchmarks).
+ * The gateway runs as published (the CLI's bundle, built first; `PEEL_BENCH_BIN` names a built one), or from
+ * the sources with `--bin sources`.
  * Flags: `--soak 10m` (or `0` to skip it), `--requests N` (per target and concurrency, default 300; at
  * least 6 × concurrency), `--only gateway,proxy,direct`, `--rows 1,8,64`, `--image-bytes N` (answers' minimum
  * size; 0: the simulator's flat PNGs, tens of KB, to see the per-request cost apart from the bytes). `PEEL_BENCH_GATEWAY_NODE_FLAGS`
@@ -29,6 +31,7 @@ import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
+import { bundledBinPath } from "../../cli/bench/shared.ts"
 import { cpuMillis, rssMb, type Server, startServer } from "./processes.ts"
 
 const { values: flags } = parseArgs({
@@ -38,6 +41,7 @@ const { values: flags } = parseArgs({
     only: { type: "string", default: "direct,proxy,gateway" },
     rows: { type: "string", default: "1,8,64" },
     "image-bytes": { type: "string", default: String(2 * 1024 * 1024) },
+    bin: { type: "string", default: "bundle" },
   },
 })
 
@@ -55,7 +59,12 @@ const rows = flags.rows.split(",").map(Number)
 const imageBytes = Number(flags["image-bytes"])
 const rounds = 3
 const here = fileURLToPath(new URL(".", import.meta.url))
-const binPath = join(here, "../../cli/src/bin.ts")
+/**
+ * The `peel` command as users run it: the published bundle (`PEEL_BENCH_BIN`, or built now into a temporary
+ * folder), or with `--bin sources` the monorepo's sources (Node strips the types; every module's source text
+ * then lives on the heap, so each full collection has more to mark).
+ */
+const binPath = flags.bin === "sources" ? join(here, "../../cli/src/bin.ts") : bundledBinPath()
 
 type TargetName = "direct" | "proxy" | "gateway"
 interface Target {
