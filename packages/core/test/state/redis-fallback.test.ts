@@ -4,14 +4,16 @@
  * budget refuses new requests (fail closed) unless `failOpen`, spend settled meanwhile is written when
  * Redis returns, and the worker rejoins the shared state. Also: a worker whose Redis is down at start
  * starts on its own state and joins later; `State.check` reports an unreachable Redis by host, never
- * with its password.
+ * with its password. And a command's time bound counts real time, whatever clock the program runs on.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Metric } from "effect"
+import { Context, Effect, Fiber, Layer, Metric } from "effect"
 import { Redis } from "effect/persistence"
+import { TestClock } from "effect/testing"
 import { afterAll, beforeAll } from "vitest"
 import { type RedisServer, startRedis } from "../../../testkit/src/RedisServer.ts"
 import { State } from "../../src/index.ts"
+import * as QuotaPauses from "../../src/state/QuotaPauses.ts"
 import * as RateLimits from "../../src/state/RateLimits.ts"
 import * as RedisState from "../../src/state/redis/RedisState.ts"
 import * as SpendLedger from "../../src/state/SpendLedger.ts"
@@ -129,5 +131,29 @@ describe("Redis state when the server goes away and comes back", () => {
       expect(problems[0]).toContain("127.0.0.1:1")
       expect(problems[0]).not.toContain("s3cret")
     }),
+  )
+})
+
+describe("Redis command time bounds", () => {
+  it.effect("count real time: a slow answer is not timed out by a TestClock moved past the bound", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const prefix = `b${process.pid}:`
+        const services = yield* Layer.build(
+          RedisState.layerDirect({ prefix, commandTimeoutMillis: 1000 }).pipe(
+            Layer.provide(Layer.orDie(RedisState.layerClient(redis.url))),
+          ),
+        )
+        const pauses = Context.get(services, QuotaPauses.QuotaPauses)
+        const admin = Context.get(yield* Layer.build(Layer.orDie(RedisState.layerClient(redis.url))), Redis.Redis)
+        // The server holds every command for 300 ms of real time; meanwhile the test's clock jumps an hour.
+        yield* Effect.orDie(admin.send("CLIENT", "PAUSE", "300", "ALL"))
+        const read = yield* Effect.forkChild(pauses.pausedUntil("peel:pause:q|m"), { startImmediately: true })
+        // Let the command reach the wire, so that a bound on the TestClock would be armed before the jump.
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+        yield* TestClock.adjust("1 hour")
+        expect(yield* Fiber.join(read)).toBe(0)
+      }),
+    ),
   )
 })

@@ -109,10 +109,23 @@ interface Connection {
 const timedOut = (what: string, millis: number) =>
   new Redis.RedisError({ cause: new Error(`${what}: no answer within ${millis} ms`) })
 
+/** The clock every fiber has unless a test (TestClock) or a program provides another. */
+const liveClock = Context.get(Context.empty(), Clock.Clock)
+
+/**
+ * `effect` (one command) failed with {@link timedOut} when no answer came within `millis` of real time. The
+ * answer travels over the network in real time, so the bound is kept on the live clock even where the
+ * program runs on another: a test's TestClock, moved ahead while a round trip was still on the wire, timed
+ * out commands that a busy machine had merely been slow to answer.
+ */
+const within = <A>(effect: Effect.Effect<A, Redis.RedisError>, what: string, millis: number) =>
+  Effect.timeoutOrElse(effect, { duration: millis, orElse: () => Effect.fail(timedOut(what, millis)) }).pipe(
+    Effect.provideService(Clock.Clock, liveClock),
+  )
+
 /** The Redis service with every command bounded in time. */
 const bounded = (redis: Redis.Redis["Service"], millis: number): Redis.Redis["Service"] => {
-  const limit = <A>(effect: Effect.Effect<A, Redis.RedisError>, what: string) =>
-    Effect.timeoutOrElse(effect, { duration: millis, orElse: () => Effect.fail(timedOut(what, millis)) })
+  const limit = <A>(effect: Effect.Effect<A, Redis.RedisError>, what: string) => within(effect, what, millis)
   return {
     ...redis,
     send: (command, ...args) => limit(redis.send(command, ...args), command),
@@ -133,10 +146,7 @@ const connectionOf = (
     const redis = bounded(Context.get(context, Redis.Redis), commandTimeoutMillis)
     const node = Context.get(context, NodeRedis.NodeRedis)
     const limit = <A>(effect: Effect.Effect<A, Redis.RedisError>, what: string) =>
-      Effect.timeoutOrElse(effect, {
-        duration: commandTimeoutMillis,
-        orElse: () => Effect.fail(timedOut(what, commandTimeoutMillis)),
-      })
+      within(effect, what, commandTimeoutMillis)
     const binary: Stores.Binary = {
       get: (key) =>
         limit(
