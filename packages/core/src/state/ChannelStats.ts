@@ -71,10 +71,11 @@ export const fold = (current: Summary | undefined, sample: Sample, weight = alph
 export const percentile = (summary: Summary | undefined, p: number, minimum = minimumSamples): number | undefined => {
   if (summary === undefined) return undefined
   // The memory store's summaries carry their window sorted: the value at the rank, without a copy.
-  if (summary instanceof WindowSummary) {
-    const length = summary.sorted.length
+  const sorted = sortedWindows.get(summary)
+  if (sorted !== undefined) {
+    const length = sorted.length
     if (length < minimum) return undefined
-    return summary.sorted[Math.min(length - 1, Math.floor((p / 100) * length))]!
+    return sorted[Math.min(length - 1, Math.floor((p / 100) * length))]!
   }
   if (summary.recent.length < minimum) return undefined
   const length = summary.recent.length
@@ -117,9 +118,9 @@ export const keyOf = (channel: string, model?: string, size?: string): string =>
 
 /**
  * One key of the memory store: the moving average, and the last {@link samplesKept} successful latencies
- * both in arrival order (a ring from `start`) and sorted, so a percentile is one read. The arrays change
- * in place, except after a summary was handed out (`shared`): then the next sample copies them first, so
- * a summary stays as it was.
+ * both in arrival order (a ring from `start`) and sorted, so a percentile is one read. Both change in
+ * place; a summary gets a copy of the ring as `recent`, and shares the sorted window (`shared`) until the
+ * next sample copies it first, so a summary stays as it was.
  */
 interface KeyStats {
   samples: number
@@ -142,39 +143,11 @@ const lowerBound = (sorted: ReadonlyArray<number>, value: number): number => {
   return low
 }
 
-/** A summary of the memory store: `recent` (oldest first) is made from the ring when first read. */
-class WindowSummary implements Summary {
-  readonly samples: number
-  readonly averageMs: number
-  /** The window's latencies, ascending. */
-  readonly sorted: ReadonlyArray<number>
-  readonly #ring: ReadonlyArray<number>
-  readonly #start: number
-  #recent: ReadonlyArray<number> | undefined
-  constructor(
-    samples: number,
-    averageMs: number,
-    ring: ReadonlyArray<number>,
-    start: number,
-    sorted: ReadonlyArray<number>,
-  ) {
-    this.samples = samples
-    this.averageMs = averageMs
-    this.#ring = ring
-    this.#start = start
-    this.sorted = sorted
-  }
-  get recent(): ReadonlyArray<number> {
-    if (this.#recent === undefined) {
-      const ring = this.#ring
-      const length = ring.length
-      const recent = new Array<number>(length)
-      for (let index = 0; index < length; index++) recent[index] = ring[(this.#start + index) % length]!
-      this.#recent = recent
-    }
-    return this.#recent
-  }
-}
+/**
+ * The sorted window behind each summary the memory store handed out (a plain {@link Summary}, as any
+ * store gives): {@link percentile} reads the rank there instead of copying and selecting.
+ */
+const sortedWindows = new WeakMap<Summary, ReadonlyArray<number>>()
 
 /** Add one call to `stats` by {@link fold}'s rule (the same average, the same window). */
 const addSample = (stats: KeyStats, sample: Sample): void => {
@@ -183,7 +156,6 @@ const addSample = (stats: KeyStats, sample: Sample): void => {
   stats.averageMs = stats.averageMs + alpha * (value - stats.averageMs)
   if (!sample.ok) return
   if (stats.shared) {
-    stats.ring = stats.ring.slice()
     stats.sorted = stats.sorted.slice()
     stats.shared = false
   }
@@ -218,8 +190,15 @@ export const makeMemory: Effect.Effect<ChannelStatsShape> = Effect.sync(() => {
       Effect.sync(() => {
         const stats = keys.get(key)
         if (stats === undefined) return undefined
+        // `recent` oldest first, from the ring; the sorted window shared until the next sample copies it.
+        const { ring, start } = stats
+        const length = ring.length
+        const recent = new Array<number>(length)
+        for (let index = 0; index < length; index++) recent[index] = ring[(start + index) % length]!
+        const summary: Summary = { samples: stats.samples, averageMs: stats.averageMs, recent }
         stats.shared = true
-        return new WindowSummary(stats.samples, stats.averageMs, stats.ring, stats.start, stats.sorted)
+        sortedWindows.set(summary, stats.sorted)
+        return summary
       }),
   }
 })

@@ -333,6 +333,10 @@ const contractSuite = (name: string, layer: () => Layer.Layer<Services>, options
             expect(early).toBeDefined()
             expect(percentiles(early!.summary)).toEqual(percentiles(early!.expected))
             expect([...early!.summary.recent]).toEqual([...early!.expected.recent])
+            // A summary is plain data: what JSON or a spread of it holds is its three fields.
+            const last = (yield* stats.summary("long"))!
+            expect(Object.keys(JSON.parse(JSON.stringify(last))).sort()).toEqual(["averageMs", "recent", "samples"])
+            expect({ ...last }.recent).toEqual([...expected!.recent])
           }),
         ),
     )
