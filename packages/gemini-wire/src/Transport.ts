@@ -123,8 +123,104 @@ const decoderFor = (encoding: string | undefined): Zlib.Gunzip | Zlib.Inflate | 
   }
 }
 
-/** Statuses `new Response` takes a body with. */
-const nullBodyStatuses = new Set([101, 204, 205, 304])
+/**
+ * An answer's headers, as much of `Headers` as a reader of a `Response` uses: names in lower case, repeated
+ * fields joined with ", ".
+ */
+class AnswerHeaders {
+  readonly #fields = new Map<string, string>()
+  append(name: string, value: string): void {
+    const key = name.toLowerCase()
+    const before = this.#fields.get(key)
+    this.#fields.set(key, before === undefined ? value : `${before}, ${value}`)
+  }
+  get(name: string): string | null {
+    return this.#fields.get(name.toLowerCase()) ?? null
+  }
+  has(name: string): boolean {
+    return this.#fields.has(name.toLowerCase())
+  }
+  entries(): IterableIterator<[string, string]> {
+    return [...this.#fields].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).values()
+  }
+  keys(): IterableIterator<string> {
+    return [...this.entries()].map(([name]) => name).values()
+  }
+  values(): IterableIterator<string> {
+    return [...this.entries()].map(([, value]) => value).values()
+  }
+  forEach(each: (value: string, name: string, headers: AnswerHeaders) => void): void {
+    for (const [name, value] of this.entries()) each(value, name, this)
+  }
+  [Symbol.iterator](): IterableIterator<[string, string]> {
+    return this.entries()
+  }
+}
+
+const utf8Bom = Buffer.from([0xef, 0xbb, 0xbf])
+
+/**
+ * A whole answer, read: what the SDK reads of a `Response` (`ok`, `status`, `statusText`, `headers`,
+ * `json()`, `text()`, `arrayBuffer()`; `body` as a web stream only if asked for) without `Response`'s web
+ * streams, which cost more than parsing the few hundred bytes left once the image is lifted. `text()` drops
+ * a UTF-8 byte order mark and `json()` rejects with a `SyntaxError` on bad JSON, as `fetch`'s do; a body
+ * reads once.
+ */
+class Answer {
+  readonly status: number
+  readonly statusText: string
+  readonly headers: AnswerHeaders
+  readonly url: string
+  readonly redirected = false
+  readonly type = "basic"
+  #bytes: Buffer | null
+  #used = false
+  constructor(status: number, statusText: string, headers: AnswerHeaders, bytes: Buffer | null, url: URL) {
+    this.status = status
+    this.statusText = statusText
+    this.headers = headers
+    this.#bytes = bytes
+    this.url = url.href
+  }
+  get ok(): boolean {
+    return this.status >= 200 && this.status < 300
+  }
+  get bodyUsed(): boolean {
+    return this.#used
+  }
+  get body(): ReadableStream<Uint8Array> | null {
+    if (this.#bytes === null) return null
+    return new Response(this.#take() as Uint8Array<ArrayBuffer>).body
+  }
+  #take(): Buffer {
+    if (this.#used) throw new TypeError("Body is unusable: Body has already been read")
+    this.#used = true
+    const bytes = this.#bytes ?? Buffer.alloc(0)
+    this.#bytes = null
+    return bytes
+  }
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    const bytes = this.#take()
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer
+  }
+  async bytes(): Promise<Uint8Array> {
+    return new Uint8Array(await this.arrayBuffer())
+  }
+  async text(): Promise<string> {
+    const bytes = this.#take()
+    return (bytes.subarray(0, 3).equals(utf8Bom) ? bytes.subarray(3) : bytes).toString("utf8")
+  }
+  async json(): Promise<unknown> {
+    return JSON.parse(await this.text())
+  }
+  clone(): Answer {
+    if (this.#used) throw new TypeError("Response.clone: Body has already been consumed.")
+    return new Answer(this.status, this.statusText, this.headers, this.#bytes, new URL(this.url))
+  }
+}
+
+/** Statuses that have no body. */
+const nullBodyStatuses = new Set([204, 205, 304])
 
 const request = (
   agent: Http.Agent,
@@ -170,11 +266,13 @@ const request = (
         settled = true
         signal?.removeEventListener("abort", onAbort)
         const status = incoming.statusCode ?? 502
-        const answerHeaders = new Headers()
+        // What `fetch` does with a status `Response` refuses (below 200 or above 599): reject.
+        if (status < 200 || status > 599) return reject(fetchFailed(new RangeError(`status ${status}`)))
+        const headers = new AnswerHeaders()
         for (let index = 0; index < incoming.rawHeaders.length; index += 2) {
           const name = incoming.rawHeaders[index]!
           if (decoder !== undefined && /^content-(encoding|length)$/i.test(name)) continue
-          answerHeaders.append(name, incoming.rawHeaders[index + 1]!)
+          headers.append(name, incoming.rawHeaders[index + 1]!)
         }
         const bytes =
           lifted !== undefined && status >= 200 && status < 300
@@ -182,18 +280,15 @@ const request = (
             : chunks.length === 1
               ? chunks[0]!
               : Buffer.concat(chunks, length)
-        try {
-          resolve(
-            new Response(nullBodyStatuses.has(status) ? null : (bytes as Uint8Array<ArrayBuffer>), {
-              status,
-              statusText: incoming.statusMessage ?? "",
-              headers: answerHeaders,
-            }),
-          )
-        } catch (error) {
-          // A status `Response` refuses (below 200 or above 599): what `fetch` would reject with.
-          reject(fetchFailed(error))
-        }
+        resolve(
+          new Answer(
+            status,
+            incoming.statusMessage ?? "",
+            headers,
+            nullBodyStatuses.has(status) ? null : bytes,
+            url,
+          ) as never,
+        )
       })
     })
     client.end(body)

@@ -202,6 +202,39 @@ describe("Transport under @google/genai", () => {
     await sawClose
   })
 
+  it("a 200 that is not JSON is MalformedResponse; a JSON answer behind a UTF-8 byte order mark is read", async () => {
+    handler = (_request, response) => {
+      response.writeHead(200, { "content-type": "application/json" })
+      response.end("<html>gateway timeout</html>")
+    }
+    const bad = await call(Transport.make())
+    const error = Exit.isFailure(bad) ? bad.cause.reasons[0] : undefined
+    expect(error?._tag === "Fail" ? error.error._tag : "").toBe("MalformedResponse")
+    handler = (_request, response) => {
+      response.writeHead(200, { "content-type": "application/json" })
+      response.end(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(imageAnswer(pngBase64))]))
+    }
+    const good = await call(Transport.make())
+    const found = GeminiWire.extractImage("c", Exit.isSuccess(good) ? good.value : undefined)
+    expect(found._tag === "Image" && Buffer.from(found.bytes).equals(pngBytes)).toBe(true)
+  })
+
+  it("the answer reads like fetch's Response: headers by any case, repeated fields joined, one read of the body", async () => {
+    handler = (_request, response) => {
+      response.setHeader("X-Thing", ["a", "b"])
+      response.writeHead(200, { "Content-Type": "application/json" })
+      response.end('{"ok":true}')
+    }
+    const answer = await Transport.make().fetch(`${baseUrl}/anything`, { method: "POST", body: "{}" })
+    expect(answer.ok).toBe(true)
+    expect(answer.headers.get("content-type")).toBe("application/json")
+    expect(answer.headers.get("x-thing")).toBe("a, b")
+    expect(Object.fromEntries(answer.headers.entries())).toMatchObject({ "x-thing": "a, b" })
+    expect(await answer.json()).toEqual({ ok: true })
+    expect(answer.bodyUsed).toBe(true)
+    await expect(answer.text()).rejects.toThrow(TypeError)
+  })
+
   it("the bearer variant moves the key out of x-goog-api-key", async () => {
     handler = (_request, response) => writeInPieces(response, imageAnswer(pngBase64))
     const transport = Transport.make({
