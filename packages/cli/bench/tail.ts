@@ -15,7 +15,7 @@
  * Run: `npx pnpm --filter @peel/cli exec node bench/tail.ts`.
  */
 import { fileURLToPath } from "node:url"
-import { Journal, Pipeline, type Request, Runner } from "@peel/core"
+import { Pipeline, type Request, Runner } from "@peel/core"
 import { Effect, Stream } from "effect"
 import { loadOptions } from "../src/plugins.ts"
 import { percentile } from "./shared.ts"
