@@ -74,9 +74,12 @@ export const make = (options: TransportOptions = {}): Transport => {
   }
   const fallback: Fetch = options.fallback ?? ((input, init) => globalThis.fetch(input, init))
   const send = (input: string | URL | Request, init: RequestInit | undefined, lifted: Lifted | undefined) => {
-    const headers = new Headers(init?.headers)
-    options.headers?.(headers)
-    const changed = { ...init, headers }
+    let headers: Headers | undefined
+    if (options.headers !== undefined) {
+      headers = new Headers(init?.headers)
+      options.headers(headers)
+    }
+    const changed = headers === undefined ? init : { ...init, headers }
     if (input instanceof Request) return fallback(input, changed)
     const url = typeof input === "string" ? new URL(input) : input
     const body = init?.body
@@ -86,7 +89,8 @@ export const make = (options: TransportOptions = {}): Transport => {
       !(body === undefined || body === null || typeof body === "string" || body instanceof Uint8Array)
     )
       return fallback(url, changed)
-    return request(agents[url.protocol], url, init?.method ?? "GET", headers, body ?? undefined, init?.signal, lifted)
+    const outgoing = headers === undefined ? headerRecord(init?.headers) : headerRecord(headers)
+    return request(agents[url.protocol], url, init?.method ?? "GET", outgoing, body ?? undefined, init?.signal, lifted)
   }
   return {
     fetch: (input, init) => send(input, init, undefined),
@@ -99,12 +103,22 @@ const abortReason = (signal: AbortSignal): unknown =>
 
 const fetchFailed = (cause: unknown): TypeError => new TypeError("fetch failed", { cause })
 
-/** Headers as Node's request takes them. */
-const headerRecord = (headers: Headers): Record<string, string> => {
+/** Headers as Node's request takes them (names in lower case), from any form `fetch` accepts. */
+const headerRecord = (headers: HeadersInit | undefined): Record<string, string> => {
   const record: Record<string, string> = {}
-  headers.forEach((value, name) => {
-    record[name] = value
-  })
+  if (headers === undefined) return record
+  if (headers instanceof Headers)
+    headers.forEach((value, name) => {
+      record[name] = value
+    })
+  else {
+    const add = (name: string, value: string) => {
+      const key = name.toLowerCase()
+      record[key] = record[key] === undefined ? value : `${record[key]}, ${value}`
+    }
+    if (Array.isArray(headers)) for (const [name, value] of headers) add(name!, value!)
+    else for (const [name, value] of Object.entries(headers)) add(name, value)
+  }
   return record
 }
 
@@ -226,14 +240,13 @@ const request = (
   agent: Http.Agent,
   url: URL,
   method: string,
-  headers: Headers,
+  outgoing: Record<string, string>,
   body: string | Uint8Array | undefined,
   signal: AbortSignal | null | undefined,
   lifted: Lifted | undefined,
 ): Promise<Response> =>
   new Promise<Response>((resolve, reject) => {
     if (signal?.aborted === true) return reject(abortReason(signal))
-    const outgoing = headerRecord(headers)
     if (body !== undefined) outgoing["content-length"] = String(Buffer.byteLength(body))
     const client = (url.protocol === "https:" ? Https : Http).request(url, { method, headers: outgoing, agent })
     let settled = false
