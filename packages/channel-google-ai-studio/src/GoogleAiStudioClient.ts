@@ -25,9 +25,9 @@ export interface ClientOptions {
 export type Client = GeminiWire.Client
 
 /** Move the key from `x-goog-api-key` to a Bearer token (proxies' Gemini-native routes). */
-const bearer = (key: string) => (headers: Headers) => {
-  headers.delete("x-goog-api-key")
-  headers.set("authorization", `Bearer ${key}`)
+const bearer = (key: string) => (headers: Record<string, string>) => {
+  delete headers["x-goog-api-key"]
+  headers.authorization = `Bearer ${key}`
 }
 
 /** Build the client: the SDK over Peel's transport (keep-alive `node:http`, image base64 lifted before parsing). @category constructors */

@@ -2,11 +2,13 @@
  * The node flags of the `peel` process. A bulk run (`--input FILE`) sizes its heap: before anything is
  * loaded, the process replaces itself (same pid, `process.execve`) with a node started with
  * {@link nodeFlags}, unless they, or heap flags of the user's own, are already given
- * (`PEEL_NODE_FLAGS=0` turns this off). Other commands start as they are: the flags cost start-up time
- * that only a long run wins back.
+ * (`PEEL_NODE_FLAGS=0` turns this off). `peel serve` sets its heap's growth factor in place
+ * ({@link sizeGatewayHeap}), under the same conditions. Other commands start as they are: the flags cost
+ * start-up time that only a long run wins back.
  *
  * @since 0.4.0
  */
+import { setFlagsFromString } from "node:v8"
 
 /**
  * V8 flags for the peel process. A bulk run's live heap is small (tens of MB) but it allocates fast (answers,
@@ -30,7 +32,12 @@ export const nodeFlags: ReadonlyArray<string> = ["--optimize-for-size", "--max-s
  */
 export const nodeEnvironment: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: "2" }
 
-const heapFlag = /^--(optimize-for-size|max-semi-space-size|max-old-space-size|max-heap-size)\b/
+const heapFlag = /^--(optimize-for-size|max-semi-space-size|max-old-space-size|max-heap-size|heap-growing-percent)\b/
+
+/** Whether Peel leaves the heap as it is: `PEEL_NODE_FLAGS=0`, or heap flags of the user's own (argv or NODE_OPTIONS). */
+const heapLeftAlone = (): boolean =>
+  process.env.PEEL_NODE_FLAGS === "0" ||
+  [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)].some((flag) => heapFlag.test(flag))
 
 /** A bulk run: requests from a file, a long run that allocates all the way. */
 const isBulk = (args: ReadonlyArray<string>): boolean =>
@@ -38,17 +45,29 @@ const isBulk = (args: ReadonlyArray<string>): boolean =>
 
 /** Start again with {@link nodeFlags} for a bulk run, when they (or the user's own heap flags) are not in effect. */
 export const withNodeFlags = (): void => {
-  if (
-    !isBulk(process.argv.slice(2)) ||
-    process.platform === "win32" ||
-    typeof process.execve !== "function" ||
-    process.env.PEEL_NODE_FLAGS === "0"
-  )
-    return
-  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)]
-  if (given.some((flag) => heapFlag.test(flag))) return
+  if (!isBulk(process.argv.slice(2)) || process.platform === "win32" || typeof process.execve !== "function") return
+  if (heapLeftAlone()) return
   process.execve(process.execPath, [process.execPath, ...nodeFlags, ...process.execArgv, ...process.argv.slice(1)], {
     ...nodeEnvironment,
     ...process.env,
   })
+}
+
+/**
+ * How far V8 lets the heap grow past what the last full collection kept, for the gateway: ×4 (V8's own
+ * largest factor, which it picks only for some small heaps). A gateway's live heap is small (about 20 MB
+ * as published) while every image answer churns megabytes of buffers; with V8's default factor for such
+ * a heap (under ×2) the next limit is closer than the young generation is large, so V8 starts a full
+ * collection after every two or three images. Measured (gateway bench, 2 MB answers, as published):
+ * 42 → 11 full collections for 130 images, CPU per image 22.8 → 10.5 ms at c=1, 13.7 → 12.0 ms at c=8,
+ * for a heap that settles near 80 MB instead of 40.
+ */
+export const gatewayHeapGrowingPercent = 300
+
+/**
+ * Size the heap for `peel serve`. The factor is read at every collection, so setting it in the running
+ * process, before the gateway starts, is enough: no restart. Left alone like a bulk run's flags.
+ */
+export const sizeGatewayHeap = (): void => {
+  if (!heapLeftAlone()) setFlagsFromString(`--heap-growing-percent=${gatewayHeapGrowingPercent}`)
 }

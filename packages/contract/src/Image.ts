@@ -148,7 +148,7 @@ const decodeBase64Bytes = (pieces: ReadonlyArray<Uint8Array>): Uint8Array | unde
       written += bytes.write(pending, written, "base64")
       pending = ""
     }
-    const whole = from + (view.length - from) - ((view.length - from) % 4)
+    const whole = view.length - ((view.length - from) % 4)
     for (let start = from; start < whole; start += pieceCharacters)
       written += bytes.write(
         view.toString("latin1", start, Math.min(whole, start + pieceCharacters)),

@@ -127,18 +127,14 @@ export const json = (
   status: number,
   headers: Record<string, string> = {},
 ): HttpServerResponse.HttpServerResponse => {
-  const { pieces, length } = JsonBytes.encodePieces(body)
+  const encoded = JsonBytes.encodePieces(body)
   const contentType = "application/json; charset=utf-8"
-  if (length < piecewiseFrom || pieces.length === 1)
-    return HttpServerResponse.uint8Array(pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, length), {
-      status,
-      contentType,
-      headers,
-    })
-  return HttpServerResponse.raw(Readable.from(pieces), {
+  if (encoded.length < piecewiseFrom || encoded.pieces.length === 1)
+    return HttpServerResponse.uint8Array(JsonBytes.join(encoded), { status, contentType, headers })
+  return HttpServerResponse.raw(Readable.from(encoded.pieces), {
     status,
     contentType,
-    headers: { ...headers, "content-length": String(length) },
+    headers: { ...headers, "content-length": String(encoded.length) },
   })
 }
 

@@ -3,8 +3,8 @@
  * a 2K–4K image): `JSON.stringify` would scan it for characters to escape and copy it into a second string,
  * and the server would then encode that string to UTF-8 — three passes and two large strings per image.
  * A {@link Base64} value instead stands in the body for the image's bytes: the small rest of the body is
- * stringified as usual, and the base64 is written straight into the answer's one buffer (base64 never needs
- * escaping). `JSON.stringify` of a body holding `Base64` values still gives the same text (`toJSON`), so
+ * stringified as usual, and the base64 goes into the answer as pieces of bytes (base64 never needs
+ * escaping) — the upstream's own text when it is at hand, so nothing is encoded again. `JSON.stringify` of a body holding `Base64` values still gives the same text (`toJSON`), so
  * the answer's shape does not depend on which path wrote it.
  *
  * @since 0.1.0
@@ -31,20 +31,10 @@ export class Base64 {
     this.prefix = prefix
     this.text = Image.base64TextOf(bytes)
   }
-  /** Bytes of the text (prefix and base64). */
-  get length(): number {
-    return this.prefix.length + (this.text === undefined ? 4 * Math.ceil(this.bytes.length / 3) : textLength(this.text))
-  }
   toJSON(): string {
     if (this.text !== undefined) return this.prefix + Buffer.concat(this.text).toString("latin1")
     return this.prefix + this.bytes.toString("base64")
   }
-}
-
-const textLength = (pieces: ReadonlyArray<Uint8Array>): number => {
-  let length = 0
-  for (const piece of pieces) length += piece.length
-  return length
 }
 
 /** What stands in the stringified skeleton for the n-th value (a character JSON escapes, so no real text has it). */
@@ -71,7 +61,7 @@ const withMarkers = (value: unknown, values: Array<Base64>): unknown => {
  *
  * @category encoding
  */
-export const encodePieces = (body: unknown): { readonly pieces: Array<Uint8Array>; readonly length: number } => {
+export const encodePieces = (body: unknown): Encoded => {
   const values: Array<Base64> = []
   // Base64 values are swapped for markers before stringifying: `JSON.stringify` calls `toJSON` before a
   // replacer sees a value, which would encode every image once more only to throw the text away.
@@ -97,14 +87,19 @@ export const encodePieces = (body: unknown): { readonly pieces: Array<Uint8Array
   return { pieces, length }
 }
 
+/** An answer's bytes as pieces, and their total length. @category models */
+export interface Encoded {
+  readonly pieces: ReadonlyArray<Uint8Array>
+  readonly length: number
+}
+
+/** The pieces as one buffer (the one piece itself when there is one). @category encoding */
+export const join = ({ pieces, length }: Encoded): Buffer =>
+  pieces.length === 1 ? Buffer.from(pieces[0]!.buffer, pieces[0]!.byteOffset, length) : Buffer.concat(pieces, length)
+
 /**
  * `body` as UTF-8 JSON bytes in one buffer, each {@link Base64} value written once, straight into it.
  *
  * @category encoding
  */
-export const encode = (body: unknown): Buffer => {
-  const { pieces, length } = encodePieces(body)
-  return pieces.length === 1
-    ? Buffer.from(pieces[0]!.buffer, pieces[0]!.byteOffset, length)
-    : Buffer.concat(pieces, length)
-}
+export const encode = (body: unknown): Buffer => join(encodePieces(body))

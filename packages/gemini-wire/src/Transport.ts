@@ -55,8 +55,11 @@ export interface Transport {
 
 /** @category models */
 export interface TransportOptions {
-  /** Change the outgoing headers (e.g. move the key from `x-goog-api-key` to `Authorization: Bearer`). */
-  readonly headers?: (headers: Headers) => void
+  /**
+   * Change the outgoing headers, names in lower case (e.g. move the key from `x-goog-api-key` to
+   * `authorization: Bearer`).
+   */
+  readonly headers?: (headers: Record<string, string>) => void
   /** The `fetch` for what this transport does not carry itself; the runtime's by default. */
   readonly fallback?: Fetch
 }
@@ -74,12 +77,9 @@ export const make = (options: TransportOptions = {}): Transport => {
   }
   const fallback: Fetch = options.fallback ?? ((input, init) => globalThis.fetch(input, init))
   const send = (input: string | URL | Request, init: RequestInit | undefined, lifted: Lifted | undefined) => {
-    let headers: Headers | undefined
-    if (options.headers !== undefined) {
-      headers = new Headers(init?.headers)
-      options.headers(headers)
-    }
-    const changed = headers === undefined ? init : { ...init, headers }
+    const headers = headerRecord(init?.headers)
+    options.headers?.(headers)
+    const changed = { ...init, headers }
     if (input instanceof Request) return fallback(input, changed)
     const url = typeof input === "string" ? new URL(input) : input
     const body = init?.body
@@ -89,8 +89,7 @@ export const make = (options: TransportOptions = {}): Transport => {
       !(body === undefined || body === null || typeof body === "string" || body instanceof Uint8Array)
     )
       return fallback(url, changed)
-    const outgoing = headers === undefined ? headerRecord(init?.headers) : headerRecord(headers)
-    return request(agents[url.protocol], url, init?.method ?? "GET", outgoing, body ?? undefined, init?.signal, lifted)
+    return request(agents[url.protocol], url, init?.method ?? "GET", headers, body ?? undefined, init?.signal, lifted)
   }
   return {
     fetch: (input, init) => send(input, init, undefined),
@@ -103,21 +102,14 @@ const abortReason = (signal: AbortSignal): unknown =>
 
 const fetchFailed = (cause: unknown): TypeError => new TypeError("fetch failed", { cause })
 
-/** Headers as Node's request takes them (names in lower case), from any form `fetch` accepts. */
+/** Headers as Node's request takes them (names in lower case, repeats joined), from any form `fetch` accepts. */
 const headerRecord = (headers: HeadersInit | undefined): Record<string, string> => {
   const record: Record<string, string> = {}
   if (headers === undefined) return record
-  if (headers instanceof Headers)
-    headers.forEach((value, name) => {
-      record[name] = value
-    })
-  else {
-    const add = (name: string, value: string) => {
-      const key = name.toLowerCase()
-      record[key] = record[key] === undefined ? value : `${record[key]}, ${value}`
-    }
-    if (Array.isArray(headers)) for (const [name, value] of headers) add(name!, value!)
-    else for (const [name, value] of Object.entries(headers)) add(name, value)
+  const pairs = headers instanceof Headers || Array.isArray(headers) ? headers : Object.entries(headers)
+  for (const [name, value] of pairs) {
+    const key = name!.toLowerCase()
+    record[key] = record[key] === undefined ? value! : `${record[key]}, ${value}`
   }
   return record
 }

@@ -239,8 +239,8 @@ describe("Transport under @google/genai", () => {
     handler = (_request, response) => writeInPieces(response, imageAnswer(pngBase64))
     const transport = Transport.make({
       headers: (headers) => {
-        headers.delete("x-goog-api-key")
-        headers.set("authorization", "Bearer test-key")
+        delete headers["x-goog-api-key"]
+        headers.authorization = "Bearer test-key"
       },
     })
     const exit = await call(transport)

@@ -18,9 +18,9 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { freePort } from "./internal/freePort.ts"
 
 /** A running (or stopped) redis-server. @category model */
 export interface RedisServer {
@@ -37,17 +37,6 @@ export interface RedisServer {
   /** Stop it for good and remove its folder. */
   readonly close: () => Promise<void>
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 
 const binary = (): string => {
   const found = spawnSync("redis-server", ["--version"], { encoding: "utf8" })

@@ -14,10 +14,10 @@
  *
  * @since 0.5.0
  */
-import { setFlagsFromString } from "node:v8"
 import { RateLimits, SpendLedger, State, Units, VirtualKeys, VirtualKeysSqlite, WorkJournal } from "@peel/core"
 import { Observe } from "@peel/observability"
 import { Context, Deferred, Effect, Layer, Result } from "effect"
+import { sizeGatewayHeap } from "../nodeFlags.ts"
 import { ExitCode, printOpenError } from "../output.ts"
 import { loadOptionsWith } from "../plugins.ts"
 import * as Signals from "../signals.ts"
@@ -86,31 +86,8 @@ const redisKeyStores = (redis: string, postgres: string | undefined, stateDir: s
   return Layer.merge(shared, VirtualKeysSqlite.layer(WorkJournal.fileIn(stateDir)))
 }
 
-/**
- * How far V8 lets the heap grow past what the last full collection kept, for the gateway: ×4 (V8's own
- * largest factor, which it picks only for some small heaps). A gateway's live heap is small (about 20 MB
- * as published) while every image answer churns megabytes of buffers; with V8's default factor for such
- * a heap (under ×2) the next limit is closer than the young generation is large, so V8 starts a full
- * collection after every two or three images. Measured (gateway bench, 2 MB answers, as published):
- * 42 → 11 full collections for 130 images, CPU per image 22.8 → 10.5 ms at c=1, 13.7 → 12.0 ms at c=8,
- * for a heap that settles near 80 MB instead of 40. The factor is read at every collection, so setting it
- * here, before the gateway starts, is enough. Left alone when the user gives heap flags of their own (or
- * `PEEL_NODE_FLAGS=0`).
- */
-export const gatewayHeapGrowingPercent = 300
-
-const sizeHeap = (): void => {
-  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)]
-  if (
-    process.env.PEEL_NODE_FLAGS === "0" ||
-    given.some((flag) => /^--(heap-growing-percent|optimize-for-size)\b/.test(flag))
-  )
-    return
-  setFlagsFromString(`--heap-growing-percent=${gatewayHeapGrowingPercent}`)
-}
-
 export const serve = Effect.fn("serve")(function* (options: ServeOptions) {
-  sizeHeap()
+  sizeGatewayHeap()
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535) {
     process.stderr.write(`peel serve: --port must be a whole number from 0 to 65535 (got ${options.port})\n`)
     return ExitCode.usage
