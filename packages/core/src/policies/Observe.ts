@@ -1,9 +1,9 @@
 /**
  * What hedging and attempt timeouts derive from the {@link ChannelStats} service: each call is recorded
- * there (its latency, whether it returned an image — by channel, and by channel, model and size), and
- * counted in the {@link HedgeBudget}. From it come the delay before hedging a channel (fixed, or its
- * observed p95), the hedge budget (hedges at most a share of calls over a sliding window) and the
- * adaptive attempt timeout.
+ * there (its latency, whether it returned an image — by channel, by channel, model and size, and by model
+ * on every channel), and counted in the {@link HedgeBudget}. From it come the delay before hedging a
+ * channel (fixed, or its observed p95), the hedge budget (hedges at most a share of calls over a sliding
+ * window) and the adaptive attempt timeout.
  *
  * @since 0.2.0
  */
@@ -41,7 +41,10 @@ export const observe =
           if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) return Effect.void
           const sample = { latencyMs: clock.currentTimeMillisUnsafe() - started, ok: Exit.isSuccess(exit) }
           return Effect.andThen(
-            stats.record(ChannelStats.keyOf(channel.name), sample),
+            Effect.andThen(
+              stats.record(ChannelStats.keyOf(channel.name), sample),
+              stats.record(ChannelStats.modelKeyOf(plan.model), sample),
+            ),
             Effect.andThen(
               stats.record(ChannelStats.keyOf(channel.name, plan.model), sample),
               stats.record(ChannelStats.keyOf(channel.name, plan.model, plan.size), sample),
@@ -103,8 +106,9 @@ export const hedgeBudget = (
 
 /**
  * Adaptive attempt timeouts. Once {@link ChannelStats.minimumSamples} successful calls of a channel for a
- * model and size are known (or, until then, of the channel for the model at any size), an attempt there
- * gets `max(floor, factor × p99)` — bounded by the configured timeout, which also applies until then. A hang then costs a few times the slowest normal answer, not
+ * model and size are known (or, until then, of the channel for the model at any size, or of the model on
+ * any channel), an attempt there gets `max(floor, factor × p99)` — bounded by the configured timeout,
+ * which also applies until then. A hang then costs a few times the slowest normal answer, not
  * the whole configured timeout.
  *
  * @category timeouts
@@ -125,10 +129,13 @@ export const attemptTimeout =
       ? Effect.succeed(configured)
       : Effect.map(
           // The channel's own latency for this model: this size when enough is known, else all its sizes
-          // (the floor and the factor leave room for a larger size than most).
+          // (the floor and the factor leave room for a larger size than most), else the model's on every
+          // channel: a channel that has hardly answered yet (cooling down after 429s, or new) is held to
+          // how long the model takes elsewhere instead of the whole configured timeout.
           observedPercentile(stats, 99, [
             ChannelStats.keyOf(channel.name, plan.model, plan.size),
             ChannelStats.keyOf(channel.name, plan.model),
+            ChannelStats.modelKeyOf(plan.model),
           ]),
           (p99) => adaptiveTimeout(configured, adaptive, p99),
         )

@@ -218,9 +218,9 @@ export const graceful = <A, E, R>(effect: Effect.Effect<A, E, R>, graceMillis: n
 
 /**
  * Hedged: like sequential, but when the current candidate has not answered after `delayFor(channel, plan)`
- * ms, another call starts beside it (marked `hedge`) if the budget allows: the next candidate when one
- * of the later candidates is `ready` (not cooling down: circuit closed, quota not paused), otherwise the
- * SAME channel again (marked `sameChannel` too: a second call usually lands on another upstream replica,
+ * ms, another call starts beside it (marked `hedge`) once the budget allows (asked again every second
+ * while it does not): the next candidate when one of the later candidates is `ready` (not cooling down:
+ * circuit closed, quota not paused), otherwise the SAME channel again (marked `sameChannel` too: a second call usually lands on another upstream replica,
  * so a hang on the last ready channel does not cost the whole timeout). The first image wins; the others
  * are interrupted, which aborts their HTTP requests. A deterministic failure (`Rejected`,
  * `ContentBlocked`) stops everything at once; no hedge starts after one.
@@ -314,16 +314,17 @@ export const hedged =
                 Effect.forEach(candidates.slice(index + 1), (candidate) => ready(candidate, plan)),
                 (states) => states.some((state) => state),
               )
-        const hedge = hedgeDue(channel, delayOf(channel), () => sentAt).pipe(
-          Effect.andThen(
-            Effect.suspend(
-              (): Effect.Effect<boolean | undefined> => (handedOver ? Effect.succeed(undefined) : laterReady),
-            ),
-          ),
+        // Once the hedge is due: where it would go, and whether the budget lets it. A budget that says no
+        // is asked again every second (it is a share of the calls in a sliding window, so it frees as
+        // other calls are made) for as long as the call is still waiting.
+        const launch: Effect.Effect<Answer, ChannelError, Journal> = Effect.suspend(
+          (): Effect.Effect<boolean | undefined> => (handedOver ? Effect.succeed(undefined) : laterReady),
+        ).pipe(
           Effect.flatMap((anotherReady) => {
             if (anotherReady === undefined || handedOver || branchDone) return Effect.never
             return Effect.flatMap(Effect.zip(allow, callsLeft(maxCalls)), ([allowed, left]) => {
-              if (!allowed || !left || handedOver || branchDone) return Effect.never
+              if (!left || handedOver || branchDone) return Effect.never
+              if (!allowed) return Effect.andThen(Effect.sleep(1000), launch)
               if (anotherReady && hasNext) {
                 handedOver = true
                 hedgeAlive = true
@@ -343,6 +344,10 @@ export const hedged =
               )
             })
           }),
+        )
+        const hedge = Effect.andThen(
+          hedgeDue(channel, delayOf(channel), () => sentAt),
+          launch,
         )
         return Effect.raceFirst(primary, hedge)
       })

@@ -117,6 +117,12 @@ export const keyOf = (channel: string, model?: string, size?: string): string =>
   model === undefined ? channel : `${channel}|${model}|${size ?? ""}`
 
 /**
+ * The statistics key of one model on every channel (adaptive timeouts of a channel that has hardly answered
+ * yet). It starts with `|`, which no channel's key does. @category keys
+ */
+export const modelKeyOf = (model: string): string => `|${model}`
+
+/**
  * One key of the memory store: the moving average, and the last {@link samplesKept} successful latencies
  * both in arrival order (a ring from `start`) and sorted, so a percentile is one read. Both change in
  * place; a summary gets a copy of the ring as `recent`, and shares the sorted window (`shared`) until the

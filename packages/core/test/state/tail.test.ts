@@ -141,6 +141,53 @@ describe("same-channel hedging", () => {
     ),
   )
 
+  it.effect(
+    "a hedge the budget refused is asked for again every second, and starts once other calls have freed it",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          Fixture.reset()
+          const runner = yield* runnerFor([
+            "channels:",
+            "  only: { plugin: FIXTURE, delayMs: 100 }",
+            "stages:",
+            "  - generate: { timeout: 120s, hedge: { after: 1s, budget: 0.1 } }",
+          ])
+          // Two calls hang. At 1 s both are due a hedge: the first is allowed (one always starts a window),
+          // the second is not (2 hedges need 10 calls at a share of 0.1).
+          Fixture.scripts.set("only", ["Hang", "Hang"])
+          const first = yield* Effect.forkChild(runner.run({ prompt: "one" }))
+          const second = yield* Effect.forkChild(runner.run({ prompt: "two" }))
+          yield* TestClock.adjust("1 second")
+          expect(calls("only")).toBe(3)
+          // Eight quick requests make 11 calls in the window: room for a second hedge.
+          const quick = yield* Effect.forkChild(
+            Effect.forEach(
+              Array.from({ length: 8 }, (_, index) => index),
+              (index) => runner.run({ prompt: `quick ${index}` }),
+              { concurrency: "unbounded" },
+            ),
+          )
+          yield* TestClock.adjust("500 millis")
+          yield* Fiber.join(quick)
+          expect(calls("only")).toBe(11)
+          // At 2 s the refused hedge asks again and starts; both requests end with the hedge's image.
+          yield* TestClock.adjust("500 millis")
+          expect(calls("only")).toBe(12)
+          yield* TestClock.adjust("2 seconds")
+          expect(first.pollUnsafe()).toBeDefined()
+          expect(second.pollUnsafe()).toBeDefined()
+          const results = [yield* Fiber.join(first), yield* Fiber.join(second)]
+          const latencies = results.map((result) => result.latencyMs).sort((left, right) => left - right)
+          expect(latencies).toEqual([2100, 3100])
+          for (const result of results) {
+            const won = result.attempts.find((attempt) => attempt.won === true)!
+            expect([won.hedge, won.sameChannel]).toEqual([true, true])
+          }
+        }),
+      ),
+  )
+
   it.effect("hedge.sameChannel: false keeps the old rule (no hedge after the last candidate)", () =>
     Effect.scoped(
       Effect.gen(function* () {
@@ -237,6 +284,32 @@ describe("adaptive attempt timeouts", () => {
         const failure = failureOf(yield* Fiber.join(hung))
         expect(failure.reason._tag).toBe("Timeout")
         expect(failure.latencyMs).toBe(10_000)
+      }),
+    ),
+  )
+
+  it.effect("a channel that has hardly answered is held to the model's latency on the other channels", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        Fixture.reset()
+        const runner = yield* runnerFor([
+          "channels:",
+          "  a: { plugin: FIXTURE, delayMs: 1000 }",
+          "  b: { plugin: FIXTURE, delayMs: 1000 }",
+          "stages:",
+          "  - select: { channels: [b, a] }",
+          "  - generate: { timeout: 120s, retry: { attempts: 1 } }",
+        ])
+        // Twenty calls of 1 s, all on b: a has no latency of its own.
+        yield* warmUp(runner)
+        expect(calls("a")).toBe(0)
+        Fixture.scripts.set("b", ["Unavailable"])
+        Fixture.scripts.set("a", ["Hang"])
+        const fiber = yield* Effect.forkChild(Effect.exit(runner.run({ prompt: "hang" })))
+        yield* TestClock.adjust("120 seconds")
+        const failure = failureOf(yield* Fiber.join(fiber))
+        const hung = failure.attempts.find((attempt) => attempt.channel === "a")!
+        expect([hung.outcome, hung.latencyMs]).toEqual(["Timeout", 10_000])
       }),
     ),
   )
