@@ -89,22 +89,23 @@ export const make = (
   /** Callers admitted this way are looked up again at admit (limits may have changed since; one read). */
   const records = new Map<string, VirtualKeys.KeyRecord>()
 
-  const openWhenEmpty = (refusal: Unauthorized): Effect.Effect<Caller, Unauthorized | Unavailable> =>
+  /** Refused (`message`) once any key exists; anonymous while none does. The error is built only if used. */
+  const openWhenEmpty = (message: string): Effect.Effect<Caller, Unauthorized | Unavailable> =>
     mode === "required"
-      ? Effect.fail(refusal)
+      ? Effect.fail(unauthorized(message))
       : Effect.flatMap(keys.hasAny.pipe(Effect.mapError(storeDown)), (any) =>
-          any ? Effect.fail(refusal) : Effect.succeed(anonymous),
+          any ? Effect.fail(unauthorized(message)) : Effect.succeed(anonymous),
         )
 
   const authenticate = (secret: string | undefined): Effect.Effect<Caller, Unauthorized | Unavailable> =>
     Effect.gen(function* () {
       if (secret === undefined)
         return yield* openWhenEmpty(
-          unauthorized("a virtual key is required: send it as x-goog-api-key, Authorization: Bearer, or ?key="),
+          "a virtual key is required: send it as x-goog-api-key, Authorization: Bearer, or ?key=",
         )
       const record = yield* VirtualKeys.find(keys, secret).pipe(Effect.mapError(storeDown))
       if (record === undefined || record.revokedAt !== undefined)
-        return yield* openWhenEmpty(unauthorized("the key is not valid (unknown or revoked)"))
+        return yield* openWhenEmpty("the key is not valid (unknown or revoked)")
       records.set(record.id, record)
       return { keyId: record.id, name: record.name, prefix: record.prefix }
     })
