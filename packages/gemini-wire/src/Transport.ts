@@ -89,7 +89,15 @@ export const make = (options: TransportOptions = {}): Transport => {
       !(body === undefined || body === null || typeof body === "string" || body instanceof Uint8Array)
     )
       return fallback(url, changed)
-    return request(agents[url.protocol], url, init?.method ?? "GET", headers, body ?? undefined, init?.signal, lifted)
+    return request({
+      agent: agents[url.protocol],
+      url,
+      method: init?.method ?? "GET",
+      headers,
+      body: body ?? undefined,
+      signal: init?.signal,
+      lifted,
+    })
   }
   return {
     fetch: (input, init) => send(input, init, undefined),
@@ -238,28 +246,25 @@ const nullBodyStatuses = new Set([204, 205, 304])
  * 0.29–0.31 to 0.21–0.23 ms and Peel's throughput at 1K c=64 from 0.95–0.99× the SDK's to 1.05–1.06×
  * (cli/bench/overhead.ts). A request waits for nothing but the rest of the turn it was made in.
  */
-const request = (
-  agent: Http.Agent,
-  url: URL,
-  method: string,
-  outgoing: Record<string, string>,
-  body: string | Uint8Array | undefined,
-  signal: AbortSignal | null | undefined,
-  lifted: Lifted | undefined,
-): Promise<Response> =>
+const request = (outgoing: Outgoing): Promise<Response> =>
   new Promise<Response>((resolve, reject) => {
-    setImmediate(() => exchange(agent, url, method, outgoing, body, signal, lifted, resolve, reject))
+    setImmediate(() => exchange(outgoing, resolve, reject))
   })
+
+/** One request as {@link request} sends it. */
+interface Outgoing {
+  readonly agent: Http.Agent
+  readonly url: URL
+  readonly method: string
+  readonly headers: Record<string, string>
+  readonly body: string | Uint8Array | undefined
+  readonly signal: AbortSignal | null | undefined
+  readonly lifted: Lifted | undefined
+}
 
 /** {@link request}'s work, once the turn it was made in is over. */
 const exchange = (
-  agent: Http.Agent,
-  url: URL,
-  method: string,
-  outgoing: Record<string, string>,
-  body: string | Uint8Array | undefined,
-  signal: AbortSignal | null | undefined,
-  lifted: Lifted | undefined,
+  { agent, url, method, headers: outgoing, body, signal, lifted }: Outgoing,
   resolve: (answer: Response) => void,
   reject: (error: unknown) => void,
 ): void => {
