@@ -10,10 +10,10 @@
  * ledger is reset before every chunk and checked after it (one upstream call per request). Columns:
  * throughput and its ratio, p50/p99 latency and what Peel adds to them, and CPU milliseconds per request
  * of this process (user + system, `process.cpuUsage()`) — the simulator's CPU, in the other process, is
- * shown separately. `PEEL_BENCH_REQUESTS` requests per measurement (default 2,700 for 1K rows; 4K rows make
- * a third as many): a p99 is the 27th-slowest of 2,700, where with 900 it was the 9th, and one pause of
- * either process (a major GC in the simulator stalls all 64 calls in flight) moved it by 5–40 ms from run
- * to run. It finishes in about two minutes on a 2-core machine. The goals (issue 17: throughput ≥ 0.95×
+ * shown separately. `PEEL_BENCH_REQUESTS` requests per measurement (default 2,700 for 1K rows, a third as
+ * many for 4K, and at least 125 per call in flight: 8,000 at c=64): a p99 is the 27th-slowest of 2,700,
+ * where with 900 it was the 9th, and one pause of either process (a collection stalls all 64 calls in
+ * flight) moved it by 5–40 ms from run to run. It finishes in about two minutes on a 2-core machine. The goals (issue 17: throughput ≥ 0.95×
  * the SDK's, added p99 ≤ 5 ms, every row) are checked at the end.
  *
  * Run: `npx pnpm bench` (all benchmarks) or `npx pnpm --filter @peel/cli bench`.
@@ -31,7 +31,14 @@ const sizes = ["1K", "4K"] as const
 const concurrencies = [1, 8, 64] as const
 const rowFilter = process.env.PEEL_BENCH_ROWS?.split(",").map((row) => row.trim())
 const rounds = 6
-const requestsFor = (size: string) => (size === "4K" ? Math.max(1, Math.round(perRow / 3)) : perRow)
+/**
+ * Requests per row: `perRow` for 1K (a third as many for 4K), and at least 125 per call in flight (c=64:
+ * 8,000), so a row at c=64 runs for seconds and its p99 is the steady state's, not whether one collection
+ * happened to fall into a short chunk (4K c=64 with 2,667 requests: Peel's p99 −110 to +37 ms from the
+ * SDK's over four runs; with 8,000: −67 ms twice).
+ */
+const requestsFor = (size: string, concurrency: number) =>
+  Math.max(Math.round(perRow / (size === "4K" ? 3 : 1)), 125 * concurrency)
 
 interface Measurement {
   readonly perSecond: number
@@ -153,7 +160,7 @@ try {
     for (const size of sizes)
       for (const concurrency of concurrencies) {
         if (rowFilter !== undefined && !rowFilter.includes(`${size}:${concurrency}`)) continue
-        const total = requestsFor(size)
+        const total = requestsFor(size, concurrency)
         const { base, peel } = await measurePair(direct(size), viaPeel(size), concurrency, total)
         lines.push(
           [
