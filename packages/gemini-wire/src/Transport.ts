@@ -243,7 +243,7 @@ const nullBodyStatuses = new Set([204, 205, 304])
  * a client at c=64 that writes each request on its own as its caller gets to it makes a Node upstream
  * (the simulator) wake once per request (17,508 `epoll_pwait` for 15,948 requests under strace) where
  * `fetch`'s writes, which land together, cost it one per six; the simulator's CPU per request fell from
- * 0.29–0.31 to 0.21–0.23 ms and Peel's throughput at 1K c=64 from 0.95–0.99× the SDK's to 1.05–1.06×
+ * 0.29–0.31 to 0.21–0.23 ms and Peel's throughput at 1K c=64 from 0.94–0.96× the SDK's to 1.04–1.15×
  * (cli/bench/overhead.ts). A request waits for nothing but the rest of the turn it was made in.
  */
 const request = (outgoing: Outgoing): Promise<Response> =>

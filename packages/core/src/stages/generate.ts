@@ -220,10 +220,10 @@ export const graceful = <A, E, R>(effect: Effect.Effect<A, E, R>, graceMillis: n
  * Hedged: like sequential, but when the current candidate has not answered after `delayFor(channel, plan)`
  * ms, another call starts beside it (marked `hedge`) once the budget allows (asked again every second
  * while it does not): the next candidate when one of the later candidates is `ready` (not cooling down:
- * circuit closed, quota not paused), otherwise the SAME channel again (marked `sameChannel` too: a second call usually lands on another upstream replica,
- * so a hang on the last ready channel does not cost the whole timeout). The first image wins; the others
- * are interrupted, which aborts their HTTP requests. A deterministic failure (`Rejected`,
- * `ContentBlocked`) stops everything at once; no hedge starts after one.
+ * circuit closed, quota not paused), otherwise the SAME channel again (marked `sameChannel` too: a second
+ * call usually lands on another upstream replica, so a hang on the last ready channel does not cost the
+ * whole timeout). The first image wins; the others are interrupted, which aborts their HTTP requests. A
+ * deterministic failure (`Rejected`, `ContentBlocked`) stops everything at once; no hedge starts after one.
  *
  * @category strategies
  */
