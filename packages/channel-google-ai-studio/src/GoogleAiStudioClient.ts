@@ -30,7 +30,12 @@ const bearer = (key: string) => (headers: Record<string, string>) => {
   headers.authorization = `Bearer ${key}`
 }
 
-/** Build the client: the SDK over Peel's transport (keep-alive `node:http`, image base64 lifted before parsing). @category constructors */
+/**
+ * Build the client: the SDK over Peel's transport (keep-alive `node:http`, image base64 lifted before
+ * parsing).
+ *
+ * @category constructors
+ */
 export const make = (options: ClientOptions): Client => {
   const key = Redacted.value(options.apiKey)
   const transport = Transport.make(options.auth === "bearer" ? { headers: bearer(key) } : {})

@@ -13,8 +13,8 @@
  * shown separately. `PEEL_BENCH_REQUESTS` requests per measurement (default 2,700 for 1K rows, a third as
  * many for 4K, and at least 125 per call in flight: 8,000 at c=64): a p99 is the 27th-slowest of 2,700,
  * where with 900 it was the 9th, and one pause of either process (a collection stalls all 64 calls in
- * flight) moved it by 5–40 ms from run to run. It finishes in about two minutes on a 2-core machine. The goals (issue 17: throughput ≥ 0.95×
- * the SDK's, added p99 ≤ 5 ms, every row) are checked at the end.
+ * flight) moved it by 5–40 ms from run to run. It finishes in about a minute on a 2-core machine. The
+ * goals (issue 17: throughput ≥ 0.95× the SDK's, added p99 ≤ 5 ms, every row) are checked at the end.
  *
  * Run: `npx pnpm bench` (all benchmarks) or `npx pnpm --filter @peel/cli bench`.
  * `PEEL_BENCH_ONLY=peel|sdk` and `PEEL_BENCH_ROWS=4K:64,1K:8` narrow it (for `node --cpu-prof`).

@@ -35,7 +35,10 @@ export const nodeEnvironment: Readonly<Record<string, string>> = { MALLOC_ARENA_
 const heapFlag =
   /^--(optimize-for-size|max-semi-space-size|max-old-space-size|max-heap-size|heap-growing-percent|external-memory-accounted-in-global-limit)\b/
 
-/** Whether Peel leaves the heap as it is: `PEEL_NODE_FLAGS=0`, or heap flags of the user's own (argv or NODE_OPTIONS). */
+/**
+ * Whether Peel leaves the heap as it is: `PEEL_NODE_FLAGS=0`, or heap flags of the user's own (argv or
+ * NODE_OPTIONS).
+ */
 const heapLeftAlone = (): boolean =>
   process.env.PEEL_NODE_FLAGS === "0" ||
   [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)].some((flag) => heapFlag.test(flag))

@@ -4,8 +4,9 @@
  * and the server would then encode that string to UTF-8 — three passes and two large strings per image.
  * A {@link Base64} value instead stands in the body for the image's bytes: the small rest of the body is
  * stringified as usual, and the base64 goes into the answer as pieces of bytes (base64 never needs
- * escaping) — the upstream's own text when it is at hand, so nothing is encoded again. `JSON.stringify` of a body holding `Base64` values still gives the same text (`toJSON`), so
- * the answer's shape does not depend on which path wrote it.
+ * escaping) — the upstream's own text when it is at hand, so nothing is encoded again. `JSON.stringify`
+ * of a body holding `Base64` values still gives the same text (`toJSON`), so the answer's shape does not
+ * depend on which path wrote it.
  *
  * @since 0.1.0
  */

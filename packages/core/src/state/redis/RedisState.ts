@@ -113,19 +113,21 @@ const timedOut = (what: string, millis: number) =>
 const liveClock = Context.get(Context.empty(), Clock.Clock)
 
 /**
- * `effect` (one command) failed with {@link timedOut} when no answer came within `millis` of real time. The
- * answer travels over the network in real time, so the bound is kept on the live clock even where the
- * program runs on another: a test's TestClock, moved ahead while a round trip was still on the wire, timed
- * out commands that a busy machine had merely been slow to answer.
+ * A time limit of `millis` of real time for one command: {@link timedOut} when no answer came within it.
+ * The answer travels over the network in real time, so the bound is kept on the live clock even where the
+ * program runs on another: a test's TestClock, moved ahead while a round trip was still on the wire,
+ * timed out commands that a busy machine had merely been slow to answer.
  */
-const within = <A>(effect: Effect.Effect<A, Redis.RedisError>, what: string, millis: number) =>
-  Effect.timeoutOrElse(effect, { duration: millis, orElse: () => Effect.fail(timedOut(what, millis)) }).pipe(
-    Effect.provideService(Clock.Clock, liveClock),
-  )
+const within =
+  (millis: number) =>
+  <A>(effect: Effect.Effect<A, Redis.RedisError>, what: string) =>
+    Effect.timeoutOrElse(effect, { duration: millis, orElse: () => Effect.fail(timedOut(what, millis)) }).pipe(
+      Effect.provideService(Clock.Clock, liveClock),
+    )
 
 /** The Redis service with every command bounded in time. */
 const bounded = (redis: Redis.Redis["Service"], millis: number): Redis.Redis["Service"] => {
-  const limit = <A>(effect: Effect.Effect<A, Redis.RedisError>, what: string) => within(effect, what, millis)
+  const limit = within(millis)
   return {
     ...redis,
     send: (command, ...args) => limit(redis.send(command, ...args), command),
@@ -145,8 +147,7 @@ const connectionOf = (
   Effect.gen(function* () {
     const redis = bounded(Context.get(context, Redis.Redis), commandTimeoutMillis)
     const node = Context.get(context, NodeRedis.NodeRedis)
-    const limit = <A>(effect: Effect.Effect<A, Redis.RedisError>, what: string) =>
-      within(effect, what, commandTimeoutMillis)
+    const limit = within(commandTimeoutMillis)
     const binary: Stores.Binary = {
       get: (key) =>
         limit(
