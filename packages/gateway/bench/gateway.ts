@@ -22,8 +22,11 @@
  * the sources with `--bin sources`.
  * Flags: `--soak 10m` (or `0` to skip it), `--requests N` (per target and concurrency, default 300; at
  * least 6 × concurrency), `--only gateway,proxy,direct`, `--rows 1,8,64`, `--image-bytes N` (answers' minimum
- * size; 0: the simulator's flat PNGs, tens of KB, to see the per-request cost apart from the bytes). `PEEL_BENCH_GATEWAY_NODE_FLAGS`
- * passes node flags to the gateway's process (`--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * size; 0: the simulator's flat PNGs, tens of KB, to see the per-request cost apart from the bytes),
+ * `--compare BIN` (a second gateway from another build of `peel`, e.g. a branch's bundle, measured side by
+ * side with the first as `gateway-b`: the way to tell a change from the machine's noise).
+ * `PEEL_BENCH_GATEWAY_NODE_FLAGS` passes node flags to the gateway's processes (`--cpu-prof
+ * --cpu-prof-dir=/tmp/prof`).
  */
 import { writeFileSync } from "node:fs"
 import { Agent, request } from "node:http"
@@ -42,6 +45,7 @@ const { values: flags } = parseArgs({
     rows: { type: "string", default: "1,8,64" },
     "image-bytes": { type: "string", default: String(2 * 1024 * 1024) },
     bin: { type: "string", default: "bundle" },
+    compare: { type: "string" },
   },
 })
 
@@ -66,7 +70,7 @@ const here = fileURLToPath(new URL(".", import.meta.url))
  */
 const binPath = flags.bin === "sources" ? join(here, "../../cli/src/bin.ts") : bundledBinPath()
 
-type TargetName = "direct" | "proxy" | "gateway"
+type TargetName = "direct" | "proxy" | "gateway" | "gateway-b"
 interface Target {
   readonly name: TargetName
   readonly url: string
@@ -117,6 +121,18 @@ if (targets.includes("gateway")) {
   )
   servers.push(gateway)
   all.push({ name: "gateway", url: gateway.url, pid: gateway.pid })
+}
+if (flags.compare !== undefined) {
+  // A second gateway, another build of `peel` (e.g. a branch's bundle), measured side by side with the first.
+  const nodeFlags = (process.env.PEEL_BENCH_GATEWAY_NODE_FLAGS ?? "").split(" ").filter((flag) => flag !== "")
+  const other = await startServer(
+    [...nodeFlags, flags.compare, "serve", pipeline, "--host", "127.0.0.1", "--port", "0"],
+    /^peel gateway listening on (\S+)$/,
+    `${accessLog}.b`,
+  )
+  servers.push(other)
+  all.push({ name: "gateway-b", url: other.url, pid: other.pid })
+  targets.push("gateway-b")
 }
 const measured = all.filter((target) => targets.includes(target.name) || target.name === "direct")
 
@@ -266,7 +282,7 @@ const header = [
   "sim CPU ms/img",
   "failed",
 ]
-const widths = [4, 9, 8, 9, 9, 9, 9, 11, 8, 15, 7]
+const widths = [4, 10, 8, 9, 9, 9, 9, 11, 8, 15, 7]
 console.log(header.map((text, index) => pad(text, widths[index]!)).join(""))
 for (const row of results) {
   const direct = results.find((other) => other.concurrency === row.concurrency && other.target === "direct")!
