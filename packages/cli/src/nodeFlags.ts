@@ -33,7 +33,7 @@ export const nodeFlags: ReadonlyArray<string> = ["--optimize-for-size", "--max-s
 export const nodeEnvironment: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: "2" }
 
 const heapFlag =
-  /^--(no-)?(optimize-for-size|max-semi-space-size|max-old-space-size|max-heap-size|heap-growing-percent|external-memory-accounted-in-global-limit|concurrent-marking|parallel-scavenge|single-threaded-gc)\b/
+  /^--(optimize-for-size|max-semi-space-size|max-old-space-size|max-heap-size|heap-growing-percent|external-memory-accounted-in-global-limit)\b/
 
 /**
  * Whether Peel leaves the heap as it is: `PEEL_NODE_FLAGS=0`, or heap flags of the user's own (argv or
@@ -78,26 +78,23 @@ export const gatewayHeapGrowingPercent = 300
  * at c=64 (1.97–2.11× → 1.48× the minimal proxy's), and the p50 the gateway adds at c=64 from
  * 312–406 ms to 137–143 ms; resident memory stays flat over a soak.
  *
- * And the collector works on the event loop's thread only: no marking beside the program, no helper
- * threads for the young generation. With concurrent marking, every buffer allocated while a marking ran
- * survived until the next full collection (after two minor collections 16–19 MB of them were still
- * held), so full collections came 2.5 times as often — 86–89 for the same requests against 28–37 — each
- * with 40–100 ms of marking on the helper threads, on a machine of two cores. Helpers for the young
- * generation, whose survivors are a few hundred KB, cost more to start than they save. Measured (gateway
- * bench, 2 MB answers, 600 requests, two runs each): CPU per image 11.0–11.6 → 8.7–8.9 ms at c=1,
- * 8.0–8.6 → 6.7–7.2 at c=8, 7.5–8.3 → 6.4–6.8 at c=64.
+ * Measured and left out, for memory: marking only on the event loop's thread (`--no-concurrent-marking`).
+ * With concurrent marking, the buffers allocated while a marking runs survive until the next full
+ * collection (after two minor collections 16–19 MB of them were still held), so full collections come
+ * about 2.5 times as often (86–89 against 28–37 for the same requests). Without it the gateway spent
+ * 2–2.5 ms less CPU per image at c=1 and about 1 ms less at c=8, but its resident memory in the 4K soak
+ * grew to 0.74–1.3 GB (438–563 MB with it); with the growth factor lowered to ×2 to hold memory near
+ * 530 MB, the CPU saving was gone. An operator with memory to spare can start `node
+ * --no-concurrent-marking …/peel serve` (measured: the same as setting it in place).
  */
 export const gatewayV8Flags: ReadonlyArray<string> = [
   `--heap-growing-percent=${gatewayHeapGrowingPercent}`,
   "--external-memory-accounted-in-global-limit",
-  "--no-concurrent-marking",
-  "--no-parallel-scavenge",
 ]
 
 /**
- * Size the heap for `peel serve`. The flags are read at every collection, so setting them in the running
- * process, before the gateway starts, is enough: no restart (measured: the same CPU per image as on the
- * command line). Left alone like a bulk run's flags.
+ * Size the heap for `peel serve`. Both flags are read at every collection, so setting them in the
+ * running process, before the gateway starts, is enough: no restart. Left alone like a bulk run's flags.
  */
 export const sizeGatewayHeap = (): void => {
   if (!heapLeftAlone()) for (const flag of gatewayV8Flags) setFlagsFromString(flag)

@@ -112,19 +112,13 @@ export interface Wire {
   readonly renderError: (error: GatewayError, requestId: string) => HttpServerResponse.HttpServerResponse
 }
 
-/**
- * Answers at least this long go out as their pieces, never joined. A shorter one (a 1K or 2K image's, up to
- * about 6 MB of base64) is copied into one buffer and written with one call: a stream of its ~45 pieces of
- * 64 KB costs more than the copy, one event-loop turn and one write per piece (gateway bench, 2 MB answers,
- * side by side: CPU per image 7.10 → 6.16 ms at c=8, 9.52 → 7.92 ms at c=64, within noise at c=1). A 4K
- * image's 20–30 MB answer stays in pieces, so 64 of them in flight do not each hold a second copy.
- */
-const piecewiseFrom = 8 * 1024 * 1024
+/** Answers at least this long go out as their pieces, never joined. */
+const piecewiseFrom = 1024 * 1024
 
 /**
- * A JSON answer with headers; images in it as {@link JsonBytes.Base64} are written once, as bytes. A
- * large image answer ({@link piecewiseFrom}) is written as its pieces — the upstream's base64 among
- * them, as it arrived — with its `content-length`, so no buffer the size of the answer is allocated for it.
+ * A JSON answer with headers; images in it as {@link JsonBytes.Base64} are written once, as bytes. An
+ * image answer (a megabyte or more) is written as its pieces — the upstream's base64 among them, as it
+ * arrived — with its `content-length`, so no buffer the size of the answer is ever allocated for it.
  *
  * @category responses
  */
