@@ -85,7 +85,7 @@ export const gatewayHeapGrowingPercent = 300
  * 2–2.5 ms less CPU per image at c=1 and about 1 ms less at c=8, but its resident memory in the 4K soak
  * grew to 0.74–1.3 GB (438–563 MB with it); with the growth factor lowered to ×2 to hold memory near
  * 530 MB, the CPU saving was gone. An operator with memory to spare can start `node
- * --no-concurrent-marking …/peel serve` (measured: the same as setting it in place).
+ * --no-concurrent-marking …/dist/bin.mjs serve`: not a heap flag, so the two above still apply.
  */
 export const gatewayV8Flags: ReadonlyArray<string> = [
   `--heap-growing-percent=${gatewayHeapGrowingPercent}`,
