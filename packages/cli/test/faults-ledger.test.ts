@@ -97,10 +97,16 @@ const bulkRun = async (pipeline: string) => {
   const input = join(folder, "requests.jsonl")
   writeFileSync(input, requests(200))
   const out = join(folder, "out")
-  const finished = await peel(["run", pipeline, "--input", input, "--json", "--concurrency", "16", "--out", out], {
-    ...simulatorEnv(simulator.url),
-    PEEL_HEDGE_BUDGET: "0",
-  })
+  // A work journal of its own: the default, ./.peel in the repository, is shared with every other test
+  // file's bulk runs going on at the same time.
+  const state = join(folder, "state")
+  const finished = await peel(
+    ["run", pipeline, "--input", input, "--json", "--concurrency", "16", "--out", out, "--state", state],
+    {
+      ...simulatorEnv(simulator.url),
+      PEEL_HEDGE_BUDGET: "0",
+    },
+  )
   const lines = finished.stdout
     .split("\n")
     .filter((line) => line.trim() !== "")
