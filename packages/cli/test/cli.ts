@@ -1,5 +1,6 @@
 /** Helpers to run the `peel` binary as a real child process (Node 24, the same executable as the tests). */
 import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
@@ -23,10 +24,24 @@ export interface Finished {
   readonly stderr: string
 }
 
+/**
+ * This test file's work journal folder. A bulk `peel run` with no `--state` of its own journals here, not
+ * in the repository's `./.peel`: the test files run at the same time, and a journal shared between them
+ * lets one file's runs meet another's. The runs of one file still share theirs (resume, two runs at once).
+ */
+const stateDir = mkdtempSync(join(tmpdir(), "peel-test-state-"))
+
+const has = (args: ReadonlyArray<string>, flag: string) =>
+  args.some((arg) => arg === flag || arg.startsWith(`${flag}=`))
+
+/** `args`, with `--state` set to this file's journal folder for a bulk run that names none. */
+const isolated = (args: ReadonlyArray<string>): ReadonlyArray<string> =>
+  args[0] === "run" && has(args, "--input") && !has(args, "--state") ? [...args, "--state", stateDir] : args
+
 /** Run `peel ARGS...` from the repo root with `env` added to a minimal environment. */
 export const peel = (args: ReadonlyArray<string>, env: Record<string, string> = {}, script = bin): Promise<Finished> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], {
+    const child = spawn(process.execPath, [script, ...isolated(args)], {
       cwd: root,
       env: { ...baseEnv(), HOME: process.env.HOME ?? "/tmp", ...env },
       stdio: ["ignore", "pipe", "pipe"],
@@ -54,7 +69,7 @@ export interface Running {
 
 /** Start `peel ARGS...` without waiting for it, to watch its output as it comes and send it signals. */
 export const spawnPeel = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Running => {
-  const child = spawn(process.execPath, [bin, ...args], {
+  const child = spawn(process.execPath, [bin, ...isolated(args)], {
     cwd: root,
     env: { ...baseEnv(), HOME: process.env.HOME ?? "/tmp", ...env },
     stdio: ["ignore", "pipe", "pipe"],
