@@ -82,7 +82,7 @@ export const gatewayHeapGrowingPercent = 300
  * With concurrent marking, the buffers allocated while a marking runs survive until the next full
  * collection (after two minor collections 16–19 MB of them were still held), so full collections come
  * about 2.5 times as often (86–89 against 28–37 for the same requests). Without it the gateway spent
- * 2–2.5 ms less CPU per image at c=1 and about 1 ms less at c=8, but its resident memory in the 4K soak
+ * 1.6–2.5 ms less CPU per image at c=1 and 1–1.6 ms less at c=8, but its resident memory in the 4K soak
  * grew to 0.74–1.3 GB (438–563 MB with it); with the growth factor lowered to ×2 to hold memory near
  * 530 MB, the CPU saving was gone. An operator with memory to spare can start `node
  * --no-concurrent-marking …/dist/bin.mjs serve`: not a heap flag, so the two above still apply.

@@ -112,10 +112,10 @@ if (targets.includes("proxy")) {
   servers.push(proxy)
   all.push({ name: "proxy", url: proxy.url, pid: proxy.pid })
 }
+const gatewayNodeFlags = (process.env.PEEL_BENCH_GATEWAY_NODE_FLAGS ?? "").split(" ").filter((flag) => flag !== "")
 if (targets.includes("gateway")) {
-  const nodeFlags = (process.env.PEEL_BENCH_GATEWAY_NODE_FLAGS ?? "").split(" ").filter((flag) => flag !== "")
   const gateway = await startServer(
-    [...nodeFlags, binPath, "serve", pipeline, "--host", "127.0.0.1", "--port", "0"],
+    [...gatewayNodeFlags, binPath, "serve", pipeline, "--host", "127.0.0.1", "--port", "0"],
     /^peel gateway listening on (\S+)$/,
     accessLog,
   )
@@ -124,9 +124,8 @@ if (targets.includes("gateway")) {
 }
 if (flags.compare !== undefined) {
   // A second gateway, another build of `peel` (e.g. a branch's bundle), measured side by side with the first.
-  const nodeFlags = (process.env.PEEL_BENCH_GATEWAY_NODE_FLAGS ?? "").split(" ").filter((flag) => flag !== "")
   const other = await startServer(
-    [...nodeFlags, flags.compare, "serve", pipeline, "--host", "127.0.0.1", "--port", "0"],
+    [...gatewayNodeFlags, flags.compare, "serve", pipeline, "--host", "127.0.0.1", "--port", "0"],
     /^peel gateway listening on (\S+)$/,
     `${accessLog}.b`,
   )
