@@ -14,7 +14,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { peel, secrets, simulatorEnv, startSimulator } from "./cli.ts"
+import { type Finished, type Running, secrets, simulatorEnv, spawnPeel, startSimulator } from "./cli.ts"
 
 const faults = "truncated=0.05,malformed=0.05,html=0.05,error-in-200=0.05"
 const kinds = ["truncated", "malformed", "html", "error-in-200"]
@@ -91,6 +91,41 @@ const openAiShaped = (): string => {
   return file
 }
 
+/**
+ * The run's end, or — when it has not ended after `millis` (a run here takes 3–8 s; CI once saw one hang
+ * past the test's 120 s) — a failure that says what was still missing: the requests with no line yet,
+ * the end of stderr, and how many calls the simulator had answered. The run is stopped with SIGTERM
+ * (SIGKILL 10 s later) so it prints its summary first.
+ */
+const finishedWithin = async (running: Running, millis: number): Promise<Finished> => {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), millis)
+  })
+  const first = await Promise.race([running.finished, late])
+  clearTimeout(timer)
+  if (first !== "late") return first
+  running.child.kill("SIGTERM")
+  const killer = setTimeout(() => running.child.kill("SIGKILL"), 10_000)
+  const { stdout, stderr } = await running.finished
+  clearTimeout(killer)
+  const answered = new Set(
+    stdout
+      .split("\n")
+      .filter((line) => line.trim().startsWith("{"))
+      .map((line) => (JSON.parse(line) as { readonly id: string }).id),
+  )
+  const missing = Array.from({ length: 200 }, (_, index) => `r${index}`).filter((id) => !answered.has(id))
+  throw new Error(
+    [
+      `peel run had not ended after ${millis / 1000}s: ${answered.size} of 200 lines; no line for ${missing.slice(0, 20).join(", ")}`,
+      `simulator calls so far: ${(await ledger()).totals.calls}`,
+      "stderr (last 40 lines):",
+      ...stderr.split("\n").slice(-40),
+    ].join("\n"),
+  )
+}
+
 const bulkRun = async (pipeline: string) => {
   await reset()
   const folder = scratch()
@@ -100,13 +135,14 @@ const bulkRun = async (pipeline: string) => {
   // A work journal of its own: the default, ./.peel in the repository, is shared with every other test
   // file's bulk runs going on at the same time.
   const state = join(folder, "state")
-  const finished = await peel(
+  const running = spawnPeel(
     ["run", pipeline, "--input", input, "--json", "--concurrency", "16", "--out", out, "--state", state],
     {
       ...simulatorEnv(simulator.url),
       PEEL_HEDGE_BUDGET: "0",
     },
   )
+  const finished = await finishedWithin(running, 100_000)
   const lines = finished.stdout
     .split("\n")
     .filter((line) => line.trim() !== "")
