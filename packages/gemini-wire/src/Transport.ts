@@ -9,9 +9,9 @@
  * parsed — the parser then copies the base64 into a second string — before the channel decodes it: two
  * multi-megabyte strings on the heap per image, and most of the client's CPU per call. Here the body is
  * kept as the chunks it arrived in, every large `"data": "…"` value (the `inlineData` of an image part)
- * is replaced by a short placeholder, and the SDK parses a body of a few hundred bytes. {@link Lifted} keeps the base64
- * text as bytes for the call that lifted it; `GeminiWire.makeClient` puts it back into the SDK's answer
- * (as bytes, not a string) before anything reads the answer.
+ * is replaced by a short placeholder, and the SDK parses a body of a few hundred bytes. {@link Lifted}
+ * keeps the base64 text as bytes for the call that lifted it; `GeminiWire.makeClient` puts it back into
+ * the SDK's answer (as bytes, not a string) before anything reads the answer.
  *
  * What stays exactly as with `fetch`: streaming calls (`alt=sse`) and any request this transport does not
  * handle go to the runtime's `fetch`; an aborted call rejects with the signal's reason; a connection that

@@ -16,8 +16,8 @@
  *   and when it ends (state, file, cost), so the totals cover every run of the same input.
  * - **Crash recovery**: a request an earlier run had in flight when it died (`running`, no image on disk)
  *   may have been billed: an event says so (one per chunk of the input that holds such requests), with
- *   what it could have cost, and it is made again. One
- *   whose image was saved before the process died is completed at its expected price.
+ *   what it could have cost, and it is made again. One whose image was saved before the process died is
+ *   completed at its expected price.
  * - **Resume**: a request whose image is already in the output folder, made from the same request, is
  *   skipped; one whose request changed since is made again (an event says so).
  * - **Stopping**: when `stop` completes, no request starts; those in flight have `drainMillis` to finish,

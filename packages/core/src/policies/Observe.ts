@@ -40,15 +40,15 @@ export const observe =
         (exit) => {
           if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) return Effect.void
           const sample = { latencyMs: clock.currentTimeMillisUnsafe() - started, ok: Exit.isSuccess(exit) }
-          return Effect.andThen(
-            Effect.andThen(
-              stats.record(ChannelStats.keyOf(channel.name), sample),
-              stats.record(ChannelStats.modelKeyOf(plan.model), sample),
-            ),
-            Effect.andThen(
-              stats.record(ChannelStats.keyOf(channel.name, plan.model), sample),
-              stats.record(ChannelStats.keyOf(channel.name, plan.model, plan.size), sample),
-            ),
+          return Effect.forEach(
+            [
+              ChannelStats.keyOf(channel.name),
+              ChannelStats.modelKeyOf(plan.model),
+              ChannelStats.keyOf(channel.name, plan.model),
+              ChannelStats.keyOf(channel.name, plan.model, plan.size),
+            ],
+            (key) => stats.record(key, sample),
+            { discard: true },
           )
         },
       )
@@ -108,8 +108,8 @@ export const hedgeBudget = (
  * Adaptive attempt timeouts. Once {@link ChannelStats.minimumSamples} successful calls of a channel for a
  * model and size are known (or, until then, of the channel for the model at any size, or of the model on
  * any channel), an attempt there gets `max(floor, factor × p99)` — bounded by the configured timeout,
- * which also applies until then. A hang then costs a few times the slowest normal answer, not
- * the whole configured timeout.
+ * which also applies until then. A hang then costs a few times the slowest normal answer, not the whole
+ * configured timeout.
  *
  * @category timeouts
  */
